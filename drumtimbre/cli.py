@@ -1,0 +1,61 @@
+"""The `drumtimbre` console command.
+
+Each subcommand lives in its own module exposing `add_arguments(parser)` and
+`run(args) -> int`.  Those modules keep their top-level imports light (no
+TensorFlow, no PortAudio): heavy imports happen inside `run`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from drumtimbre import __version__
+
+#: subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "label": ("encoder.label_cli", "label audio files with the AudioCommons reference labeller -> CSV"),
+    "build-data": ("encoder.recipe_cli", "rebuild the training data recipe (synthesised drums + Debian kits, labelled)"),
+    "train": ("encoder.train_cli", "train a model on label CSVs / Freesound manifests"),
+    "evaluate": ("encoder.evaluate_cli", "evaluate a model on labelled data -> JSON report and plots"),
+    "predict": ("realtime.predict_cli", "predict the 7 descriptors of files -> CSV"),
+    "export": ("export.cli", "export a Keras model or run dir to ONNX with its contract"),
+    "onsets": ("realtime.onsets_cli", "run the live onset detector over a file -> onset times"),
+    "analyze": ("realtime.analyze_cli", "per-hit table of a recording through the live engine -> CSV"),
+    "listen": ("realtime.listen_cli", "live input (or a file) -> per-hit timbre over OSC"),
+    "devices": ("realtime.devices_cli", "list audio input devices"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="drumtimbre", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"drumtimbre {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # subcommand not available in this checkout
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Audio preparation: one function used by labelling, training and prediction.
+
+Any file soundfile decodes (wav, flac, ogg, aiff, ...), any rate and channel
+count -> mono, 16 kHz (soxr, high quality), at most 1 s, peak-normalised.
+The model input is that clip zero-padded to 16,000 samples.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from encoder.descriptors import PEAK, SAMPLE_RATE, WINDOW_SAMPLES
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".mp3", ".opus", ".w64", ".caf")
+
+SILENCE_PEAK = 1e-5
+"""Peaks below this (-100 dBFS) count as silence."""
+
+
+class AudioError(ValueError):
+    """Audio that cannot be prepared; the message names the source and reason."""
+
+    def __init__(self, source: str | Path, reason: str):
+        self.source = str(source)
+        self.reason = reason
+        super().__init__(f"{self.source}: {reason}")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A prepared clip: mono float32 at 16 kHz, <= 1 s, peak-normalised."""
+
+    samples: np.ndarray
+    source_rate: int
+    source_peak: float
+    """Peak of the mono mix before normalisation, linear full scale."""
+
+
+def read(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode a file -> (float64 samples of shape (frames, channels), rate in Hz)."""
+    try:
+        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError, TypeError)
+        raise AudioError(path, f"cannot decode audio ({exc})") from exc
+    return data, int(rate)
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """(frames,) or (frames, channels) -> (frames,) mean of channels, float64."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim == 2:
+        return samples.mean(axis=1)
+    if samples.ndim != 1:
+        raise ValueError(f"expected 1-D or 2-D audio, got shape {samples.shape}")
+    return samples
+
+
+def resample(mono: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """Resample mono audio from `rate` to `target` Hz with soxr HQ (librosa's default)."""
+    if rate == target:
+        return np.asarray(mono, dtype=np.float64)
+    return soxr.resample(np.asarray(mono, dtype=np.float64), rate, target, quality="HQ")
+
+
+def prepare(samples: np.ndarray, rate: int, source: str | Path = "<array>",
+            max_samples: int = WINDOW_SAMPLES) -> Clip:
+    """Any audio -> mono, 16 kHz, cut to `max_samples` (1 s), peak-normalised to 0.99.
+
+    `samples` is (frames,) or (frames, channels) at `rate` Hz.  Raises
+    AudioError naming `source` for empty, silent or non-finite audio.
+    """
+    samples = np.asarray(samples)
+    if rate <= 0:
+        raise AudioError(source, f"invalid sample rate {rate} Hz")
+    if samples.size == 0:
+        raise AudioError(source, "empty audio (0 samples)")
+    if not np.all(np.isfinite(samples)):
+        raise AudioError(source, "audio contains NaN or infinite samples")
+    mono = to_mono(samples)
+    x = resample(mono, rate)[:max_samples]
+    if x.size == 0:
+        raise AudioError(source, "empty audio after resampling")
+    peak = float(np.max(np.abs(x)))
+    if peak < SILENCE_PEAK:
+        raise AudioError(source, f"silent audio (peak {peak:.2e} < {SILENCE_PEAK:.0e})")
+    return Clip((x * (PEAK / peak)).astype(np.float32), rate, peak)
+
+
+def load(path: str | Path) -> Clip:
+    """Decode and prepare a file (see `prepare`)."""
+    data, rate = read(path)
+    return prepare(data, rate, source=path)
+
+
+def pad(clip: np.ndarray, length: int = WINDOW_SAMPLES) -> np.ndarray:
+    """Zero-pad (or cut) a prepared clip to `length` samples, float32."""
+    out = np.zeros(length, dtype=np.float32)
+    n = min(length, len(clip))
+    out[:n] = clip[:n]
+    return out
+
+
+def model_input(path: str | Path) -> np.ndarray:
+    """A file as the model sees it: prepared and zero-padded, shape (16000,)."""
+    return pad(load(path).samples)
+
+
+def find_audio(paths: list[str | Path]) -> list[Path]:
+    """Expand files and folders (recursively) into a sorted list of audio files."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder")
+    return out

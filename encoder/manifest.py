@@ -1,0 +1,129 @@
+"""The manifest: labelled clips, whatever their source (label CSV or Freesound).
+
+Training, evaluation and splitting take manifests; `drumtimbre label` CSVs and
+the Freesound One-Shot loader both produce them.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from encoder.descriptors import DESCRIPTORS
+
+LABEL_COLUMNS: tuple[str, ...] = ("path",) + DESCRIPTORS + ("error",)
+"""Columns of a `drumtimbre label` CSV."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One labelled clip.  `labels` are AudioCommons points (7,) in DESCRIPTORS order."""
+
+    path: str
+    labels: tuple[float, ...]
+    group: str
+    """Kit or folder: grouped splits keep a group wholly in one split."""
+    source: str
+    """Where the record came from, e.g. a CSV path or 'freesound'."""
+
+
+@dataclass
+class Manifest:
+    """An ordered list of records plus what was excluded while loading."""
+
+    records: list[Record] = field(default_factory=list)
+    excluded: dict[str, int] = field(default_factory=dict)
+    """Reason -> count of records left out (NaN descriptors, errors, missing audio)."""
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def labels(self) -> np.ndarray:
+        """(n, 7) AudioCommons points."""
+        return np.array([r.labels for r in self.records], dtype=np.float64).reshape(-1, len(DESCRIPTORS))
+
+    def paths(self) -> list[str]:
+        return [r.path for r in self.records]
+
+    def groups(self) -> list[str]:
+        return [r.group for r in self.records]
+
+    def exclude(self, reason: str, n: int = 1) -> None:
+        self.excluded[reason] = self.excluded.get(reason, 0) + n
+
+    def extend(self, other: "Manifest") -> "Manifest":
+        """Append another manifest's records and exclusion counts; returns self."""
+        self.records.extend(other.records)
+        for k, v in other.excluded.items():
+            self.exclude(k, v)
+        return self
+
+
+def parse_labels(row: dict[str, str]) -> tuple[float, ...] | None:
+    """The 7 values of a CSV row, or None when any is missing or not finite."""
+    try:
+        values = tuple(float(row[n]) for n in DESCRIPTORS)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return values if all(math.isfinite(v) for v in values) else None
+
+
+def resolve_path(path: str, base: Path) -> str:
+    """A CSV's relative path: relative to the CSV's folder if it exists there, else as given."""
+    p = Path(path)
+    if p.is_absolute():
+        return path
+    candidate = base / p
+    return str(candidate) if candidate.exists() or not p.exists() else path
+
+
+def group_of(path: str) -> str:
+    """Default group of a file: its parent folder (one kit per folder)."""
+    return str(Path(path).parent)
+
+
+def read_label_csv(csv_path: str | Path) -> Manifest:
+    """Read a `drumtimbre label` CSV; rows with an error or missing values are excluded and counted.
+
+    An optional `group` (or `kit`) column overrides the default group (parent folder).
+    """
+    csv_path = Path(csv_path)
+    manifest = Manifest()
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("path",) + DESCRIPTORS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{csv_path}: not a label CSV, missing columns {', '.join(missing)}")
+        for row in reader:
+            if not row.get("path"):
+                manifest.exclude("row without path")
+                continue
+            if (row.get("error") or "").strip():
+                manifest.exclude("labelling error")
+                continue
+            labels = parse_labels(row)
+            if labels is None:
+                manifest.exclude("missing or non-finite descriptor")
+                continue
+            path = resolve_path(row["path"], csv_path.parent)
+            group = row.get("group") or row.get("kit") or group_of(path)
+            manifest.records.append(Record(path, labels, group, str(csv_path)))
+    return manifest
+
+
+def load_manifests(sources: list[str | Path]) -> Manifest:
+    """Label CSVs and/or Freesound dataset roots (folders with analysis/) -> one manifest."""
+    from encoder.freesound import is_freesound_root, load_freesound
+
+    out = Manifest()
+    for src in map(Path, sources):
+        if src.is_dir() and is_freesound_root(src):
+            out.extend(load_freesound(src))
+        elif src.is_file():
+            out.extend(read_label_csv(src))
+        else:
+            raise FileNotFoundError(f"{src}: neither a label CSV nor a Freesound One-Shot dataset folder")
+    return out

@@ -1,0 +1,1 @@
+"""Keras -> ONNX export with the model's contract embedded (TensorFlow imported lazily)."""

@@ -1,0 +1,1 @@
+"""Live input -> onsets -> per-hit windows -> ONNX Runtime -> OSC.  Never imports TensorFlow."""
