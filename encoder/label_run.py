@@ -1,0 +1,192 @@
+"""Label many files into a CSV: parallel, resumable, robust to bad files.
+
+The CSV has the columns `path,hardness,depth,brightness,roughness,warmth,
+sharpness,boominess,error` (AudioCommons points; `error` empty when labelled).
+Beside it, `<csv>.sha256` lists the content hash of every labelled file in
+`sha256sum` format: `--resume` skips files whose content is already labelled,
+wherever they now live.  Rows are flushed as they complete, so an interrupted
+run loses nothing already written.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from encoder.descriptors import DESCRIPTORS
+from encoder.manifest import LABEL_COLUMNS, parse_labels
+
+
+@dataclass
+class LabelSummary:
+    """What a labelling run did."""
+
+    out: Path
+    total: int = 0
+    labelled: int = 0
+    reused: int = 0
+    """Files skipped by --resume (content already labelled)."""
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    """(path, reason) of files that could not be labelled."""
+    seconds: float = 0.0
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def hash_path(csv_path: Path) -> Path:
+    """The `.sha256` sidecar of a label CSV."""
+    return csv_path.with_name(csv_path.name + ".sha256")
+
+
+def label_one(path: str) -> tuple[str, tuple[float, ...] | None, str]:
+    """Label one file -> (path, values or None, error).  Never raises for bad audio."""
+    from encoder.labeller import label_file
+
+    try:
+        return path, tuple(float(v) for v in label_file(path)), ""
+    except Exception as exc:  # one bad file must never stop a run
+        reason = str(exc) if str(exc).startswith(path) else f"{path}: {exc}"
+        return path, None, reason.replace("\n", " ")
+
+
+def _row(path: str, values: tuple[float, ...] | None, error: str) -> list[str]:
+    cells = [f"{v:.6f}" for v in values] if values is not None else [""] * len(DESCRIPTORS)
+    return [path, *cells, error]
+
+
+def read_done(out: Path) -> tuple[list[list[str]], dict[str, str]]:
+    """Rows already labelled in `out` and their hashes {hash: path}.  Error rows and
+    a row cut short by an interruption are dropped (they are labelled again)."""
+    rows: list[list[str]] = []
+    hashes: dict[str, str] = {}
+    if not out.exists():
+        return rows, hashes
+    by_path: dict[str, str] = {}
+    sidecar = hash_path(out)
+    if sidecar.exists():
+        for line in sidecar.read_text().splitlines():
+            digest, _, p = line.partition("  ")
+            if len(digest) == 64 and p:
+                by_path[p] = digest
+    with open(out, newline="") as f:
+        for row in csv.DictReader(f):
+            labels = parse_labels(row)
+            if labels is None or (row.get("error") or "").strip() or row.get("path") not in by_path:
+                continue
+            rows.append(_row(row["path"], labels, ""))
+            hashes.setdefault(by_path[row["path"]], row["path"])
+    return rows, {h: p for h, p in hashes.items()}
+
+
+class _Writer:
+    """Appends rows to the CSV and hashes to its sidecar, flushing each."""
+
+    def __init__(self, out: Path, keep: list[list[str]], keep_hashes: dict[str, str]):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(LABEL_COLUMNS)
+            w.writerows(keep)
+        path_hash = {p: h for h, p in keep_hashes.items()}
+        kept_paths = {r[0] for r in keep}
+        tmp_h = hash_path(tmp)
+        tmp_h.write_text("".join(f"{path_hash[p]}  {p}\n" for p in kept_paths if p in path_hash))
+        os.replace(tmp_h, hash_path(out))
+        os.replace(tmp, out)
+        self._csv_file = open(out, "a", newline="")
+        self._csv = csv.writer(self._csv_file)
+        self._hash_file = open(hash_path(out), "a")
+
+    def write(self, path: str, values: tuple[float, ...] | None, error: str, digest: str | None) -> None:
+        self._csv.writerow(_row(path, values, error))
+        self._csv_file.flush()
+        if values is not None and digest:
+            self._hash_file.write(f"{digest}  {path}\n")
+            self._hash_file.flush()
+
+    def close(self) -> None:
+        self._csv_file.close()
+        self._hash_file.close()
+
+
+def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = False,
+                 progress: bool = True) -> LabelSummary:
+    """Label audio files into `out` (CSV) with `workers` processes.
+
+    With `resume`, files whose content hash is already labelled in `out` are
+    not labelled again (a file with the same content under a new path gets a
+    row copied from the old one); rows with errors are retried.  Without it,
+    `out` is started afresh.
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    start = time.perf_counter()
+    summary = LabelSummary(out=out, total=len(paths))
+    keep, done = read_done(out) if resume else ([], {})
+    labels_of = {r[0]: r[1:1 + len(DESCRIPTORS)] for r in keep}
+    kept_paths = set(labels_of)
+    todo: list[tuple[str, str | None]] = []
+    extra_rows: list[tuple[str, list[str], str]] = []
+    for p in map(str, paths):
+        try:
+            digest = file_hash(p)
+        except OSError as exc:
+            todo.append((p, None))  # label_one reports the reason
+            continue
+        if digest in done:
+            summary.reused += 1
+            if p not in kept_paths:
+                extra_rows.append((p, labels_of[done[digest]], digest))
+                kept_paths.add(p)
+            continue
+        todo.append((p, digest))
+    writer = _Writer(out, keep, done)
+    for p, cells, digest in extra_rows:
+        writer.write(p, tuple(float(c) for c in cells), "", digest)
+    digests = dict(todo)
+    bar = tqdm(total=len(todo), unit="file", desc="labelling", disable=not progress, dynamic_ncols=True)
+
+    def record(path: str, values, error: str) -> None:
+        writer.write(path, values, error, digests.get(path))
+        if values is None:
+            summary.failed.append((path, error))
+        else:
+            summary.labelled += 1
+        bar.update(1)
+        bar.set_postfix(failed=len(summary.failed), refresh=False)
+
+    try:
+        if workers <= 1:
+            for p, _ in todo:
+                record(*label_one(p))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(label_one, p): p for p, _ in todo}
+                try:
+                    for fut in as_completed(futures):
+                        try:
+                            record(*fut.result())
+                        except BrokenProcessPool:
+                            record(futures[fut], None, f"{futures[fut]}: labelling worker process died")
+                except KeyboardInterrupt:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+    finally:
+        bar.close()
+        writer.close()
+        summary.seconds = time.perf_counter() - start
+    return summary

@@ -1,0 +1,107 @@
+"""Deterministic train/validation/test splits, computed once and saved with a run.
+
+As in the original study: 80/20 train+validation/test, then 80/20 of the rest,
+giving 64/16/20 %.  Unlike the study (whose tf.data shuffle reshuffled the
+split every epoch and leaked test clips into training), a split here is drawn
+once from a seed, saved as CSV beside the model, and reused.  The grouped mode
+keeps every group (kit or folder) wholly inside one split, so a model is judged
+on kits it never heard.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from encoder.manifest import Manifest
+
+SPLITS = ("train", "validation", "test")
+TEST_FRACTION = 0.2
+VALIDATION_FRACTION = 0.2
+"""Of what remains after the test split: 0.2 * 0.8 = 16 % of all."""
+
+
+def _targets(n: int) -> tuple[int, int]:
+    """(n_test, n_validation) for n items: 20 % and then 20 % of the rest."""
+    n_test = int(round(n * TEST_FRACTION))
+    n_val = int(round((n - n_test) * VALIDATION_FRACTION))
+    return n_test, n_val
+
+
+def assign_keys(keys: list[str], seed: int = 0, grouped: bool = False,
+                groups: list[str] | None = None) -> list[str]:
+    """Split items named by `keys` -> 'train' | 'validation' | 'test' per item.
+
+    Ungrouped: a seeded permutation of the items.  Grouped: a seeded
+    permutation of the groups, filled test first and validation next, a group
+    at a time, until each reaches its share of items; every group lands wholly
+    in one split.  The result depends only on `seed` and the sets of keys and
+    groups, not on their order.
+    """
+    n = len(keys)
+    rng = np.random.default_rng(seed)
+    out = ["train"] * n
+    n_test, n_val = _targets(n)
+    if not grouped:
+        order = sorted(range(n), key=lambda i: keys[i])
+        perm = rng.permutation(n)
+        for rank, j in enumerate(perm):
+            i = order[j]
+            out[i] = "test" if rank < n_test else "validation" if rank < n_test + n_val else "train"
+        return out
+    if groups is None or len(groups) != n:
+        raise ValueError("grouped split needs one group per item")
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    names = sorted(members)
+    filled = {"test": 0, "validation": 0}
+    for g in (names[j] for j in rng.permutation(len(names))):
+        size = len(members[g])
+        if filled["test"] + size / 2 <= n_test:
+            split = "test"
+        elif filled["validation"] + size / 2 <= n_val:
+            split = "validation"
+        else:
+            split = "train"
+        if split != "train":
+            filled[split] += size
+        for i in members[g]:
+            out[i] = split
+    return out
+
+
+def assign(manifest: Manifest, seed: int = 0, grouped: bool = False) -> list[str]:
+    """Split a manifest's records; see `assign_keys`.  Keys are the records' paths."""
+    return assign_keys(manifest.paths(), seed, grouped, manifest.groups() if grouped else None)
+
+
+def save(path: str | Path, manifest: Manifest, assignment: list[str]) -> None:
+    """Write the split as CSV: path,group,split."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "group", "split"])
+        for rec, split in zip(manifest.records, assignment):
+            w.writerow([rec.path, rec.group, split])
+
+
+def load(path: str | Path) -> dict[str, str]:
+    """Read a saved split -> {path: split}."""
+    with open(path, newline="") as f:
+        return {row["path"]: row["split"] for row in csv.DictReader(f)}
+
+
+def apply(manifest: Manifest, saved: dict[str, str]) -> list[str]:
+    """A saved split applied to a manifest; records the split does not know raise KeyError."""
+    missing = [r.path for r in manifest.records if r.path not in saved]
+    if missing:
+        raise KeyError(f"{len(missing)} records are not in the saved split, e.g. {missing[0]}")
+    return [saved[r.path] for r in manifest.records]
+
+
+def subset(manifest: Manifest, assignment: list[str], split: str) -> Manifest:
+    """The records of one split, in manifest order."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+    return Manifest([r for r, s in zip(manifest.records, assignment) if s == split])

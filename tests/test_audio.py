@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from encoder import audio
+from encoder.descriptors import PEAK
+from tests.signals import kick, snare
+
+
+@pytest.mark.parametrize("fmt,ext", [("WAV", "wav"), ("FLAC", "flac"), ("OGG", "ogg"), ("AIFF", "aiff")])
+def test_any_format_rate_and_channels(tmp_path, fmt, ext):
+    x = kick(44100, 1.5)
+    stereo = np.stack([x, 0.5 * x], axis=1)
+    path = tmp_path / f"k.{ext}"
+    sf.write(path, stereo, 44100, format=fmt)
+    clip = audio.load(path)
+    assert clip.samples.dtype == np.float32
+    assert len(clip.samples) == 16000  # 1.5 s cut to 1 s at 16 kHz
+    assert np.max(np.abs(clip.samples)) == pytest.approx(PEAK, rel=1e-5)
+    assert clip.source_rate == 44100
+
+
+def test_resampling_keeps_frequency():
+    rate = 48000
+    t = np.arange(rate // 2) / rate
+    tone = np.sin(2 * np.pi * 1000 * t)
+    clip = audio.prepare(tone, rate).samples
+    assert len(clip) == 8000
+    spectrum = np.abs(np.fft.rfft(clip * np.hanning(len(clip))))
+    assert np.argmax(spectrum) * 16000 / len(clip) == pytest.approx(1000, abs=4)
+
+
+def test_mono_is_the_channel_mean():
+    x = snare(16000, 0.2)
+    both = audio.prepare(np.stack([x, -x], axis=1) + np.stack([x, x], axis=1), 16000).samples
+    assert np.allclose(both, audio.prepare(x, 16000).samples, atol=1e-6)
+
+
+def test_pad_to_model_input():
+    clip = audio.prepare(kick(16000, 0.3), 16000).samples
+    padded = audio.pad(clip)
+    assert padded.shape == (16000,) and np.all(padded[len(clip):] == 0)
+    assert np.array_equal(padded[: len(clip)], clip)
+
+
+def test_bad_audio_errors_name_the_file(tmp_path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(audio.AudioError, match="empty.wav.*cannot decode"):
+        audio.load(empty)
+    corrupt = tmp_path / "corrupt.flac"
+    corrupt.write_bytes(b"fLaC" + bytes(range(256)) * 4)
+    with pytest.raises(audio.AudioError, match="corrupt.flac"):
+        audio.load(corrupt)
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(4000), 16000)
+    with pytest.raises(audio.AudioError, match="silent.wav: silent"):
+        audio.load(silent)
+    zero_frames = tmp_path / "zero.wav"
+    sf.write(zero_frames, np.zeros(0), 16000)
+    with pytest.raises(audio.AudioError, match="zero.wav: empty"):
+        audio.load(zero_frames)
+    with pytest.raises(audio.AudioError, match="<live>: audio contains NaN"):
+        audio.prepare(np.array([0.1, np.nan, 0.2]), 16000, source="<live>")
+
+
+def test_find_audio_walks_folders(tmp_path):
+    (tmp_path / "kit" / "sub").mkdir(parents=True)
+    for name in ("kit/a.wav", "kit/sub/b.flac", "kit/notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    found = audio.find_audio([tmp_path / "kit"])
+    assert [p.name for p in found] == ["a.wav", "b.flac"]
+    with pytest.raises(FileNotFoundError, match="nope"):
+        audio.find_audio([tmp_path / "nope"])

@@ -1,0 +1,76 @@
+"""The Freesound One-Shot loader on the dataset's real layout and its real bad records."""
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from encoder.descriptors import DESCRIPTORS
+from encoder.freesound import load_freesound, read_analysis
+from encoder.manifest import load_manifests
+
+
+@pytest.fixture()
+def dataset(reference, tmp_path) -> Path:
+    """A dataset root holding the real record 183 and the 8 real bad records."""
+    root = tmp_path / "freesound"
+    shutil.copytree(reference / "freesound_one_shot", root)
+    for analysis in (reference / "freesound_one_shot_bad_records").glob("*/*_analysis.json"):
+        dest = root / "analysis" / analysis.parent.name
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(analysis, dest)
+        # give bad records their audio too, so only the descriptors can exclude them
+        wav_dir = root / "one_shot_percussive_sounds" / analysis.parent.name
+        wav_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / "one_shot_percussive_sounds/1/183.wav", wav_dir / analysis.name.replace("_analysis.json", ".wav"))
+    return root
+
+
+def test_bad_records_are_excluded_and_counted(dataset, reference, caplog):
+    n_nan = n_missing = 0
+    for analysis in (reference / "freesound_one_shot_bad_records").glob("*/*.json"):
+        data = json.loads(analysis.read_text())
+        if any(n not in data for n in DESCRIPTORS):
+            n_missing += 1
+        else:
+            n_nan += 1
+    assert n_nan + n_missing == 8
+    with caplog.at_level(logging.WARNING):
+        m = load_freesound(dataset)
+    assert [Path(p).name for p in m.paths()] == ["183.wav"]
+    assert sum(m.excluded.values()) == 8
+    assert m.excluded.get("NaN descriptor", 0) == n_nan and m.excluded.get("missing descriptor", 0) == n_missing
+    assert f"{n_nan} (NaN descriptor)" in caplog.text and f"{n_missing} (missing descriptor)" in caplog.text
+    expected = json.loads((dataset / "analysis/1/183_analysis.json").read_text())
+    assert m.records[0].labels == tuple(expected[n] for n in DESCRIPTORS)
+    assert all(v != 0 for v in m.labels().ravel())  # nothing turned into 0
+
+
+def test_nan_never_becomes_zero(tmp_path):
+    p = tmp_path / "x_analysis.json"
+    p.write_text('{"hardness": NaN, "depth": 1, "brightness": 1, "roughness": 0, "warmth": 1, "sharpness": 1, "boominess": 1}')
+    assert read_analysis(p) == (None, "NaN descriptor")
+    p.write_text('{"hardness": 1, "depth": 1}')
+    assert read_analysis(p) == (None, "missing descriptor")
+    p.write_text("{not json")
+    assert read_analysis(p)[0] is None
+
+
+def test_missing_audio_is_excluded(dataset):
+    (dataset / "one_shot_percussive_sounds/1/183.wav").unlink()
+    m = load_freesound(dataset)
+    assert len(m) == 0 and m.excluded["audio file missing"] == 1
+
+
+def test_loader_and_label_csv_make_one_manifest(dataset, tmp_path):
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("path,hardness,depth,brightness,roughness,warmth,sharpness,boominess,error\n"
+                        "kit/a.wav,1,2,3,4,5,6,7,\n"
+                        "kit/b.wav,,,,,,,,kit/b.wav: silent audio\n")
+    m = load_manifests([dataset, csv_path])
+    assert len(m) == 2 and m.records[1].labels == (1, 2, 3, 4, 5, 6, 7)
+    assert m.records[1].group == str(tmp_path / "kit")  # relative paths resolve against the CSV's folder
+    assert m.excluded["labelling error"] == 1 and sum(m.excluded.values()) == 9
+    with pytest.raises(FileNotFoundError, match="neither a label CSV"):
+        load_manifests([tmp_path / "nothing"])

@@ -1,0 +1,116 @@
+"""`drumtimbre label`: bad files never stop a run; --resume skips what is done."""
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from encoder.descriptors import DESCRIPTORS
+from encoder.label_run import file_hash, hash_path
+from encoder.manifest import LABEL_COLUMNS, read_label_csv
+from tests.signals import hat, kick, snare
+
+pytest.importorskip("timbral_models", reason="the reference labeller needs timbral_models (the [train] install)")
+
+REAL_CORRUPT = Path("/usr/share/lmms/samples/drums/kick04.ogg")  # a real Debian file that does not decode
+
+
+def drumtimbre(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "drumtimbre.cli", *args], capture_output=True, text=True, **kw)
+
+
+def make_kit(folder: Path, n: int = 6) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    makers = [kick, snare, hat]
+    paths = []
+    for i in range(n):
+        p = folder / f"hit{i:02d}.{'wav' if i % 2 else 'flac'}"
+        sf.write(p, makers[i % 3](44100, 0.4, seed=i), 44100)
+        paths.append(p)
+    return paths
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_bad_files_are_reported_and_the_good_ones_labelled(tmp_path):
+    good = make_kit(tmp_path / "kit")
+    (tmp_path / "kit" / "empty.wav").write_bytes(b"")
+    (tmp_path / "kit" / "corrupt.ogg").write_bytes(b"OggS" + os.urandom(3000))
+    sf.write(tmp_path / "kit" / "silent.wav", np.zeros(8000), 16000)
+    if REAL_CORRUPT.exists():
+        shutil.copy(REAL_CORRUPT, tmp_path / "kit" / "kick04.ogg")
+    out = tmp_path / "labels.csv"
+    res = drumtimbre("label", str(tmp_path / "kit"), "-o", str(out), "--workers", "2", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    rows = read_rows(out)
+    assert list(rows[0].keys()) == list(LABEL_COLUMNS)
+    by_name = {Path(r["path"]).name: r for r in rows}
+    bad = {"empty.wav", "corrupt.ogg", "silent.wav"} | ({"kick04.ogg"} if REAL_CORRUPT.exists() else set())
+    assert set(by_name) == {p.name for p in good} | bad
+    for p in good:
+        r = by_name[p.name]
+        assert r["error"] == ""
+        assert all(0 <= float(r[n]) <= 100 for n in DESCRIPTORS)
+    for name in bad:
+        assert name in by_name[name]["error"] and by_name[name]["hardness"] == ""
+        assert name in res.stderr  # reported at the end
+    assert "silent" in by_name["silent.wav"]["error"]
+    assert f"{len(good)} labelled" in res.stdout and f"{len(bad)} failed" in res.stdout
+    manifest = read_label_csv(out)
+    assert len(manifest) == len(good) and manifest.excluded == {"labelling error": len(bad)}
+
+
+def test_interrupted_run_resumes_without_relabelling(tmp_path):
+    good = make_kit(tmp_path / "kit", 8)
+    out = tmp_path / "labels.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "drumtimbre.cli", "label", str(tmp_path / "kit"), "-o", str(out),
+                             "--workers", "1", "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not out.exists() or len(read_rows(out)) < 3):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # the worst case: no chance to clean up
+    proc.wait()
+    done_before = {r["path"]: r for r in read_rows(out)}
+    assert 3 <= len(done_before) < len(good)
+    # a renamed copy of a labelled file is recognised by content
+    first = Path(next(iter(done_before)))
+    shutil.copy(first, tmp_path / "kit" / "copy_of_first.wav")
+    res = drumtimbre("label", str(tmp_path / "kit"), "-o", str(out), "--resume", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    rows = {r["path"]: r for r in read_rows(out)}
+    assert len(rows) == len(good) + 1
+    for path, row in done_before.items():
+        assert rows[path] == row  # kept, not relabelled
+    assert f"{len(good) - len(done_before)} labelled, {len(done_before) + 1} already labelled" in res.stdout
+    copy = rows[str(tmp_path / "kit" / "copy_of_first.wav")]
+    assert [copy[n] for n in DESCRIPTORS] == [done_before[str(first)][n] for n in DESCRIPTORS]
+    hashes = dict(line.split("  ", 1)[::-1] for line in hash_path(out).read_text().splitlines())
+    assert hashes[str(good[0])] == file_hash(good[0])
+
+
+def test_resume_retries_failures_and_fresh_run_overwrites(tmp_path):
+    make_kit(tmp_path / "kit", 2)
+    broken = tmp_path / "kit" / "late.wav"
+    broken.write_bytes(b"RIFF....WAVE")
+    out = tmp_path / "labels.csv"
+    assert drumtimbre("label", str(tmp_path / "kit"), "-o", str(out), "--no-progress").returncode == 0
+    assert [r["error"] != "" for r in read_rows(out)].count(True) == 1
+    sf.write(broken, kick(22050, 0.3, seed=9), 22050)  # the user fixes the file
+    res = drumtimbre("label", str(tmp_path / "kit"), "-o", str(out), "--resume", "--no-progress")
+    assert "1 labelled, 2 already labelled, 0 failed" in res.stdout
+    assert all(r["error"] == "" for r in read_rows(out)) and len(read_rows(out)) == 3
+
+
+def test_missing_path_is_a_clear_error(tmp_path):
+    res = drumtimbre("label", str(tmp_path / "nope"), "-o", str(tmp_path / "x.csv"))
+    assert res.returncode == 2 and "nope: no such file or folder" in res.stderr

@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+from encoder.manifest import Manifest, Record
+from encoder import splits
+
+
+def manifest(n: int, kits: int) -> Manifest:
+    return Manifest([Record(f"kit{i % kits:02d}/hit{i:04d}.wav", (0.0,) * 7, f"kit{i % kits:02d}", "t") for i in range(n)])
+
+
+def test_ungrouped_is_64_16_20_and_deterministic():
+    m = manifest(1000, 10)
+    a = splits.assign(m, seed=3)
+    assert (a.count("train"), a.count("validation"), a.count("test")) == (640, 160, 200)
+    assert splits.assign(m, seed=3) == a
+    assert splits.assign(m, seed=4) != a
+    shuffled = Manifest(list(reversed(m.records)))
+    assert splits.assign(shuffled, seed=3) == list(reversed(a))  # order of records does not matter
+
+
+def test_grouped_keeps_kits_whole():
+    m = manifest(2000, 40)
+    a = splits.assign(m, seed=1, grouped=True)
+    by_kit: dict[str, set] = {}
+    for r, s in zip(m.records, a):
+        by_kit.setdefault(r.group, set()).add(s)
+    assert all(len(s) == 1 for s in by_kit.values())
+    counts = {s: a.count(s) for s in splits.SPLITS}
+    assert abs(counts["test"] - 400) <= 50 and abs(counts["validation"] - 320) <= 50
+
+
+def test_saved_split_is_reused(tmp_path):
+    m = manifest(50, 5)
+    a = splits.assign(m, seed=0, grouped=True)
+    splits.save(tmp_path / "split.csv", m, a)
+    assert splits.apply(m, splits.load(tmp_path / "split.csv")) == a
+    assert len(splits.subset(m, a, "test")) == a.count("test")
+    with pytest.raises(KeyError):
+        splits.apply(manifest(60, 5), splits.load(tmp_path / "split.csv"))
