@@ -50,6 +50,15 @@ def hash_path(csv_path: Path) -> Path:
     return csv_path.with_name(csv_path.name + ".sha256")
 
 
+def stored_path(path: str | Path, out: Path) -> str:
+    """How a file is named in the CSV: absolute paths as given; relative ones relative to the
+    CSV's folder, so a CSV and its audio can move together."""
+    path = Path(path)
+    if path.is_absolute():
+        return str(path)
+    return os.path.relpath(path.resolve(), out.resolve().parent)
+
+
 def label_one(path: str) -> tuple[str, tuple[float, ...] | None, str]:
     """Label one file -> (path, values or None, error).  Never raises for bad audio."""
     from encoder.labeller import label_file
@@ -141,17 +150,19 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
     kept_paths = set(labels_of)
     todo: list[tuple[str, str | None]] = []
     extra_rows: list[tuple[str, list[str], str]] = []
+    stored: dict[str, str] = {}
     for p in map(str, paths):
+        stored[p] = name = stored_path(p, out)
         try:
             digest = file_hash(p)
-        except OSError as exc:
+        except OSError:
             todo.append((p, None))  # label_one reports the reason
             continue
         if digest in done:
             summary.reused += 1
-            if p not in kept_paths:
-                extra_rows.append((p, labels_of[done[digest]], digest))
-                kept_paths.add(p)
+            if name not in kept_paths:
+                extra_rows.append((name, labels_of[done[digest]], digest))
+                kept_paths.add(name)
             continue
         todo.append((p, digest))
     writer = _Writer(out, keep, done)
@@ -161,7 +172,7 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
     bar = tqdm(total=len(todo), unit="file", desc="labelling", disable=not progress, dynamic_ncols=True)
 
     def record(path: str, values, error: str) -> None:
-        writer.write(path, values, error, digests.get(path))
+        writer.write(stored[path], values, error, digests.get(path))
         if values is None:
             summary.failed.append((path, error))
         else:

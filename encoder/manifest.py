@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,12 +73,9 @@ def parse_labels(row: dict[str, str]) -> tuple[float, ...] | None:
 
 
 def resolve_path(path: str, base: Path) -> str:
-    """A CSV's relative path: relative to the CSV's folder if it exists there, else as given."""
+    """A path read from a CSV: relative paths are relative to the CSV's folder `base`."""
     p = Path(path)
-    if p.is_absolute():
-        return path
-    candidate = base / p
-    return str(candidate) if candidate.exists() or not p.exists() else path
+    return path if p.is_absolute() else os.path.normpath(base / p)
 
 
 def group_of(path: str) -> str:

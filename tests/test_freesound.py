@@ -70,7 +70,7 @@ def test_loader_and_label_csv_make_one_manifest(dataset, tmp_path):
                         "kit/b.wav,,,,,,,,kit/b.wav: silent audio\n")
     m = load_manifests([dataset, csv_path])
     assert len(m) == 2 and m.records[1].labels == (1, 2, 3, 4, 5, 6, 7)
-    assert m.records[1].group == str(tmp_path / "kit")  # relative paths resolve against the CSV's folder
+    assert m.records[1].group == str(tmp_path / "kit")  # relative to the CSV folder
     assert m.excluded["labelling error"] == 1 and sum(m.excluded.values()) == 9
     with pytest.raises(FileNotFoundError, match="neither a label CSV"):
         load_manifests([tmp_path / "nothing"])

@@ -114,3 +114,18 @@ def test_resume_retries_failures_and_fresh_run_overwrites(tmp_path):
 def test_missing_path_is_a_clear_error(tmp_path):
     res = drumtimbre("label", str(tmp_path / "nope"), "-o", str(tmp_path / "x.csv"))
     assert res.returncode == 2 and "nope: no such file or folder" in res.stderr
+
+
+def test_relative_paths_are_stored_relative_to_the_csv(tmp_path):
+    make_kit(tmp_path / "audio" / "kit", 2)
+    (tmp_path / "labels").mkdir()
+    res = drumtimbre("label", "audio/kit", "-o", "labels/out.csv", "--no-progress", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert sorted(r["path"] for r in read_rows(tmp_path / "labels/out.csv")) == ["../audio/kit/hit00.flac",
+                                                                                 "../audio/kit/hit01.wav"]
+    shutil.move(tmp_path / "audio", tmp_path / "moved_audio")  # the CSV and its audio move together
+    shutil.move(tmp_path / "labels", tmp_path / "moved_labels")
+    (tmp_path / "moved_audio").rename(tmp_path / "audio")
+    m = read_label_csv(tmp_path / "moved_labels/out.csv")
+    assert all(Path(p).is_file() for p in m.paths())
+    assert m.records[0].group == str(tmp_path / "audio" / "kit")
