@@ -1,0 +1,244 @@
+"""Benchmark `drumtimbre listen`: hit -> OSC latency and CPU through JACK, and a long file faster than real time.
+
+    .venv/bin/python bench/realtime_latency.py [--model M] [--seconds 30] [--long-minutes 10] [-o bench/results/realtime.md]
+
+Part 1 (live): a private JACK dummy server (48 kHz, 128-frame periods), a
+drum pattern at 8 hits/s played into PortAudio's input with sndfile-jackplay,
+`listen` as a subprocess on that device with 128-frame blocks.  Latency per
+hit comes from listen's `--stats` timestamps (perf_counter in the listen
+process): from the arrival of the audio block holding the onset (PortAudio
+callback) to just after the early / final bundle was sent, and from the
+arrival of the block that completed the early window to the send (the
+processing part).  CPU: listen's user+system time (/proc/PID/stat) over the
+wall time of the playback, in % of one core.
+
+Part 2 (long file): a generated N-minute file at 48 kHz through
+`listen --input` as fast as possible: wall time, real-time factor, resident
+memory sampled every 0.5 s, hits sent vs. true hits.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.jack_harness import DRUMTIMBRE, JackServer, drum_pattern, missing_jack_tools  # noqa: E402
+
+RATE = 48000
+
+
+def pattern(seconds: float, hits_per_s: float = 8.0, lead: float = 0.5):
+    """The benchmark's drum pattern (tests/jack_harness.drum_pattern) at 48 kHz."""
+    return drum_pattern(seconds, hits_per_s, RATE, lead=lead)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Counter:
+    """python-osc UDP server counting /drumtimbre/timbre messages."""
+
+    def __init__(self):
+        from pythonosc.dispatcher import Dispatcher
+        from pythonosc.osc_server import ThreadingOSCUDPServer
+
+        self.timbre = 0
+        self.early = 0
+        d = Dispatcher()
+        d.map("/drumtimbre/timbre", lambda *a: setattr(self, "timbre", self.timbre + 1))
+        d.map("/drumtimbre/early/timbre", lambda *a: setattr(self, "early", self.early + 1))
+        self.server = ThreadingOSCUDPServer(("127.0.0.1", 0), d)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def pct(values, q):
+    v = np.array([x for x in values if x is not None and np.isfinite(x)])
+    return float(np.percentile(v, q)) if v.size else float("nan")
+
+
+def live(model: str | None, seconds: float, block: int, early_ms: float, tmp: Path) -> dict:
+    why = missing_jack_tools()
+    if why:
+        raise SystemExit(f"cannot run the live part: {why}")
+    audio, truth = pattern(seconds)
+    wav = tmp / "pattern.wav"
+    sf.write(str(wav), audio, RATE, subtype="FLOAT")
+    server = JackServer(rate=RATE, period=block)
+    counter = Counter()
+    stats = tmp / "stats.json"
+    argv = DRUMTIMBRE + ["listen", "--device", "system", "--host-api", "JACK", "--samplerate", str(RATE),
+                         "--blocksize", str(block), "--osc", f"127.0.0.1:{counter.port}", "--no-display",
+                         "--stats", str(stats), "--early-ms", str(early_ms)]
+    if model:
+        argv += ["--model", model]
+    listen = subprocess.Popen(argv, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        if not server.wait_port("PortAudio:in_0", 60):
+            raise SystemExit("listen did not open its JACK input: " + (listen.stderr.read() if listen.poll() else ""))
+        time.sleep(1.0)  # past start-up
+        c0, t0 = cpu_seconds(listen.pid), time.perf_counter()
+        subprocess.run(["sndfile-jackplay", "--autoconnect=PortAudio:in_0", str(wav)], env=server.env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        c1, t1 = cpu_seconds(listen.pid), time.perf_counter()
+        time.sleep(1.5)
+        listen.send_signal(signal.SIGINT)
+        _, err = listen.communicate(timeout=30)
+    finally:
+        if listen.poll() is None:
+            listen.kill()
+        server.stop()
+        counter.close()
+    if listen.returncode != 0:
+        raise SystemExit(f"listen failed ({listen.returncode}): {err}")
+    data = json.loads(stats.read_text())
+    hits = data["hits"]
+    out = {"true_hits": len(truth), "hits": data["summary"]["hits"], "timbre_received": counter.timbre,
+           "early_received": counter.early, "xruns": data["summary"]["xruns"],
+           "overflows": data["summary"]["overflows"], "cpu_percent": 100 * (c1 - c0) / (t1 - t0),
+           "play_s": t1 - t0, "block": block, "early_ms_setting": early_ms}
+    for key in ("early_ms", "early_processing_ms", "final_ms", "final_processing_ms"):
+        vals = [h[key] for h in hits]
+        out[key] = {"p50": pct(vals, 50), "p95": pct(vals, 95), "max": pct(vals, 100)}
+    return out
+
+
+def long_file(model: str | None, minutes: float, tmp: Path) -> dict:
+    audio, truth = pattern(8.0, hits_per_s=8.0, lead=0.25)
+    one = audio[:8 * RATE]
+    reps = int(round(minutes * 60 / 8.0))
+    true_hits = len(truth) * reps
+    wav = tmp / "long.wav"
+    with sf.SoundFile(str(wav), "w", RATE, 1, subtype="PCM_16") as f:
+        for _ in range(reps):
+            f.write(one)
+    counter = Counter()
+    stats = tmp / "long-stats.json"
+    argv = DRUMTIMBRE + ["listen", "--input", str(wav), "--osc", f"127.0.0.1:{counter.port}", "--no-display",
+                         "--blocksize", "512", "--stats", str(stats)]
+    if model:
+        argv += ["--model", model]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    samples = []
+    while proc.poll() is None:
+        try:
+            samples.append((time.perf_counter() - t0, rss_mib(proc.pid)))
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        time.sleep(0.5)
+    _, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    time.sleep(0.5)
+    counter.close()
+    wav.unlink()
+    if proc.returncode != 0:
+        raise SystemExit(f"listen --input failed: {err}")
+    rss = np.array([r for _, r in samples if np.isfinite(r)])
+    third = max(1, len(rss) // 3)
+    summary = json.loads(stats.read_text())["summary"]
+    return {"minutes": reps * 8.0 / 60, "true_hits": true_hits, "detected": summary["hits"],
+            "skipped": summary["skipped"], "overflows": summary["overflows"], "timbre_received": counter.timbre,
+            "early_received": counter.early, "wall_s": wall, "realtime_factor": reps * 8.0 / wall,
+            "rss_mib_after_first_third": float(rss[third - 1]) if rss.size else float("nan"),
+            "rss_mib_end": float(rss[-1]) if rss.size else float("nan"),
+            "rss_mib_max": float(rss.max()) if rss.size else float("nan")}
+
+
+def machine() -> str:
+    return f"{os.cpu_count()}-core {platform.machine()} VM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def markdown(cmd: str, model_name: str, lv: dict | None, lg: dict | None) -> str:
+    lines = ["## Realtime engine: latency and CPU (`bench/realtime_latency.py`)", "",
+             f"Command: `{cmd}`  ", f"Machine: 2-core x86-64 VM, 24 GB, no GPU ({machine()}); "
+             "shared with other jobs while it ran.  ", f"Model: {model_name}", ""]
+    if lv:
+        lines += [f"### Live, through JACK (dummy driver, 48 kHz, {lv['block']}-frame periods and blocks), "
+                  f"8 hits/s, {lv['play_s']:.0f} s", "",
+                  "| latency (ms) | p50 | p95 | max |", "|---|---|---|---|"]
+        names = {"early_processing_ms": "early: block completing the early window -> early bundle sent",
+                 "early_ms": f"early: block holding the onset -> early bundle sent (includes {lv['early_ms_setting']:g} ms of audio)",
+                 "final_processing_ms": "final: block completing the window -> final bundle sent",
+                 "final_ms": "final: block holding the onset -> final bundle sent (includes the window)"}
+        for key, label in names.items():
+            v = lv[key]
+            lines.append(f"| {label} | {v['p50']:.1f} | {v['p95']:.1f} | {v['max']:.1f} |")
+        lines += ["", f"Hits: {lv['hits']} detected, {lv['timbre_received']} final and {lv['early_received']} early "
+                  f"bundles received, {lv['true_hits']} true; xruns {lv['xruns']}, overflows {lv['overflows']}.  ",
+                  f"CPU of `listen`: {lv['cpu_percent']:.1f} % of one core (user+system over the playback).", ""]
+    if lg:
+        lines += [f"### Long file, as fast as possible ({lg['minutes']:.0f} min at 48 kHz, 8 hits/s, 512-frame blocks)", "",
+                  f"Wall {lg['wall_s']:.1f} s ({lg['realtime_factor']:.1f}x real time); "
+                  f"{lg['detected']} hits detected ({lg['true_hits']} true), {lg['timbre_received']} final / "
+                  f"{lg['early_received']} early bundles received, {lg['skipped']} windows skipped; resident memory {lg['rss_mib_after_first_third']:.0f} MiB after the "
+                  f"first third, {lg['rss_mib_end']:.0f} MiB at the end (max {lg['rss_mib_max']:.0f} MiB).", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=None, help="ONNX model (default: models/default.onnx, else the test fixture)")
+    p.add_argument("--seconds", type=float, default=30.0, help="length of the live pattern, s")
+    p.add_argument("--block", type=int, default=128, help="JACK period and listen block size, frames")
+    p.add_argument("--early-ms", type=float, default=25.0)
+    p.add_argument("--long-minutes", type=float, default=10.0, help="long-file part, minutes (0: skip)")
+    p.add_argument("--skip-live", action="store_true")
+    p.add_argument("-o", "--output", default=None, help="write the markdown section here")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = args.model
+        if model is None:
+            default = REPO / "models" / "default.onnx"
+            if default.exists():
+                model = str(default)
+                name = "models/default.onnx (shipped)"
+            else:
+                from tests.onnx_fixtures import write_fixture_model
+
+                model = str(write_fixture_model(tmp / "fixture.onnx"))
+                name = "test fixture model (tests/onnx_fixtures.py; the shipped model was not available)"
+        else:
+            name = model
+        lv = None if args.skip_live else live(model, args.seconds, args.block, args.early_ms, tmp)
+        lg = long_file(model, args.long_minutes, tmp) if args.long_minutes > 0 else None
+    cmd = "python " + " ".join([os.path.relpath(__file__, REPO)] + sys.argv[1:])
+    text = markdown(cmd, name, lv, lg)
+    print(text)
+    print(json.dumps({"live": lv, "long": lg}, indent=1), file=sys.stderr)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

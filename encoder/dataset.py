@@ -1,0 +1,133 @@
+"""Training data in memory and as tf.data pipelines.
+
+Clips are decoded once with `encoder.audio.model_input` (prepared, zero-padded
+to 16,000 samples) and optionally cached as .npy (training caches beside its run folders, in `.cache/`) keyed by the
+list of paths and their sizes and modification times.  Targets are the
+descriptors normalised with `encoder.descriptors.normalise`.
+
+Window truncation: a model must predict the full clip's descriptors from the
+first tens of milliseconds after an onset, so training batches carry, for a
+fraction of their clips, only the first L samples (zero-padded), L drawn
+log-uniformly between 25 ms and 1 s; the targets stay those of the full clip.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from encoder import audio, splits
+from encoder.descriptors import SAMPLE_RATE, WINDOW_SAMPLES, normalise
+from encoder.manifest import Manifest
+
+MIN_TRUNCATE_S = 0.025
+"""Shortest training window after the onset, seconds."""
+
+
+def truncate(x: np.ndarray, seconds: float) -> np.ndarray:
+    """Zero everything after the first `seconds` of each row of `x` (n, 16000) -> copy."""
+    n = int(round(seconds * SAMPLE_RATE))
+    out = np.array(x, dtype=np.float32, copy=True)
+    out[..., n:] = 0.0
+    return out
+
+
+def _cache_key(paths: list[str]) -> str:
+    h = hashlib.sha1()
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def load_audio(manifest: Manifest, cache_dir: Path | None = None, progress: bool = True) -> np.ndarray:
+    """Model inputs (n, 16000) float32 of a manifest's records; raises FileNotFoundError naming a missing file."""
+    from tqdm import tqdm
+
+    paths = manifest.paths()
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} audio files of the manifest are missing, e.g. {missing[0]}")
+    cache = None
+    if cache_dir is not None and paths:
+        cache = Path(cache_dir) / f"audio-{_cache_key(paths)}.npy"
+        if cache.exists():
+            return np.load(cache)
+    x = np.zeros((len(paths), WINDOW_SAMPLES), dtype=np.float32)
+    for i, p in enumerate(tqdm(paths, desc="loading audio", unit="clip", disable=not progress, dynamic_ncols=True)):
+        x[i] = audio.model_input(p)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + ".tmp.npy")
+        np.save(tmp, x)
+        tmp.replace(cache)
+    return x
+
+
+def targets(manifest: Manifest) -> np.ndarray:
+    """Normalised descriptors (n, 7) float32."""
+    return normalise(manifest.labels()).astype(np.float32)
+
+
+def assign_by_source(manifest: Manifest, seed: int = 0, grouped: bool = False) -> list[str]:
+    """`encoder.splits.assign` applied to each source (label CSV / dataset) on its own.
+
+    Every source then gives 64/16/20 % of its clips (or groups) to
+    train/validation/test, so the test set holds real Debian kits as well as
+    synth groups whatever their relative sizes.
+    """
+    out = [""] * len(manifest)
+    by_source: dict[str, list[int]] = {}
+    for i, r in enumerate(manifest.records):
+        by_source.setdefault(r.source, []).append(i)
+    for idx in by_source.values():
+        sub = Manifest([manifest.records[i] for i in idx])
+        for i, s in zip(idx, splits.assign(sub, seed=seed, grouped=grouped)):
+            out[i] = s
+    return out
+
+
+def truncation_lengths(n: int, rng: np.random.Generator, lo_s: float = MIN_TRUNCATE_S,
+                       hi_s: float = WINDOW_SAMPLES / SAMPLE_RATE) -> np.ndarray:
+    """`n` window lengths in samples, log-uniform between lo_s and hi_s seconds."""
+    s = np.exp(rng.uniform(np.log(lo_s), np.log(hi_s), n))
+    return np.round(s * SAMPLE_RATE).astype(np.int64)
+
+
+def validation_arrays(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validation set = the full clips plus one truncated copy of each (fixed log-uniform lengths)."""
+    lengths = truncation_lengths(len(x), np.random.default_rng(seed + 1))
+    xt = np.array(x, copy=True)
+    for i, n in enumerate(lengths):
+        xt[i, n:] = 0.0
+    return np.concatenate([x, xt]), np.concatenate([y, y])
+
+
+def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
+                     truncate_fraction: float = 0.5):
+    """Shuffled, batched tf.data pipeline with random window truncation; (batch, 16000, 1) -> (batch, 7)."""
+    import tensorflow as tf
+
+    lo = np.log(MIN_TRUNCATE_S * SAMPLE_RATE)
+    hi = np.log(float(WINDOW_SAMPLES))
+
+    def cut(xb, yb):
+        n = tf.shape(xb)[0]
+        length = tf.exp(tf.random.uniform([n], lo, hi, seed=seed))
+        keep = tf.random.uniform([n], seed=seed + 7) < truncate_fraction
+        length = tf.where(keep, length, float(WINDOW_SAMPLES))
+        mask = tf.cast(tf.range(WINDOW_SAMPLES, dtype=tf.float32)[None, :] < length[:, None], tf.float32)
+        return (xb * mask)[..., None], yb
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+    ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    return ds.map(cut, num_parallel_calls=1, deterministic=True).prefetch(2)
+
+
+def eval_dataset(x: np.ndarray, y: np.ndarray, batch_size: int):
+    """Batched tf.data pipeline without augmentation, cached."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((x[..., None], y)).cache().batch(batch_size).prefetch(2)

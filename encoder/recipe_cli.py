@@ -1,0 +1,34 @@
+"""`drumtimbre build-data [--out data] [--synth N] [--workers W]`: rebuild the training data."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("data"),
+                   help="data folder: audio goes to OUT/audio/, label CSVs to OUT/labels/ (default: data)")
+    p.add_argument("--synth", type=int, default=2400, metavar="N",
+                   help="synthesised clips to render and label (default 2400; more later only labels the new ones)")
+    p.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+                   help="labelling processes (default: CPU count, at most 4)")
+    p.add_argument("--no-debian", action="store_true", help="skip the Debian drum kits")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from encoder.recipe import build, debian_kit_files
+
+    if args.synth < 0 or args.workers < 1:
+        print(f"drumtimbre build-data: --synth must be >= 0 and --workers >= 1 "
+              f"(got {args.synth}, {args.workers})", file=sys.stderr)
+        return 2
+    if not args.no_debian and not debian_kit_files():
+        print("drumtimbre build-data: no Debian kits found; install hydrogen-drumkits hydrogen-data "
+              "lmms-common, or pass --no-debian", file=sys.stderr)
+        return 2
+    s = build(args.out, args.synth, args.workers, debian=not args.no_debian, progress=not args.no_progress)
+    print(f"{s.synth_files} synth clips -> {s.synth_csv}; {s.debian_files} Debian kit files -> {s.debian_csv}")
+    return 0

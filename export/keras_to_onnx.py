@@ -1,0 +1,133 @@
+"""Keras 3 model -> ONNX graph with a dynamic batch and the drumtimbre contract.
+
+`tf2onnx.convert.from_keras` does not work with Keras 3, so the model is
+wrapped in a `tf.function` with one input `audio` (batch, 16000, 1) float32
+and converted with `tf2onnx.convert.from_function`; the output is renamed
+`descriptors` (batch, 7).  TensorFlow is imported only inside functions.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from encoder.descriptors import DESCRIPTORS, WINDOW_SAMPLES
+from export.contract import INPUT_NAME, OUTPUT_NAME, Contract
+
+DEFAULT_OPSET = 17
+MIN_OPSET, MAX_OPSET = 13, 18
+BATCH_DIM = "batch"
+
+
+@dataclass
+class KerasSource:
+    """A Keras model to export, with what the contract says about it."""
+
+    model: object  # keras.Model
+    path: Path
+    """The .keras file."""
+    architecture: str
+    training_data: str
+    run: dict
+    """run.json contents ({} for a bare .keras file)."""
+
+
+def load_keras_source(source: str | Path, training_data: str | None = None) -> KerasSource:
+    """A run dir (model.keras + run.json) or a bare .keras file -> KerasSource.
+
+    Raises FileNotFoundError / ValueError naming the file for anything unusable.
+    """
+    source = Path(source)
+    run: dict = {}
+    if source.is_dir():
+        model_path = source / "model.keras"
+        run_path = source / "run.json"
+        if not model_path.is_file():
+            raise FileNotFoundError(f"{source}: run folder has no model.keras")
+        if not run_path.is_file():
+            raise FileNotFoundError(f"{source}: run folder has no run.json")
+        try:
+            run = json.loads(run_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{run_path}: not valid JSON ({exc})") from exc
+        if not isinstance(run, dict):
+            raise ValueError(f"{run_path}: expected a JSON object")
+    elif source.is_file():
+        model_path = source
+        if source.suffix != ".keras":
+            raise ValueError(f"{source}: expected a .keras file or a training run folder")
+    else:
+        raise FileNotFoundError(f"{source}: no such file or folder")
+    model = load_keras_model(model_path)
+    architecture = str(run.get("architecture") or model.name)
+    data = training_data if training_data is not None else _summary(run.get("training_data", "unknown"))
+    return KerasSource(model, model_path, architecture, data, run)
+
+
+def _summary(value) -> str:
+    """run.json's training_data as one string (it may be a string or a JSON structure)."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def load_keras_model(path: str | Path):
+    """Load a .keras file with drumtimbre's custom layers registered."""
+    import keras
+
+    from encoder.models import custom_objects
+
+    try:
+        return keras.saving.load_model(str(path), custom_objects=custom_objects(), compile=False)
+    except Exception as exc:  # keras raises ValueError, OSError, zipfile errors, ...
+        raise ValueError(f"{path}: cannot load Keras model ({' '.join(str(exc).split())[:300]})") from exc
+
+
+def check_keras_io(model, name: str = "model") -> None:
+    """Raise ValueError unless the Keras model maps (batch, 16000, 1) -> (batch, 7)."""
+    shapes_in = [tuple(t.shape) for t in model.inputs]
+    shapes_out = [tuple(t.shape) for t in model.outputs]
+    if shapes_in != [(None, WINDOW_SAMPLES, 1)]:
+        raise ValueError(f"{name}: input shape {shapes_in}; expected [(None, {WINDOW_SAMPLES}, 1)]")
+    if shapes_out != [(None, len(DESCRIPTORS))]:
+        raise ValueError(f"{name}: output shape {shapes_out}; expected [(None, {len(DESCRIPTORS)})]")
+
+
+def to_onnx(model, opset: int = DEFAULT_OPSET):
+    """Convert a Keras model to an onnx.ModelProto: input `audio` (batch, 16000, 1), output `descriptors` (batch, 7)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"opset {opset}: supported {MIN_OPSET}-{MAX_OPSET}")
+    check_keras_io(model, getattr(model, "name", "model"))
+    spec = (tf.TensorSpec((None, WINDOW_SAMPLES, 1), tf.float32, name=INPUT_NAME),)
+
+    @tf.function(input_signature=spec)
+    def forward(audio):
+        return {OUTPUT_NAME: model(audio, training=False)}
+
+    proto, _ = tf2onnx.convert.from_function(forward, input_signature=spec, opset=opset)
+    _name_batch_dim(proto)
+    return proto
+
+
+def _name_batch_dim(proto) -> None:
+    """Give the dynamic first dimension of the input and output the symbolic name 'batch'."""
+    for vi in list(proto.graph.input) + list(proto.graph.output):
+        dim = vi.type.tensor_type.shape.dim[0]
+        dim.ClearField("dim_value")
+        dim.dim_param = BATCH_DIM
+
+
+def attach_contract(proto, contract: Contract) -> None:
+    """Write the contract into the model's metadata_props (replacing any drumtimbre keys)."""
+    from onnx import helper
+
+    from drumtimbre import __version__
+
+    keep = {p.key: p.value for p in proto.metadata_props if not p.key.startswith("drumtimbre.")}
+    del proto.metadata_props[:]
+    helper.set_model_props(proto, {**keep, **contract.to_metadata()})
+    proto.producer_name = "drumtimbre"
+    proto.producer_version = __version__
+    proto.doc_string = (f"drumtimbre {contract.architecture}: {contract.preprocessing} -> "
+                        f"{', '.join(contract.descriptors)} ({contract.output_units})")

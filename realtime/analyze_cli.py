@@ -1,0 +1,96 @@
+"""`drumtimbre analyze`: per-hit table of a recording through the live engine -> CSV.
+
+Columns: hit,onset_s,peak_dbfs,hardness,depth,brightness,roughness,warmth,sharpness,boominess
+(one row per hit's final estimate; descriptors in AudioCommons points 0-100 by
+default, `--scale unit` for the model's normalised 0-1).  The file streams
+through the same engine as `listen --input FILE` (fast), so the table holds
+exactly what listen would send.  A hit whose window is silent has no row.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+
+COLUMNS = ("hit", "onset_s", "peak_dbfs", "hardness", "depth", "brightness", "roughness", "warmth",
+           "sharpness", "boominess")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="audio file (any format soundfile decodes)")
+    p.add_argument("-o", "--output", default="-", help="CSV file to write (default: stdout)")
+    p.add_argument("--model", "-m", default=None, help="ONNX model (default: the shipped model)")
+    p.add_argument("--scale", choices=["audiocommons", "unit"], default="audiocommons",
+                   help="descriptor values: AudioCommons points 0-100 (default) or normalised 0-1 ('unit')")
+    p.add_argument("--window", type=float, default=None, help="per-hit window, seconds, <= 1 (default 1.0)")
+    p.add_argument("--preroll-ms", dest="preroll_ms", type=float, default=None, help="audio before each onset, ms (default 3)")
+    p.add_argument("--detect-rate", dest="detect_rate", choices=["input", "16000"], default=None,
+                   help="onset detection at the input rate or at 16000 Hz (default input)")
+    p.add_argument("--channels", default=None, help="channel(s) to mix, 1-based, e.g. 1 or 1,2 (default: all)")
+    p.add_argument("--blocksize", "-b", type=int, default=None, help="block size, frames (default 128)")
+    p.add_argument("--config", "-c", default=None, metavar="FILE.toml",
+                   help="listen's TOML config (its window, pre-roll, detection and [onsets] settings apply)")
+
+
+def error(text: str, code: int = 1) -> int:
+    print(f"drumtimbre analyze: error: {text}", file=sys.stderr, flush=True)
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    from realtime.config import ConfigError, load_config, merge
+    from realtime.engine import Engine, Runner
+    from realtime.listen_cli import build_engine_config, model_message, open_model
+    from realtime.osc_out import scale_values
+    from realtime.sources import FileSource, SourceError, parse_channels
+
+    try:
+        config = load_config(args.config) if args.config else {}
+    except ConfigError as exc:
+        return error(str(exc), 2)
+    args.input = args.file
+    settings = merge(args, config)
+    settings["model"] = args.model if args.model is not None else config.get("model")
+    try:
+        engine_config = build_engine_config(settings)
+        chans = None if settings["channels"] is None else parse_channels(settings["channels"])
+    except ValueError as exc:
+        return error(str(exc), 2)
+    try:
+        source = FileSource(args.file, block_size=int(settings["blocksize"]), realtime=False, channels=chans)
+    except (SourceError, ValueError) as exc:
+        return error(str(exc))
+    try:
+        model = open_model(settings["model"])
+    except (ValueError, OSError, RuntimeError) as exc:  # ModelError is a ValueError
+        return error(model_message(settings["model"], exc))
+    rows: dict[int, list] = {}
+
+    def collect(est) -> None:
+        if est.kind == "final":
+            rows[est.hit_id] = [est.hit_id, f"{est.onset_s:.4f}", f"{est.peak_dbfs:.2f}",
+                                *(f"{v:.4f}" for v in scale_values(est.values, args.scale))]
+
+    engine = Engine(model, source.sample_rate, engine_config, [collect], mix=source.mix)
+    runner = Runner(engine, source).start()
+    try:
+        runner.wait()
+    finally:
+        runner.stop()
+    if runner.error is not None:
+        return error(str(runner.error))
+    if engine.callback_error is not None:
+        return error(f"internal: {engine.callback_error}")
+    out = sys.stdout if args.output == "-" else open(args.output, "w", newline="")
+    try:
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(COLUMNS)
+        for hit_id in sorted(rows):
+            w.writerow(rows[hit_id])
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"drumtimbre analyze: {args.file}: {len(rows)} hits ({engine.stats.hits} detected, "
+          f"{engine.stats.skipped} windows skipped) -> {args.output if args.output != '-' else 'stdout'}",
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,108 @@
+"""`listen` settings from a TOML file; command-line options override the file.
+
+Every listen option has a key of the same name (dashes or underscores), e.g.
+
+    device = "system"            # or an index: device = 3
+    host_api = "JACK"
+    channels = [1, 2]            # 1-based input channels, mixed to mono
+    samplerate = 48000
+    blocksize = 128
+    model = "models/default.onnx"
+    osc = ["127.0.0.1:9000", "192.168.1.20:57120"]
+    prefix = "/drumtimbre"
+    scale = "unit"               # or "audiocommons" (0-100 points)
+    timetag = "immediate"        # or "onset"
+    window = 1.0                 # seconds
+    early_ms = 25.0
+    preroll_ms = 3.0
+    early_from = "input"         # or "stream"
+    display = true
+
+    [onsets]                     # realtime.onsets.OnsetParams fields
+    ...
+
+Relative paths (model, input, stats) are taken from the config file's folder.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+#: option -> (accepted python types, default)
+LISTEN_OPTIONS: dict[str, tuple[tuple[type, ...], Any]] = {
+    "device": ((str, int), None),
+    "host_api": ((str,), None),
+    "channels": ((str, int, list), None),
+    "samplerate": ((int,), None),
+    "blocksize": ((int,), 128),
+    "input": ((str,), None),
+    "realtime": ((bool,), False),
+    "model": ((str,), None),
+    "osc": ((list, str), None),
+    "prefix": ((str,), "/drumtimbre"),
+    "scale": ((str,), "unit"),
+    "timetag": ((str,), "immediate"),
+    "window": ((float, int), 1.0),
+    "early_ms": ((float, int), 25.0),
+    "preroll_ms": ((float, int), 3.0),
+    "detect_rate": ((str, int), "input"),
+    "early_from": ((str,), "input"),
+    "display": ((bool,), True),
+    "stats": ((str,), None),
+    "onsets": ((dict,), None),
+}
+PATH_OPTIONS = ("input", "model", "stats")
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and key."""
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read and check a TOML config -> {option: value} (only the keys it sets)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in LISTEN_OPTIONS:
+            raise ConfigError(f"{path}: unknown option {key!r} (known: {', '.join(LISTEN_OPTIONS)})")
+        types, _ = LISTEN_OPTIONS[name]
+        if isinstance(value, bool) and bool not in types:
+            raise ConfigError(f"{path}: option {key!r} = {value!r}: expected {'/'.join(t.__name__ for t in types)}")
+        if not isinstance(value, types):
+            raise ConfigError(f"{path}: option {key!r} = {value!r}: expected {'/'.join(t.__name__ for t in types)}")
+        if name in PATH_OPTIONS:
+            p = Path(value).expanduser()
+            value = str(p if p.is_absolute() else (path.parent / p))
+        if name == "osc" and isinstance(value, str):
+            value = [value]
+        out[name] = value
+    return out
+
+
+def merge(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
+    """Final settings: command line (when given) > config file > defaults."""
+    settings: dict[str, Any] = {}
+    for name, (_, default) in LISTEN_OPTIONS.items():
+        cli = getattr(args, name, None)
+        if cli is not None:
+            settings[name] = cli
+        elif name in config:
+            settings[name] = config[name]
+        else:
+            settings[name] = default
+    return settings

@@ -1,0 +1,220 @@
+"""`drumtimbre listen`: live input (or a file) -> per-hit timbre over OSC.
+
+Top-level imports stay light: the model runtime, PortAudio and rich load in `run`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("input (a device by default; --input for a file)")
+    src.add_argument("--device", "-d", default=None,
+                     help="input device: index or (part of) its name, see `drumtimbre devices` (default: system default)")
+    src.add_argument("--host-api", dest="host_api", default=None,
+                     help="host API the device belongs to (part of its name, e.g. JACK, ALSA, CoreAudio, WASAPI)")
+    src.add_argument("--channels", default=None,
+                     help="input channel(s) to mix to mono, 1-based, e.g. 1 or 1,2 (default: 1 for a device, all for a file)")
+    src.add_argument("--samplerate", "-r", type=int, default=None, help="device sample rate, Hz (default: the device's)")
+    src.add_argument("--blocksize", "-b", type=int, default=None, help="block size, frames (default 128)")
+    src.add_argument("--input", "-i", default=None, metavar="FILE",
+                     help="stream an audio file instead of a device (as fast as possible; ends with the file)")
+    src.add_argument("--realtime", action="store_const", const=True, default=None,
+                     help="with --input: stream the file at real-time pace")
+    ana = p.add_argument_group("analysis")
+    ana.add_argument("--model", "-m", default=None, help="ONNX model with a drumtimbre contract (default: the shipped model)")
+    ana.add_argument("--window", type=float, default=None, help="per-hit window, seconds, <= 1 (default 1.0)")
+    ana.add_argument("--early-ms", dest="early_ms", type=float, default=None,
+                     help="early estimate after this many ms of the hit (default 25)")
+    ana.add_argument("--preroll-ms", dest="preroll_ms", type=float, default=None,
+                     help="audio kept before each onset, ms (default 3)")
+    ana.add_argument("--detect-rate", dest="detect_rate", choices=["input", "16000"], default=None,
+                     help="run onset detection at the input rate or at 16000 Hz (default input)")
+    ana.add_argument("--early-from", dest="early_from", choices=["input", "stream"], default=None,
+                     help="cut the early window from the input-rate audio and resample it alone ('input', default: "
+                          "no wait for the streaming resampler) or from the 16 kHz stream ('stream')")
+    out = p.add_argument_group("output")
+    out.add_argument("--osc", action="append", default=None, metavar="HOST:PORT",
+                     help="OSC destination, repeatable (default 127.0.0.1:9000)")
+    out.add_argument("--prefix", default=None, help="OSC address prefix (default /drumtimbre)")
+    out.add_argument("--scale", choices=["unit", "audiocommons"], default=None,
+                     help="descriptor values 0-1 ('unit', default) or AudioCommons points 0-100")
+    out.add_argument("--timetag", choices=["immediate", "onset"], default=None,
+                     help="bundle timetag: immediate (default) or the onset's wall-clock time")
+    out.add_argument("--no-display", dest="display", action="store_const", const=False, default=None,
+                     help="no live terminal display (it is off anyway when stdout is not a terminal)")
+    out.add_argument("--stats", default=None, metavar="FILE.json",
+                     help="write counters and per-hit latencies (ms) to this JSON file at exit")
+    p.add_argument("--config", "-c", default=None, metavar="FILE.toml",
+                   help="TOML file setting any of these options (the command line overrides it)")
+
+
+def error(text: str, code: int = 1) -> int:
+    print(f"drumtimbre listen: error: {text}", file=sys.stderr, flush=True)
+    return code
+
+
+def build_engine_config(settings: dict):
+    """Settings -> EngineConfig (OnsetParams from the [onsets] table)."""
+    from realtime.engine import EngineConfig
+
+    params = None
+    if settings.get("onsets"):
+        from realtime.onsets import OnsetParams
+
+        try:
+            params = OnsetParams(**settings["onsets"])
+        except TypeError as exc:
+            raise ValueError(f"[onsets] table: {exc}") from exc
+    return EngineConfig(window_s=float(settings["window"]), early_ms=float(settings["early_ms"]),
+                        preroll_ms=float(settings["preroll_ms"]), detect_rate=str(settings["detect_rate"]),
+                        early_from=str(settings["early_from"]), onset_params=params)
+
+
+def open_model(path: str | None):
+    """Load the ONNX model (threads=1); raises ValueError/FileNotFoundError with a clear message."""
+    from realtime.runtime import load_model
+
+    return load_model(path, threads=1)
+
+
+def model_message(path: str | None, exc: Exception) -> str:
+    """A model error that always names the model file."""
+    text = str(exc)
+    if path and Path(path).name not in text:
+        text = f"{path}: {text}"
+    return f"model: {text}"
+
+
+def open_source(settings: dict):
+    """FileSource for --input, DeviceSource otherwise."""
+    from realtime.sources import DeviceSource, FileSource, parse_channels
+
+    block = int(settings["blocksize"])
+    if settings["input"]:
+        chans = None if settings["channels"] is None else parse_channels(settings["channels"])
+        return FileSource(settings["input"], block_size=block, realtime=bool(settings["realtime"]), channels=chans)
+    return DeviceSource(settings["device"], settings["host_api"], parse_channels(settings["channels"]),
+                        settings["samplerate"], block)
+
+
+def run(args: argparse.Namespace) -> int:
+    from realtime.config import ConfigError, load_config, merge
+
+    try:
+        config = load_config(args.config) if args.config else {}
+    except ConfigError as exc:
+        return error(str(exc), 2)
+    settings = merge(args, config)
+    if settings["input"] and (args.device is not None or args.host_api is not None):
+        return error("give either --device or --input, not both", 2)
+    if settings["realtime"] and not settings["input"]:
+        return error("--realtime applies to --input FILE only", 2)
+    if settings["blocksize"] < 1:
+        return error(f"block size {settings['blocksize']}: must be >= 1 frame", 2)
+
+    from realtime.engine import Engine, Runner
+    from realtime.osc_out import OscOut
+    from realtime.sources import SourceError
+
+    try:
+        engine_config = build_engine_config(settings)
+        osc = OscOut(settings["osc"] or ["127.0.0.1:9000"], settings["prefix"], settings["scale"], settings["timetag"])
+    except ValueError as exc:
+        return error(str(exc), 2)
+    try:
+        model = open_model(settings["model"])
+    except (ValueError, OSError, RuntimeError) as exc:  # ModelError is a ValueError
+        return error(model_message(settings["model"], exc))
+    try:
+        source = open_source(settings)
+    except (SourceError, ValueError) as exc:
+        return error(str(exc))
+
+    from realtime.display import LiveDisplay, display_wanted
+
+    callbacks = [osc]
+    display = None
+    try:
+        engine = Engine(model, source.sample_rate, engine_config, callbacks, mix=source.mix)
+    except (ValueError, ImportError) as exc:
+        return error(str(exc), 2)
+    if display_wanted(settings["display"]):
+        display = LiveDisplay(engine.stats, source.describe(), settings["scale"],
+                              extra=lambda: f"OSC sent {osc.sent}   OSC errors {osc.errors}")
+        engine.callbacks.append(display)
+    else:
+        print(f"drumtimbre listen: {source.describe()} -> OSC {', '.join(map(str, osc.destinations))} "
+              f"{osc.prefix}", file=sys.stderr, flush=True)
+
+    # SIGTERM ends like Ctrl-C (clean shutdown)
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        signal.signal(signal.SIGTERM, terminate)
+    except ValueError:
+        pass  # not the main thread
+
+    runner = Runner(engine, source)
+    code = 0
+    interrupted = False
+    t0 = time.perf_counter()
+    try:
+        if display is not None:
+            display.__enter__()
+        try:
+            runner.start()
+        except SourceError as exc:
+            return error(str(exc))
+        reported = (0, 0)
+        last_report = 0.0
+        while not runner.wait(0.1):
+            now = (engine.stats.xruns, engine.stats.overflows)
+            if display is None and now != reported and time.perf_counter() - last_report > 1.0:
+                print(f"drumtimbre listen: warning: {now[0]} xrun(s), {now[1]} overflow(s) "
+                      f"({engine.stats.dropped_frames} frames dropped) so far", file=sys.stderr, flush=True)
+                reported, last_report = now, time.perf_counter()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        runner.stop()
+        if display is not None:
+            display.__exit__(None, None, None)
+        osc.close()
+    wall = time.perf_counter() - t0
+    if runner.error is not None:
+        code = error(str(runner.error))
+    elif engine.callback_error is not None:
+        print(f"drumtimbre listen: warning: an output failed {engine.stats.callback_errors} time(s): "
+              f"{engine.callback_error}", file=sys.stderr)
+    summary = engine.stats.summary()
+    s = engine.stats
+    state = 'failed' if runner.error is not None else ('stopped' if interrupted else 'done')
+    print(f"drumtimbre listen: {state}: {s.hits} hits, {s.early} early + {s.final} "
+          f"final estimates sent, {s.skipped} skipped, xruns {s.xruns}, overflows {s.overflows}, "
+          f"OSC errors {osc.errors}, {wall:.1f} s", file=sys.stderr, flush=True)
+    if settings["stats"]:
+        def ms(seconds: float):
+            return round(seconds * 1e3, 4) if seconds == seconds else None  # NaN (never sent) -> null
+
+        timings = [{"hit": t.hit_id, "onset_s": t.onset_s,
+                    "early_ms": ms(t.t_early_sent - t.t_onset_block),
+                    "early_processing_ms": ms(t.t_early_sent - t.t_early_ready),
+                    "final_ms": ms(t.t_final_sent - t.t_onset_block),
+                    "final_processing_ms": ms(t.t_final_sent - t.t_final_ready)} for t in s.timings]
+        out = {"source": source.describe(), "wall_s": wall, "osc_sent": osc.sent, "osc_errors": osc.errors,
+               "summary": summary, "hits": timings}
+        Path(settings["stats"]).write_text(json.dumps(out, indent=1) + "\n")
+    if getattr(source, "hung", False):
+        # the audio server died under the stream: PortAudio's own exit handler would hang
+        print("drumtimbre listen: the audio device could not be closed; exiting without PortAudio clean-up",
+              file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(code or 1)
+    return code

@@ -1,0 +1,336 @@
+"""Streaming onset detector made for drums.
+
+Pipeline, all of it block-size independent (frames sit on absolute sample
+positions, so any block partition gives the same onsets):
+
+1. NaN/inf -> 0 (frames touching them, and `ref_frames` after, hold no onset),
+   then a one-pole DC blocker (`dc_cutoff_hz`): offsets never trigger.
+2. Hann frames of `window_s` every `hop_s`; magnitudes averaged into `n_bands`
+   log-spaced bands (`min_hz`..`max_hz`), log-compressed log(1 + gamma |X|).
+3. Detection function: mean over bands of the rise over the band-wise maximum
+   of the `ref_frames` previous frames (noisy decays rarely exceed it).
+4. Peak picking: local maximum over `pre_frames` before / `post_frames` after,
+   above `threshold_ratio` x moving median (`median_window_s`) + `threshold_offset`,
+   above a masking threshold (`masking_ratio` x the last peak, decaying with
+   `masking_s`), frame level above `floor_dbfs`, and not a truncation (the
+   sound must not stop dead right after the frame: splatter of a cut is no hit).
+5. Backtracking: in the DC-blocked samples before the peak frame's end (at
+   most `max_latency_s` minus the confirmation delay), the attack is the point
+   of steepest envelope rise (`envelope_s` resolution); the onset is where the
+   level first climbs to within `attack_db` of that rise's top, to the sample.
+6. Onsets closer than `min_interval_s` to the previous one are dropped (a flam
+   is one hit, as in realtime.loops' ground truth).
+
+Defaults were tuned at 48 kHz on the tuning kits of bench/onset_eval.py; the
+same parameters (in seconds / Hz) apply at any rate.  process() costs a few
+numpy calls per hop (a few % of a core at 48 kHz, see bench/results/onsets.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import lfilter
+
+
+@dataclass(frozen=True)
+class OnsetParams:
+    """Tunables of OnsetDetector; times in seconds, levels in dB."""
+
+    window_s: float = 0.0107
+    """FFT frame length, s (512 samples at 48 kHz)."""
+    hop_s: float = 0.00267
+    """Hop between frames, s (128 samples at 48 kHz)."""
+    min_hz: float = 40.0
+    max_hz: float = 16000.0
+    n_bands: int = 32
+    """Log-spaced frequency bands between min_hz and max_hz (kick and hat weigh alike)."""
+    ref_frames: int = 3
+    """Flux reference: the band-wise maximum of this many previous frames (noisy decays rarely exceed it)."""
+    top_bands: int = 0
+    """Detection function = mean flux of the this many strongest bands (0: all bands)."""
+    log_gamma: float = 500.0
+    """Log compression log(1 + gamma * |X|), |X| in full-scale units."""
+    threshold_offset: float = 0.1
+    """Absolute part of the adaptive threshold (detection-function units)."""
+    threshold_ratio: float = 1.5
+    """Multiplier of the moving median of the detection function."""
+    median_window_s: float = 0.1
+    """Length of the past used for the moving median, s."""
+    masking_ratio: float = 0.7
+    """After a detection-function peak P, the threshold is at least masking_ratio * P ..."""
+    masking_s: float = 0.04
+    """... decaying with this time constant, s (suppresses a hit's own secondary peaks)."""
+    pre_frames: int = 3
+    post_frames: int = 1
+    floor_dbfs: float = -60.0
+    """A frame must have an RMS level above this (dBFS) to hold an onset."""
+    min_interval_s: float = 0.03
+    """Minimum time between two onsets, s."""
+    lookback_s: float = 0.005
+    """Backtracking also searches this much before the peak's frame, s."""
+    min_rise_db: float = 0.0
+    """The attack must lift the sample envelope this many dB over the quietest point before it."""
+    attack_db: float = 30.0
+    """Onset = first sample within this many dB of the attack's top level."""
+    energy_rise: float = 0.2
+    """The hop after the peak frame must hold at least this times the energy of the hop before the frame."""
+    max_latency_s: float = 0.012
+    """Onsets are reported at most this long after their sample (bounds the backtracking), s."""
+    envelope_s: float = 0.0005
+    """Resolution of the level envelope used for backtracking, s."""
+    dc_cutoff_hz: float = 10.0
+
+    def __post_init__(self):
+        for name in ("window_s", "hop_s", "log_gamma", "median_window_s", "envelope_s", "dc_cutoff_hz"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be > 0")
+        for name in ("min_interval_s", "lookback_s", "threshold_offset", "threshold_ratio", "attack_db", "min_hz"):
+            if not float(getattr(self, name)) >= 0:
+                raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 0")
+        if self.hop_s > self.window_s:
+            raise ValueError(f"OnsetParams.hop_s = {self.hop_s}: must not exceed window_s = {self.window_s}")
+        if self.pre_frames < 1 or self.post_frames < 0:
+            raise ValueError(f"OnsetParams pre_frames={self.pre_frames}, post_frames={self.post_frames}: "
+                             "need pre_frames >= 1 and post_frames >= 0")
+
+
+@dataclass(frozen=True)
+class Onset:
+    sample: int
+    """Absolute sample index (at the detector's rate) of the attack start."""
+    time: float
+    """Seconds: sample / sample_rate."""
+    strength: float
+    """Detection-function peak (mean log-flux)."""
+
+
+class OnsetDetector:
+    """Streaming drum onset detector: feed mono blocks of any length to `process`."""
+
+    def __init__(self, sample_rate: int, params: OnsetParams = OnsetParams()):
+        if int(sample_rate) < 4000:
+            raise ValueError(f"sample rate {sample_rate} Hz: need at least 4000 Hz")
+        self.sample_rate = sr = int(sample_rate)
+        self.params = p = params
+        self.hop = max(1, int(round(p.hop_s * sr)))
+        self.n_win = max(self.hop, int(round(p.window_s * sr)))
+        self.lookback = int(round(p.lookback_s * sr))
+        self.env_len = max(1, int(round(p.envelope_s * sr)))
+        self.min_interval = int(round(p.min_interval_s * sr))
+        # backtracking reaches at most max_back samples before the peak frame's end
+        self.max_back = max(self.hop, int(p.max_latency_s * sr) - (p.post_frames + 1) * self.hop)
+        self.window = np.hanning(self.n_win + 2)[1:-1].astype(np.float32)
+        freqs = np.fft.rfftfreq(self.n_win, 1.0 / sr)
+        self.bins = np.flatnonzero((freqs >= max(p.min_hz, freqs[1] * 0.99)) & (freqs <= p.max_hz))
+        if self.bins.size == 0:
+            raise ValueError(f"OnsetParams min_hz={p.min_hz}, max_hz={p.max_hz}: no FFT bin at {sr} Hz")
+        self.bands = _band_matrix(freqs[self.bins], max(1, p.n_bands))
+        self.scale = np.float32(2.0 * p.log_gamma / self.window.sum())
+        self.floor_ms = 10 ** (p.floor_dbfs / 10) * float(np.mean(self.window ** 2))
+        r = float(np.exp(-2 * np.pi * p.dc_cutoff_hz / sr))
+        self._dc_b = np.array([1.0, -1.0])
+        self._dc_a = np.array([1.0, -r])
+        self._dc_zi: np.ndarray | None = None
+        self.n_median = max(1, int(round(p.median_window_s / p.hop_s)))
+        self.keep = self.n_win + self.lookback + (p.post_frames + 3) * self.hop
+        # buffer of DC-blocked samples; absolute index of buf[0] is _buf_start (zeros before the stream)
+        self._buf = np.zeros(self.keep, dtype=np.float32)
+        self._buf_start = -self.keep
+        self._n = 0
+        self._next_end = self.hop  # absolute end index of the next frame
+        self._prev_log = np.zeros((max(1, p.ref_frames), self.bands.shape[1]), dtype=np.float32)
+        self._mask = 0.0  # masking threshold after the last peak
+        self._mask_decay = float(np.exp(-p.hop_s / p.masking_s)) if p.masking_s > 0 else 0.0
+        self._hist = max(self.n_median, p.pre_frames) + p.post_frames + 2
+        self._df = np.zeros(0, dtype=np.float64)  # recent detection function values
+        self._ok = np.zeros(0, dtype=bool)  # frame may hold an onset (level above the floor, rising, clean)
+        self._bad_from = -10 ** 12  # first / last+1 sample of the latest non-finite stretch (or zero padding)
+        self._bad_until = -10 ** 12
+        self._df_first = 0  # frame number of _df[0] (frame k ends at (k + 1) * hop)
+        self._next_check = 0  # next frame number to decide on
+        self._last_onset = -10 ** 12
+        self._flushed = False
+
+    @property
+    def latency_samples(self) -> int:
+        """Worst-case samples between an onset's sample and the end of the block that reports it."""
+        return min(self.n_win + self.lookback, self.max_back) + (self.params.post_frames + 1) * self.hop
+
+    # ------------------------------------------------------------------
+    def process(self, block: np.ndarray) -> list[Onset]:
+        """Feed one mono block (any length); returns the onsets it confirmed, in order."""
+        x = np.asarray(block, dtype=np.float32).reshape(-1)
+        if x.size == 0:
+            return []
+        finite = np.isfinite(x)
+        if not finite.all():  # NaN/inf -> 0; frames touching them cannot hold an onset
+            first_bad = self._n + int(np.argmin(finite))
+            if first_bad - self._bad_until > self.n_win + (self.params.ref_frames + 1) * self.hop:
+                self._bad_from = first_bad  # a new stretch (else the previous one goes on)
+            self._bad_until = self._n + int(np.flatnonzero(~finite)[-1]) + 1
+            x = np.where(finite, x, np.float32(0.0))
+        x = np.clip(x, -1e3, 1e3)
+        if self._dc_zi is None:  # a stream starting with an offset has no step
+            self._dc_zi = np.array([-float(x[0])])
+        y, self._dc_zi = lfilter(self._dc_b, self._dc_a, x.astype(np.float64), zi=self._dc_zi)
+        self._append(y.astype(np.float32))
+        self._frames()
+        out = self._decide()
+        self._trim()
+        return out
+
+    def flush(self) -> list[Onset]:
+        """End of stream: decide on the last frames (zero padding); the detector is then spent."""
+        if self._flushed:
+            return []
+        end = self._n
+        self._dc_zi = np.zeros(1) if self._dc_zi is None else self._dc_zi
+        pad = self.n_win + (self.params.post_frames + 2) * self.hop
+        self._bad_from, self._bad_until = end, end + pad  # the padding is no signal
+        self._append(np.zeros(pad, dtype=np.float32))
+        self._frames()
+        out = [o for o in self._decide() if o.sample < end]
+        self._flushed = True
+        return out
+
+    # ------------------------------------------------------------------
+    def _append(self, y: np.ndarray) -> None:
+        self._buf = np.concatenate([self._buf, y])
+        self._n += y.size
+
+    def _trim(self) -> None:
+        """Drop samples that no future frame or backtracking can need."""
+        need = min(self._next_end - self.n_win,
+                   (self._next_check + 1) * self.hop - self.n_win) - max(self.lookback + 2 * self.env_len, 2 * self.hop)
+        drop = need - self._buf_start
+        if drop > 4 * self.keep:
+            self._buf = self._buf[drop:].copy()
+            self._buf_start += drop
+
+    def _frames(self) -> None:
+        if self._next_end > self._n:
+            return
+        ends = np.arange(self._next_end, self._n + 1, self.hop)
+        self._next_end = int(ends[-1]) + self.hop
+        starts = ends - self.n_win - self._buf_start
+        view = np.lib.stride_tricks.sliding_window_view(self._buf, self.n_win)
+        frames = view[starts] * self.window
+        spec = np.abs(np.fft.rfft(frames, axis=1)[:, self.bins]).astype(np.float32) @ self.bands
+        logmag = np.log1p(spec * self.scale)
+        allrows = np.vstack([self._prev_log, logmag])
+        r = self._prev_log.shape[0]
+        ref = np.lib.stride_tricks.sliding_window_view(allrows[:-1], r, axis=0).max(axis=2)
+        self._prev_log = allrows[-r:]
+        prev = ref
+        pos = np.maximum(logmag - prev, 0.0)
+        kb = self.params.top_bands
+        if 0 < kb < pos.shape[1]:
+            pos = np.partition(pos, pos.shape[1] - kb, axis=1)[:, -kb:]
+        flux = pos.mean(axis=1)
+        ms = np.mean(frames * frames, axis=1)
+        raw = view[starts]
+        half = self.n_win // 2
+        newer = np.mean(np.square(raw[:, half:]), axis=1)
+        older = np.mean(np.square(raw[:, :half]), axis=1)
+        # level above the floor, and the newer half of the frame not much quieter than the older
+        # (an abrupt stop splatters flux but is no hit)
+        ok = (ms > self.floor_ms) & (newer >= 0.25 * older)
+        # frames overlapping a non-finite stretch, and the ref_frames after it, are no onset either
+        if self._bad_until > ends[0] - self.n_win - self.params.ref_frames * self.hop:
+            ok &= ~((ends - self.n_win < self._bad_until + self.params.ref_frames * self.hop) & (ends > self._bad_from))
+        self._df = np.concatenate([self._df, flux.astype(np.float64)])
+        self._ok = np.concatenate([self._ok, ok])
+
+    def _decide(self) -> list[Onset]:
+        p = self.params
+        out: list[Onset] = []
+        last_frame = self._df_first + self._df.size - 1
+        while self._next_check + p.post_frames <= last_frame:
+            k = self._next_check
+            self._next_check += 1
+            i = k - self._df_first
+            v = self._df[i]
+            mask = self._mask
+            self._mask *= self._mask_decay
+            if not self._ok[i] or v <= p.threshold_offset or v <= mask:
+                continue
+            lo = max(0, i - p.pre_frames)
+            if i > lo and v < self._df[lo:i].max():
+                continue
+            if p.post_frames and v <= self._df[i + 1: i + 1 + p.post_frames].max():
+                continue
+            past = self._df[max(0, i - self.n_median): i]
+            med = float(np.median(past)) if past.size else 0.0
+            if v <= p.threshold_ratio * med + p.threshold_offset:
+                continue
+            self._mask = max(self._mask, p.masking_ratio * v)
+            end = (k + 1) * self.hop
+            if p.post_frames and self._cut_after(end):
+                continue
+            sample = self._backtrack(end)
+            if sample is None or sample - self._last_onset < self.min_interval:
+                continue
+            self._last_onset = sample
+            out.append(Onset(int(sample), sample / self.sample_rate, float(v)))
+        drop = self._df.size - self._hist
+        if drop > 0:
+            self._df = self._df[drop:]
+            self._ok = self._ok[drop:]
+            self._df_first += drop
+        return out
+
+    def _cut_after(self, frame_end: int) -> bool:
+        """True when the hop after the peak frame holds less energy than the hop just before the frame:
+        no new sound arrived (e.g. the splatter of a sound cut dead, a NaN gap), so no hit."""
+        i = frame_end - self._buf_start
+        before = self._buf[i - self.n_win - 2 * self.hop: i - self.n_win - self.hop]
+        nxt = self._buf[i: i + self.hop]
+        return float(np.dot(nxt, nxt)) < self.params.energy_rise * float(np.dot(before, before))
+
+    def _backtrack(self, frame_end: int) -> int | None:
+        """Attack start (absolute sample) within the peak frame and lookback_s before it."""
+        back = min(self.n_win + self.lookback, self.max_back)
+        start = max(frame_end - back, self._last_onset + self.min_interval, 0)
+        start -= (start - frame_end) % self.env_len  # sub-blocks aligned to frame_end
+        if start >= frame_end:
+            return None
+        seg = np.abs(self._buf[start - self._buf_start: frame_end - self._buf_start])
+        env = seg.reshape(-1, self.env_len).max(axis=1)
+        env_db = 20 * np.log10(env + 1e-9)
+        floor_db = np.minimum.accumulate(env_db)
+        rise = env_db - floor_db
+        j = int(np.argmax(rise))
+        if rise[j] < self.params.min_rise_db:
+            return None
+        top = env_db[j]
+        thr = max(floor_db[j] + 0.5 * rise[j], top - self.params.attack_db)
+        below = np.flatnonzero(env_db[: j + 1] < thr)
+        i = int(below[-1]) + 1 if below.size else 0
+        i = min(i, j)
+        sub = seg[i * self.env_len: (i + 1) * self.env_len]
+        first = int(np.argmax(sub >= 10 ** (thr / 20)))
+        return start + i * self.env_len + first
+
+
+def _band_matrix(freqs: np.ndarray, n_bands: int) -> np.ndarray:
+    """(n_bins, n_bands') matrix averaging FFT bins into log-spaced bands (empty bands dropped)."""
+    edges = np.geomspace(max(freqs[0], 1.0), freqs[-1] * 1.0001, n_bands + 1)
+    idx = np.clip(np.searchsorted(edges, freqs, side="right") - 1, 0, n_bands - 1)
+    used = np.unique(idx)
+    m = (idx[:, None] == used[None, :]).astype(np.float32)
+    return m / m.sum(axis=0, keepdims=True)
+
+
+def detect(samples: np.ndarray, sample_rate: int, block_size: int = 256,
+           params: OnsetParams = OnsetParams()) -> np.ndarray:
+    """Onset times (s) of mono `samples`, fed through OnsetDetector in blocks of `block_size` samples."""
+    if block_size < 1:
+        raise ValueError(f"block_size {block_size}: must be >= 1")
+    x = np.asarray(samples, dtype=np.float32).reshape(-1)
+    det = OnsetDetector(sample_rate, params)
+    found: list[Onset] = []
+    for i in range(0, x.size, block_size):
+        found.extend(det.process(x[i: i + block_size]))
+    found.extend(det.flush())
+    return np.array([o.time for o in found], dtype=np.float64)

@@ -1,0 +1,152 @@
+"""OSC output: one bundle per estimate, to one or more UDP destinations.
+
+Final estimate, one bundle:
+    <prefix>/hit i f f           hit id, onset time (stream seconds), peak level (dBFS)
+    <prefix>/timbre i fffffff    hit id + hardness depth brightness roughness warmth sharpness boominess
+    <prefix>/<descriptor> f      one message per descriptor
+Early estimate, its own bundle, same shapes under <prefix>/early/...
+Values are 0-1 (scale 'unit', default) or AudioCommons points 0-100 (scale 'audiocommons').
+Bundle timetag: immediate (default) or the onset's wall-clock time ('onset').
+A send error is reported once per destination and never stops the engine.
+"""
+from __future__ import annotations
+
+import socket
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from encoder.descriptors import DESCRIPTORS, clip_points, denormalise
+
+SCALES = ("unit", "audiocommons")
+TIMETAGS = ("immediate", "onset")
+DEFAULT_DESTINATION = "127.0.0.1:9000"
+DEFAULT_PREFIX = "/drumtimbre"
+
+
+@dataclass(frozen=True)
+class Destination:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_destination(text: str) -> Destination:
+    """'HOST:PORT' (or '[v6addr]:PORT') -> Destination; ValueError naming the text otherwise."""
+    text = str(text).strip()
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"OSC destination {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9000")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        port_n = int(port)
+    except ValueError:
+        raise ValueError(f"OSC destination {text!r}: port {port!r} is not a number") from None
+    if not 1 <= port_n <= 65535:
+        raise ValueError(f"OSC destination {text!r}: port {port_n} out of range 1-65535")
+    return Destination(host, port_n)
+
+
+def check_prefix(prefix: str) -> str:
+    """A valid OSC address prefix: starts with '/', no trailing '/', no spaces or OSC pattern characters."""
+    prefix = str(prefix).rstrip("/")
+    if not prefix.startswith("/") or any(c in prefix for c in " #*,?[]{}"):
+        raise ValueError(f"OSC prefix {prefix!r}: must start with '/' and contain no spaces or #*,?[]{{}}")
+    return prefix
+
+
+def scale_values(values: np.ndarray, scale: str) -> list[float]:
+    """Normalised 0-1 model outputs -> floats in the chosen scale."""
+    if scale == "unit":
+        return [float(v) for v in np.clip(values, 0.0, 1.0)]
+    if scale == "audiocommons":
+        return [float(v) for v in clip_points(denormalise(values))]
+    raise ValueError(f"scale {scale!r}: expected one of {', '.join(SCALES)}")
+
+
+def build_bundle(est, prefix: str = DEFAULT_PREFIX, scale: str = "unit", timetag: str = "immediate") -> bytes:
+    """The datagram of one estimate (see module docstring)."""
+    from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    base = prefix + ("/early" if est.kind == "early" else "")
+    values = scale_values(est.values, scale)
+    stamp = est.onset_wall if timetag == "onset" else IMMEDIATELY
+    bundle = OscBundleBuilder(stamp)
+
+    def msg(address: str, *args):
+        m = OscMessageBuilder(address)
+        for a in args:
+            m.add_arg(a, "i" if isinstance(a, int) else "f")
+        bundle.add_content(m.build())
+
+    msg(f"{base}/hit", int(est.hit_id), float(est.onset_s), float(est.peak_dbfs))
+    msg(f"{base}/timbre", int(est.hit_id), *values)
+    for name, v in zip(DESCRIPTORS, values):
+        msg(f"{base}/{name}", v)
+    return bundle.build().dgram
+
+
+class OscOut:
+    """Engine callback sending each estimate as one bundle to every destination."""
+
+    def __init__(self, destinations: list[str | Destination], prefix: str = DEFAULT_PREFIX,
+                 scale: str = "unit", timetag: str = "immediate", report: Callable[[str], None] | None = None):
+        if scale not in SCALES:
+            raise ValueError(f"scale {scale!r}: expected one of {', '.join(SCALES)}")
+        if timetag not in TIMETAGS:
+            raise ValueError(f"timetag {timetag!r}: expected one of {', '.join(TIMETAGS)}")
+        self.destinations = [d if isinstance(d, Destination) else parse_destination(d)
+                             for d in (destinations or [DEFAULT_DESTINATION])]
+        self.prefix = check_prefix(prefix)
+        self.scale = scale
+        self.timetag = timetag
+        self.report = report or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.sent = 0
+        self.errors = 0
+        self._reported: set[str] = set()
+        self._addrs: list[tuple | None] = []
+        self._socks: dict[int, socket.socket] = {}
+        for d in self.destinations:
+            self._addrs.append(self._resolve(d))
+
+    def _resolve(self, d: Destination):
+        try:
+            family, _, _, _, addr = socket.getaddrinfo(d.host, d.port, type=socket.SOCK_DGRAM)[0]
+        except OSError as exc:
+            self._error(d, f"cannot resolve host ({exc})")
+            return None
+        if family not in self._socks:
+            s = socket.socket(family, socket.SOCK_DGRAM)
+            s.setblocking(False)
+            self._socks[family] = s
+        return family, addr
+
+    def _error(self, d: Destination, text: str) -> None:
+        self.errors += 1
+        if str(d) not in self._reported:
+            self._reported.add(str(d))
+            self.report(f"warning: OSC to {d}: {text}; further errors for it are counted, not shown")
+
+    def __call__(self, est) -> None:
+        data = build_bundle(est, self.prefix, self.scale, self.timetag)
+        for d, target in zip(self.destinations, self._addrs):
+            if target is None:
+                self.errors += 1
+                continue
+            family, addr = target
+            try:
+                self._socks[family].sendto(data, addr)
+                self.sent += 1
+            except OSError as exc:  # unreachable, refused, buffer full: report once, carry on
+                self._error(d, f"send failed ({exc})")
+
+    def close(self) -> None:
+        for s in self._socks.values():
+            s.close()
+        self._socks.clear()

@@ -1,0 +1,353 @@
+"""Audio sources feeding the engine: a file (fast or at real-time pace) or a device.
+
+Every source writes raw blocks (frames, channels) float32 into a `BlockRing`;
+the engine's worker thread reads them from there.  The device callback only
+copies into the preallocated ring: no locks, no waiting, no big allocations.
+PortAudio (sounddevice) is imported only when a device is used.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+PORTAUDIO_HINT = ("PortAudio is not available: install the system library "
+                  "(Debian/Ubuntu: sudo apt-get install libportaudio2; macOS: brew install portaudio) "
+                  "and the Python package sounddevice")
+
+
+class SourceError(RuntimeError):
+    """A source that cannot start or stopped unexpectedly (device gone, PortAudio missing, bad file)."""
+
+
+def import_sounddevice():
+    """Import sounddevice, or raise SourceError naming what to install."""
+    try:
+        import sounddevice as sd
+    except (ImportError, OSError) as exc:
+        raise SourceError(f"{PORTAUDIO_HINT} ({exc})") from exc
+    return sd
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block read from the ring."""
+
+    data: np.ndarray
+    """(frames, channels) float32 copy."""
+    t_arrival: float
+    """perf_counter() when the block arrived (audio callback / file reader)."""
+    wall_arrival: float
+    """time.time() at the same moment."""
+
+
+class BlockRing:
+    """Single-producer single-consumer ring of audio frames.
+
+    `write` never blocks: when the consumer is more than `capacity` frames
+    behind, the block is dropped and counted in `overflows`/`dropped_frames`.
+    """
+
+    def __init__(self, capacity_frames: int, channels: int):
+        self.capacity = int(capacity_frames)
+        self.channels = int(channels)
+        self._buf = np.zeros((self.capacity, self.channels), dtype=np.float32)
+        self._notes: queue.SimpleQueue = queue.SimpleQueue()
+        self._written = 0  # frames, producer only
+        self._read = 0  # frames, consumer only
+        self._wall_offset = time.time() - time.perf_counter()
+        self.overflows = 0
+        """Blocks dropped because the ring was full."""
+        self.dropped_frames = 0
+        self.xruns = 0
+        """Blocks whose PortAudio status flags reported an over/underflow."""
+        self.closed = False
+
+    def space(self) -> int:
+        """Frames that can be written now."""
+        return self.capacity - (self._written - self._read)
+
+    def write(self, data: np.ndarray, t_arrival: float | None = None, xrun: bool = False) -> bool:
+        """Copy a (frames, channels) block in; False (and counted) when full."""
+        t = time.perf_counter() if t_arrival is None else t_arrival
+        if xrun:
+            self.xruns += 1
+        n = data.shape[0]
+        if n > self.space():
+            self.overflows += 1
+            self.dropped_frames += n
+            return False
+        i = self._written % self.capacity
+        first = min(n, self.capacity - i)
+        self._buf[i:i + first] = data[:first]
+        if first < n:
+            self._buf[:n - first] = data[first:]
+        self._written += n
+        self._notes.put((n, t))
+        return True
+
+    def close(self) -> None:
+        """Mark the end of the stream (the reader drains what is left, then gets None)."""
+        self.closed = True
+        self._notes.put(None)
+
+    def read(self, timeout: float | None = None) -> Block | None | bool:
+        """Next block; None at the end of the stream; False on timeout."""
+        try:
+            note = self._notes.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        if note is None:
+            return None
+        n, t = note
+        i = self._read % self.capacity
+        if i + n <= self.capacity:
+            data = self._buf[i:i + n].copy()
+        else:
+            data = np.concatenate([self._buf[i:], self._buf[:n - (self.capacity - i)]])
+        self._read += n
+        return Block(data, t, t + self._wall_offset)
+
+
+def parse_channels(spec: str | list[int] | tuple[int, ...] | None) -> tuple[int, ...]:
+    """'1' / '1,2' / [1, 2] (1-based input channel numbers) -> 0-based indices."""
+    if spec is None or spec == "":
+        return (0,)
+    items = spec if isinstance(spec, (list, tuple)) else str(spec).replace(" ", "").split(",")
+    out = []
+    for item in items:
+        try:
+            ch = int(item)
+        except (TypeError, ValueError):
+            raise ValueError(f"input channel {item!r}: expected channel numbers like 1 or 1,2") from None
+        if ch < 1:
+            raise ValueError(f"input channel {ch}: channels are numbered from 1")
+        out.append(ch - 1)
+    return tuple(dict.fromkeys(out))
+
+
+class FileSource:
+    """Streams an audio file in blocks: as fast as possible, or at real-time pace."""
+
+    kind = "file"
+
+    def __init__(self, path: str | Path, block_size: int = 256, realtime: bool = False,
+                 channels: tuple[int, ...] | None = None):
+        import soundfile as sf
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise SourceError(f"{self.path}: no such file")
+        try:
+            info = sf.info(str(self.path))
+        except Exception as exc:
+            raise SourceError(f"{self.path}: cannot decode audio ({exc})") from exc
+        if info.frames == 0:
+            raise SourceError(f"{self.path}: empty audio (0 frames)")
+        if block_size < 1:
+            raise ValueError(f"block size {block_size}: must be >= 1 frame")
+        self.sample_rate = int(info.samplerate)
+        self.file_channels = int(info.channels)
+        self.block_size = int(block_size)
+        self.realtime = realtime
+        self.mix = channels if channels is not None else tuple(range(self.file_channels))
+        bad = [c + 1 for c in self.mix if c >= self.file_channels]
+        if bad:
+            raise SourceError(f"{self.path}: has {self.file_channels} channel(s); channel {bad[0]} requested")
+        self.channels = self.file_channels
+        self.duration_s = info.frames / self.sample_rate
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: Exception | None = None
+
+    def describe(self) -> str:
+        pace = "real-time pace" if self.realtime else "as fast as possible"
+        return f"file {self.path} ({self.sample_rate} Hz, {self.duration_s:.1f} s, {pace})"
+
+    def start(self, ring: BlockRing) -> None:
+        """Start the reader thread writing into `ring`; it closes the ring at the end."""
+        self._thread = threading.Thread(target=self._run, args=(ring,), name="drumtimbre-file", daemon=True)
+        self._thread.start()
+
+    def _run(self, ring: BlockRing) -> None:
+        import soundfile as sf
+
+        try:
+            t0 = time.perf_counter()
+            done = 0
+            with sf.SoundFile(str(self.path)) as f:
+                for block in f.blocks(blocksize=self.block_size, dtype="float32", always_2d=True):
+                    if self._stop.is_set():
+                        break
+                    if self.realtime:
+                        delay = t0 + (done + block.shape[0]) / self.sample_rate - time.perf_counter()
+                        if delay > 0:
+                            self._stop.wait(delay)
+                        ring.write(block)  # like a device: drop (and count) when the worker lags
+                    else:
+                        while ring.space() < block.shape[0] and not self._stop.is_set():
+                            time.sleep(0.001)
+                        ring.write(block)
+                    done += block.shape[0]
+        except Exception as exc:  # report through the engine, never die silently
+            self.error = SourceError(f"{self.path}: read failed ({exc})")
+        finally:
+            ring.close()
+
+    def check(self) -> None:
+        """Raise the reader's error, if any."""
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+
+
+@dataclass(frozen=True)
+class InputDevice:
+    """An input device as PortAudio lists it."""
+
+    index: int
+    name: str
+    host_api: str
+    input_channels: int
+    default_samplerate: float
+
+
+def list_input_devices() -> list[InputDevice]:
+    """All devices with input channels (imports PortAudio)."""
+    sd = import_sounddevice()
+    apis = sd.query_hostapis()
+    out = []
+    for i, d in enumerate(sd.query_devices()):
+        if d["max_input_channels"] > 0:
+            out.append(InputDevice(i, d["name"], apis[d["hostapi"]]["name"], int(d["max_input_channels"]),
+                                   float(d["default_samplerate"])))
+    return out
+
+
+def resolve_device(device: str | int | None, host_api: str | None = None) -> InputDevice:
+    """Pick an input device by index or (part of) its name, optionally within a host API (part of its name)."""
+    devices = list_input_devices()
+    if not devices:
+        raise SourceError("no audio input devices found (is the sound server running? see `drumtimbre devices`)")
+    if host_api:
+        devices = [d for d in devices if host_api.lower() in d.host_api.lower()]
+        if not devices:
+            raise SourceError(f"no input devices on a host API matching {host_api!r} (see `drumtimbre devices`)")
+    if device is None or device == "":
+        if host_api:
+            return devices[0]
+        sd = import_sounddevice()
+        default_in = sd.default.device[0]
+        for d in devices:
+            if d.index == default_in:
+                return d
+        return devices[0]
+    text = str(device).strip()
+    if text.isdigit():
+        idx = int(text)
+        for d in devices:
+            if d.index == idx:
+                return d
+        raise SourceError(f"input device {idx}: no such input device (see `drumtimbre devices`)")
+    exact = [d for d in devices if d.name.lower() == text.lower()]
+    matches = exact or [d for d in devices if text.lower() in d.name.lower()]
+    if not matches:
+        raise SourceError(f"input device {text!r}: no input device matches (see `drumtimbre devices`)")
+    if len(matches) > 1:
+        names = "; ".join(f"{d.index}: {d.name} ({d.host_api})" for d in matches)
+        raise SourceError(f"input device {text!r} is ambiguous ({names}); give an index or --host-api")
+    return matches[0]
+
+
+class DeviceSource:
+    """Live input from a PortAudio device through sounddevice."""
+
+    kind = "device"
+
+    def __init__(self, device: str | int | None = None, host_api: str | None = None,
+                 channels: tuple[int, ...] = (0,), sample_rate: int | None = None, block_size: int = 128):
+        self.device = resolve_device(device, host_api)
+        if block_size < 1:
+            raise ValueError(f"block size {block_size}: must be >= 1 frame")
+        bad = [c + 1 for c in channels if c >= self.device.input_channels]
+        if bad:
+            raise SourceError(f"input device {self.device.name!r} has {self.device.input_channels} input "
+                              f"channel(s); channel {bad[0]} requested")
+        self.mix = tuple(channels)
+        self.channels = max(self.mix) + 1
+        self.sample_rate = int(sample_rate or self.device.default_samplerate)
+        self.block_size = int(block_size)
+        self._stream = None
+        self.error: Exception | None = None
+        self.hung = False
+
+    def describe(self) -> str:
+        chans = ",".join(str(c + 1) for c in self.mix)
+        return (f"device {self.device.index}: {self.device.name} ({self.device.host_api}), channel(s) {chans}, "
+                f"{self.sample_rate} Hz, {self.block_size}-frame blocks")
+
+    def start(self, ring: BlockRing) -> None:
+        sd = import_sounddevice()
+        perf = time.perf_counter
+        write = ring.write
+
+        def callback(indata, frames, time_info, status):  # audio thread: copy only
+            write(indata, perf(), bool(status))
+
+        try:
+            self._stream = sd.InputStream(device=self.device.index, channels=self.channels,
+                                          samplerate=self.sample_rate, blocksize=self.block_size,
+                                          dtype="float32", callback=callback,
+                                          finished_callback=self._finished)
+            self._stream.start()
+        except Exception as exc:
+            raise SourceError(f"cannot open input device {self.device.index} ({self.device.name}, "
+                              f"{self.device.host_api}) at {self.sample_rate} Hz: {exc}") from exc
+
+    def _finished(self) -> None:
+        if self.error is None and self._stream is not None and not getattr(self, "_stopping", False):
+            self.error = SourceError(f"input device {self.device.name!r} stopped (disconnected?)")
+
+    def check(self) -> None:
+        """Raise SourceError when the stream stopped without being asked to."""
+        if self.error is not None:
+            raise self.error
+        if self._stream is not None and not getattr(self, "_stopping", False):
+            try:
+                active = self._stream.active
+            except Exception as exc:
+                raise SourceError(f"input device {self.device.name!r} failed ({exc})") from exc
+            if not active:
+                raise SourceError(f"input device {self.device.name!r} stopped (disconnected?)")
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Close the stream (guarded: closing can hang when the audio server died).
+
+        Sets `hung` when it did not close in `timeout` s: PortAudio cannot be
+        shut down cleanly then, and the caller should exit without its atexit
+        handler (os._exit) rather than hang.
+        """
+        self._stopping = True
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+
+        def close():
+            try:
+                stream.abort()
+                stream.close()
+            except Exception:
+                pass
+
+        t = threading.Thread(target=close, name="drumtimbre-close", daemon=True)
+        t.start()
+        t.join(timeout)
+        self.hung = t.is_alive()

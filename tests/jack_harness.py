@@ -1,0 +1,177 @@
+"""Test harness: a private JACK dummy server, OSC receivers (oscdump, Pd) and subprocess helpers.
+
+See /work/shared/notes/realtime-test-harness.md: every server gets a unique
+name and every client JACK_DEFAULT_SERVER/JACK_NO_START_SERVER, so parallel
+tests never share a server.
+"""
+from __future__ import annotations
+
+import ctypes.util
+import itertools
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+PD_PATCH = REPO / "examples" / "drumtimbre_voice.pd"
+DRUMTIMBRE = [str(REPO / ".venv" / "bin" / "drumtimbre")] if (REPO / ".venv" / "bin" / "drumtimbre").exists() \
+    else ["python", "-m", "drumtimbre.cli"]
+_counter = itertools.count()
+
+
+def missing_jack_tools() -> str | None:
+    """Why the JACK tests cannot run here, or None."""
+    for tool, package in (("jackd", "jackd2"), ("sndfile-jackplay", "sndfile-tools")):
+        if shutil.which(tool) is None:
+            return f"{tool} not installed (Debian package {package})"
+    if ctypes.util.find_library("portaudio") is None:
+        return "PortAudio not installed (Debian package libportaudio2)"
+    try:
+        import jack  # noqa: F401
+    except Exception as exc:  # JACK-Client needs libjack
+        return f"JACK-Client not usable ({exc})"
+    return None
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LineReader:
+    """A subprocess whose output lines are collected by a reader thread."""
+
+    def __init__(self, argv: list[str], env: dict | None = None, stream: str = "stdout"):
+        kwargs = {"stdout": subprocess.PIPE, "stderr": subprocess.DEVNULL} if stream == "stdout" else \
+            {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+        self.proc = subprocess.Popen(argv, env=env, text=True, **kwargs)
+        self.lines: list[str] = []
+        self._q: queue.Queue = queue.Queue()
+        pipe = self.proc.stdout if stream == "stdout" else self.proc.stderr
+        threading.Thread(target=self._read, args=(pipe,), daemon=True).start()
+
+    def _read(self, pipe) -> None:
+        for line in pipe:
+            self.lines.append(line.rstrip("\n"))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class JackServer:
+    """`jackd -n NAME -d dummy -r RATE -p PERIOD` with a unique NAME."""
+
+    def __init__(self, rate: int = 48000, period: int = 256):
+        self.name = f"dt{os.getpid()}x{next(_counter)}"
+        self.env = dict(os.environ, JACK_DEFAULT_SERVER=self.name, JACK_NO_START_SERVER="1")
+        argv = ["jackd", "-n", self.name]
+        if os.geteuid() != 0:
+            argv.append("--no-realtime")
+        argv += ["-d", "dummy", "-r", str(rate), "-p", str(period)]
+        self.proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.client = None
+        self._connect()
+
+    def _connect(self, timeout: float = 10.0) -> None:
+        import jack
+
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jackd exited with {self.proc.returncode}")
+            try:
+                self.client = jack.Client(f"probe{os.getpid()}", servername=self.name, no_start_server=True)
+                return
+            except jack.JackOpenError:
+                time.sleep(0.01)
+        raise RuntimeError(f"jackd {self.name} did not start in {timeout} s")
+
+    def wait_port(self, name: str, timeout: float = 15.0) -> bool:
+        """Wait until a port named `name` (e.g. 'PortAudio:in_0') exists."""
+        end = time.time() + timeout
+        while time.time() < end:
+            if any(p.name == name for p in self.client.get_ports()):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def stop(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.close()
+            except Exception:
+                pass
+            self.client = None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def oscdump(port: int) -> LineReader:
+    """liblo's oscdump on UDP `port`, lines like '<timetag> /drumtimbre/timbre iffffff 3 0.5 ...'."""
+    return LineReader(["oscdump", "-L", str(port)])
+
+
+def pd_patch(port: int) -> LineReader:
+    """The example Pd patch listening on `port`; its prints arrive on stderr."""
+    return LineReader(["pd", "-nogui", "-nosound", "-nomidi", "-noprefs", "-stderr",
+                       "-send", f"drumtimbre-port {port}", str(PD_PATCH)], stream="stderr")
+
+
+def parse_oscdump(lines: list[str], address: str) -> list[list[str]]:
+    """Arguments (as strings) of every message to `address` in oscdump output."""
+    out = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] == address:
+            out.append(parts[3:])
+    return out
+
+
+def drum_pattern(seconds: float, hits_per_s: float = 4.0, rate: int = 48000, lead: float = 0.5,
+                 tail: float = 1.2) -> tuple[np.ndarray, np.ndarray]:
+    """kick, hat, snare, hat, ... at `hits_per_s` from `lead` s -> (mono float32, true onset times in s).
+
+    Generated drums (tests/signals.py) with known onsets; the last hit is
+    `tail` s before the end so its whole window is in the file.
+    """
+    from tests.signals import hat, kick, snare
+
+    n = int(round(seconds * rate))
+    audio = np.zeros(n, dtype=np.float32)
+    makers = [kick, hat, snare, hat]
+    times = np.arange(lead, seconds - tail, 1.0 / hits_per_s)
+    for k, t in enumerate(times):
+        s = makers[k % 4](rate, seed=k % 16)
+        i = int(round(t * rate))
+        m = min(s.size, n - i)
+        audio[i:i + m] += s[:m] * (0.5 if k % 2 else 0.8)
+    return np.clip(audio, -1.0, 1.0), times
+
+
+def write_pattern(path, seconds: float, hits_per_s: float = 4.0, rate: int = 48000, **kw) -> np.ndarray:
+    """Write `drum_pattern` to a float WAV at `path`; returns the true onset times (s)."""
+    import soundfile as sf
+
+    audio, times = drum_pattern(seconds, hits_per_s, rate, **kw)
+    sf.write(str(path), audio, rate, subtype="FLOAT")
+    return times

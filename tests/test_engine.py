@@ -1,0 +1,329 @@
+"""The realtime engine on generated drum streams: onsets, windows, preparation, bad input, long streams."""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import soxr
+
+from encoder.audio import pad, prepare
+from encoder.descriptors import SAMPLE_RATE
+from realtime.engine import Engine, EngineConfig, Runner
+from realtime.resampling import StreamResampler
+from realtime.sources import BlockRing, FileSource, SourceError, import_sounddevice
+from realtime.windows import History
+from tests.onnx_fixtures import reference_outputs
+from tests.signals import hat, kick, snare
+
+RATE = 48000
+TIMES = [0.25, 0.75, 1.0, 1.5, 1.62, 2.5]
+SOUNDS = [kick, hat, snare, kick, hat, snare]
+
+
+def stream(times=TIMES, sounds=SOUNDS, seconds: float = 3.5, rate: int = RATE) -> np.ndarray:
+    """Known hits at known times (seconds), mono float32."""
+    out = np.zeros(int(seconds * rate), dtype=np.float32)
+    for k, (t, make) in enumerate(zip(times, sounds)):
+        s = make(rate, seed=k)
+        i = int(round(t * rate))
+        n = min(s.size, out.size - i)
+        out[i:i + n] += s[:n]
+    return out
+
+
+class RecordingModel:
+    """The fixture model's function in numpy, recording every batch it is given."""
+
+    def __init__(self):
+        self.batches: list[np.ndarray] = []
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.batches.append(np.array(batch))
+        return reference_outputs(batch)
+
+
+def run_engine(audio: np.ndarray, block: int = 128, config: EngineConfig = EngineConfig(), rate: int = RATE,
+               detector=None):
+    model = RecordingModel()
+    got = []
+    engine = Engine(model, rate, config, [got.append], detector=detector)
+    for i in range(0, audio.shape[0], block):
+        engine.process_block(audio[i:i + block])
+    engine.finish()
+    return engine, got, model
+
+
+def finals(got):
+    return [e for e in got if e.kind == "final"]
+
+
+def test_every_hit_found_once_with_early_then_final():
+    engine, got, _ = run_engine(stream())
+    fin = finals(got)
+    assert len(fin) == len(TIMES), [e.onset_s for e in fin]
+    onsets = np.array([e.onset_s for e in fin])
+    assert np.max(np.abs(onsets - TIMES)) < 0.010, onsets
+    assert [e.hit_id for e in fin] == list(range(len(TIMES)))
+    # each hit: exactly one early estimate, sent before its final one
+    order = [(e.kind, e.hit_id) for e in got]
+    for h in range(len(TIMES)):
+        assert order.count(("early", h)) == 1
+        assert order.index(("early", h)) < order.index(("final", h))
+    assert engine.stats.hits == len(TIMES) and engine.stats.skipped == 0
+
+
+def test_windows_are_cut_from_the_stream_and_prepared_exactly_as_in_training():
+    audio = stream()
+    cfg = EngineConfig(dc_block=False, preroll_ms=3.0, early_ms=25.0, window_s=1.0)
+    engine, got, model = run_engine(audio, config=cfg)
+    full16 = soxr.resample(audio.astype(np.float64), RATE, SAMPLE_RATE, quality="HQ")
+    inputs = np.concatenate(model.batches)
+    assert inputs.shape == (2 * len(TIMES), 16000)
+    fin = finals(got)
+    starts = [int(round(e.onset_s * SAMPLE_RATE)) - 48 for e in fin]
+    for k, est in enumerate(fin):
+        end = min(starts[k] + 16000, starts[k + 1] if k + 1 < len(starts) else full16.size, full16.size)
+        assert est.length_s == pytest.approx((end - starts[k]) / SAMPLE_RATE)
+        expected = pad(prepare(full16[starts[k]:end], SAMPLE_RATE).samples)
+        match = np.min([np.max(np.abs(row - expected)) for row in inputs])
+        assert match < 1e-4, f"hit {k}: no model input equals the training preparation (closest {match})"
+        assert est.peak_dbfs == pytest.approx(20 * np.log10(np.max(np.abs(full16[starts[k]:end]))), abs=0.01)
+    # hit 3 (1.50 s) is cut where hit 4's window starts (1.62 s - pre-roll)
+    assert fin[3].length_s == pytest.approx(fin[4].onset_s - fin[3].onset_s, abs=2e-3)
+    assert fin[5].length_s == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("early_from", ["input", "stream"])
+def test_early_window_is_preroll_plus_early_ms_prepared_as_in_training(early_from):
+    audio = stream()
+    cfg = EngineConfig(dc_block=False, early_ms=25.0, preroll_ms=3.0, early_from=early_from)
+    _, got, model = run_engine(audio, config=cfg)
+    inputs = np.concatenate(model.batches)
+    early = [e for e in got if e.kind == "early"]
+    assert len(early) == len(TIMES)
+    full16 = soxr.resample(audio.astype(np.float64), RATE, SAMPLE_RATE, quality="HQ")
+    for e in early:
+        assert e.length_s == pytest.approx(0.028, abs=1.5 / SAMPLE_RATE)
+        if early_from == "input":  # the input-rate window, resampled on its own by prepare()
+            onset = int(round(e.onset_s * RATE))
+            expected = pad(prepare(audio[onset - 144:onset + 1200], RATE).samples)
+        else:  # the window cut from the 16 kHz stream
+            onset = int(round(e.onset_s * SAMPLE_RATE))
+            expected = pad(prepare(full16[onset - 48:onset + 400], SAMPLE_RATE).samples)
+        assert np.min([np.max(np.abs(row - expected)) for row in inputs]) < 1e-4
+    fin = finals(got)
+    assert any(np.max(np.abs(a.values - b.values)) > 1e-3 for a, b in zip(early, fin))
+
+
+def test_early_from_input_does_not_wait_for_the_resampler():
+    """Per hit, the block after which the early estimate is sent comes earlier with early_from='input'."""
+    audio = stream()
+    sent_after = {}
+    for mode in ("input", "stream"):
+        engine = Engine(RecordingModel(), RATE, EngineConfig(early_from=mode))
+        blocks = []
+        for k, i in enumerate(range(0, audio.size, 128)):
+            for est in engine.process_block(audio[i:i + 128]):
+                if est.kind == "early":
+                    blocks.append(k)
+        sent_after[mode] = np.array(blocks)
+    assert sent_after["input"].size == sent_after["stream"].size == len(TIMES)
+    gain_ms = (sent_after["stream"] - sent_after["input"]) * 128 / RATE * 1000
+    assert np.all(gain_ms >= 0) and np.mean(gain_ms) > 10, gain_ms
+
+
+def test_different_drums_get_different_descriptors():
+    _, got, _ = run_engine(stream())
+    fin = finals(got)
+    kick_v, hat_v = fin[0].values, fin[1].values
+    assert np.max(np.abs(kick_v - hat_v)) > 0.02
+
+
+def test_detection_at_16k_finds_the_same_hits():
+    _, got, _ = run_engine(stream(), config=EngineConfig(detect_rate="16000"))
+    onsets = np.array([e.onset_s for e in finals(got)])
+    assert onsets.size == len(TIMES) and np.max(np.abs(onsets - TIMES)) < 0.012
+
+
+@pytest.mark.parametrize("rate", [44100, 16000])
+def test_other_input_rates(rate):
+    _, got, _ = run_engine(stream(rate=rate), rate=rate, block=100)
+    onsets = np.array([e.onset_s for e in finals(got)])
+    assert onsets.size == len(TIMES) and np.max(np.abs(onsets - TIMES)) < 0.012
+
+
+def test_bad_input_nan_inf_dc_clipping_and_long_silence_are_survived():
+    times = [0.3, 1.5, 7.5, 8.0]
+    audio = stream(times, [kick, snare, kick, snare], seconds=9.0)  # 5.5 s of silence from 2.0 s
+    audio[int(7.4 * RATE):] *= 3.0  # the last two hits clip
+    audio += 0.3  # DC offset
+    audio = np.clip(audio, -1.0, 1.0)
+    audio[int(1.2 * RATE):int(1.21 * RATE)] = np.nan  # a burst of NaN between hits
+    audio[int(1.3 * RATE)] = np.inf
+    audio[int(1.31 * RATE)] = -np.inf
+    engine, got, _ = run_engine(audio)
+    fin = finals(got)
+    onsets = np.array([e.onset_s for e in fin])
+    assert onsets.size == len(times), onsets
+    assert np.max(np.abs(onsets - times)) < 0.015
+    assert all(np.all(np.isfinite(e.values)) for e in got)
+    assert engine.stats.nonfinite_samples == int(0.01 * RATE) + 2
+    assert engine.stats.clipped_samples > 0
+
+
+def test_silence_and_windows_cut_to_nothing_never_crash():
+    engine, got, _ = run_engine(np.zeros(3 * RATE, dtype=np.float32))
+    assert got == [] and engine.stats.hits == 0
+
+    @dataclass
+    class Onset:
+        sample: int
+        time: float
+        strength: float
+
+    class Scripted:
+        """Onsets at given times: two at the same instant, one in silence."""
+        latency_samples = 0
+
+        def __init__(self, times):
+            self.times, self.n = list(times), 0
+
+        def process(self, x):
+            self.n += x.size
+            due = [t for t in self.times if t * RATE < self.n]
+            self.times = [t for t in self.times if t * RATE >= self.n]
+            return [Onset(int(t * RATE), t, 1.0) for t in due]
+
+        def flush(self):
+            return []
+
+    audio = stream([0.5], [snare], seconds=3.0)
+    engine, got, _ = run_engine(audio, detector=Scripted([0.5, 0.5, 1.9, 2.999]))
+    fin = finals(got)
+    assert [e.hit_id for e in fin] == [1]  # hit 0 cut to nothing by hit 1; 1.9 s and the end are silent
+    assert engine.stats.hits == 4 and engine.stats.skipped >= 4
+
+
+def rss_kib() -> int:
+    """Resident memory of this process now, KiB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_long_stream_memory_flat_and_no_hit_dropped():
+    pattern = stream([0.1, 0.35, 0.6, 0.85], [kick, hat, snare, hat], seconds=1.0)
+    repeats = 150  # 2.5 minutes of audio at 48 kHz, 600 hits
+    model = RecordingModel()
+    model.predict = lambda batch: reference_outputs(batch)  # record nothing
+    count = {"final": 0, "early": 0}
+    engine = Engine(model, RATE, EngineConfig(), [lambda e: count.__setitem__(e.kind, count[e.kind] + 1)])
+    rss = []
+    for r in range(repeats):
+        for i in range(0, pattern.size, 512):
+            engine.process_block(pattern[i:i + 512])
+        if r in (repeats // 3, repeats - 1):
+            rss.append(rss_kib())
+    engine.finish()
+    assert count["final"] == 4 * repeats and count["early"] == 4 * repeats
+    assert rss[1] - rss[0] < 4_000, f"memory grew by {rss[1] - rss[0]} KiB over 100 s of audio"
+    assert len(engine.windows.pending) == 0 and len(engine._timing) < 64
+
+
+def test_stream_resampler_matches_offline_soxr_hq():
+    x = np.random.default_rng(1).standard_normal(RATE).astype(np.float32) * 0.2
+    r = StreamResampler(RATE)
+    sizes = np.random.default_rng(2).integers(1, 700, size=400)
+    out, i = [], 0
+    for n in sizes:
+        out.append(r.process(x[i:i + n]))
+        i += n
+    out.append(r.process(x[i:]))
+    out.append(r.flush())
+    y = np.concatenate(out)
+    ref = soxr.resample(x.astype(np.float64), RATE, SAMPLE_RATE, quality="HQ")
+    assert y.size == ref.size and r.samples_out == ref.size
+    assert np.max(np.abs(y - ref)) < 1e-5
+
+
+def test_history_addresses_absolute_indices():
+    h = History(100)
+    data = np.arange(1000, dtype=np.float32)
+    pos = 0
+    for n in [30, 70, 1, 99, 150, 7, 250]:
+        h.append(data[pos:pos + n])
+        pos += n
+        assert np.array_equal(h.get(pos - 50, pos), data[max(0, pos - 50):pos])
+        assert np.array_equal(h.get(0, pos), data[max(0, pos - 100):pos])  # clamped to what is held
+
+
+def test_ring_never_blocks_and_counts_overflows():
+    ring = BlockRing(1000, 2)
+    block = np.ones((300, 2), dtype=np.float32)
+    t = time.perf_counter()
+    results = [ring.write(block * k) for k in range(5)]
+    assert time.perf_counter() - t < 0.05
+    assert results == [True, True, True, False, False]
+    assert ring.overflows == 2 and ring.dropped_frames == 600
+    got = [ring.read(timeout=0.1) for _ in range(3)]
+    assert [float(b.data[0, 0]) for b in got] == [0.0, 1.0, 2.0]
+    assert ring.read(timeout=0.01) is False
+    assert ring.write(block * 7) and float(ring.read(timeout=0.1).data[-1, 1]) == 7.0  # wraps around
+    ring.close()
+    assert ring.read(timeout=0.1) is None
+
+
+def test_file_source_through_the_runner_equals_direct_engine(tmp_path):
+    import soundfile as sf
+
+    audio = stream()
+    path = tmp_path / "s.wav"
+    sf.write(str(path), np.stack([audio, audio], axis=1), RATE, subtype="FLOAT")
+    source = FileSource(path, block_size=128)
+    got = []
+    engine = Engine(RecordingModel(), source.sample_rate, EngineConfig(), [got.append], mix=source.mix)
+    runner = Runner(engine, source).start()
+    assert runner.wait(30)
+    runner.stop()
+    assert runner.error is None
+    _, direct, _ = run_engine(audio)
+    assert [(e.kind, e.hit_id) for e in got] == [(e.kind, e.hit_id) for e in direct]
+    assert np.allclose([e.values for e in got], [e.values for e in direct], atol=1e-5)
+
+
+def test_unreadable_file_source_names_the_file(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF0000WAVEnot really")
+    with pytest.raises(SourceError, match="bad.wav"):
+        FileSource(bad)
+    with pytest.raises(SourceError, match="missing.wav"):
+        FileSource(tmp_path / "missing.wav")
+
+
+def test_missing_portaudio_names_the_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # import fails as without PortAudio
+    with pytest.raises(SourceError, match="libportaudio2"):
+        import_sounddevice()
+
+
+def test_overflows_are_counted_when_the_worker_lags(tmp_path):
+    import soundfile as sf
+
+    path = tmp_path / "s.wav"
+    sf.write(str(path), stream(seconds=2.0), RATE, subtype="FLOAT")
+
+    class SlowModel(RecordingModel):
+        def predict(self, batch):
+            time.sleep(0.4)  # far slower than real time
+            return super().predict(batch)
+
+    source = FileSource(path, block_size=128, realtime=True)  # paced like a device: never waits for the worker
+    engine = Engine(SlowModel(), RATE, EngineConfig())
+    runner = Runner(engine, source, ring_seconds=0.1).start()
+    assert runner.wait(30)
+    runner.stop()
+    assert runner.error is None
+    assert engine.stats.overflows > 0 and engine.stats.dropped_frames >= 128 * engine.stats.overflows
+    assert engine.stats.frames + engine.stats.dropped_frames == 2 * RATE

@@ -1,0 +1,133 @@
+"""Evaluation: exact MAE against a known model, median baseline, window lengths, report and plot."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from encoder import synth
+from encoder.descriptors import DESCRIPTORS, SAMPLE_RATE, denormalise, points_per_unit
+from encoder.evaluate import WINDOWS_MS, evaluate, load_predictor, truncate
+from encoder.manifest import read_label_csv
+from tests.onnx_fixtures import reference_outputs, write_fixture_model
+
+OFFSET = 0.05
+"""Labels are the fixture model's own outputs shifted by this many normalised units."""
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory) -> tuple[Path, Path]:
+    """(label CSV, fixture ONNX model): labels = model output on the full clip + OFFSET."""
+    root = tmp_path_factory.mktemp("eval")
+    model = root / "fixture.onnx"
+    write_fixture_model(model)
+    rows = []
+    for i, family in enumerate(("kick", "snare", "hat", "cymbal", "tom", "clap")):
+        x = synth.render(family, i)
+        path = root / "kit" / f"{family}.wav"
+        path.parent.mkdir(exist_ok=True)
+        sf.write(path, x, SAMPLE_RATE, subtype="FLOAT")
+        padded = np.zeros(16000, np.float32)
+        padded[:len(x)] = x
+        rows.append([str(path), *denormalise(reference_outputs(padded[None])[0] + OFFSET), ""])
+    csv_path = root / "labels.csv"
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", *DESCRIPTORS, "error"])
+        w.writerows(rows)
+    return csv_path, model
+
+
+def test_onnx_path_gives_the_exact_mae_without_tensorflow(labelled):
+    from encoder.dataset import load_audio
+
+    csv_path, model = labelled
+    m = read_label_csv(csv_path)
+    x = load_audio(m, progress=False)
+    report, pred = evaluate(load_predictor(model), m, x, m.labels(), "evaluated clips")
+    assert report["clips"] == 6
+    assert report["mae"] == pytest.approx(OFFSET, abs=1e-4)
+    for name, ppu in zip(DESCRIPTORS, points_per_unit()):
+        assert report["per_descriptor"][name]["mae"] == pytest.approx(OFFSET, abs=1e-4)
+        assert report["per_descriptor"][name]["mae_points"] == pytest.approx(OFFSET * ppu, rel=1e-3)
+    assert report["by_window_ms"]["1000"]["mae"] == pytest.approx(OFFSET, abs=1e-4)
+    short = reference_outputs(truncate(x, 25))
+    expected25 = np.abs(short - (reference_outputs(x) + OFFSET)).mean()
+    assert report["by_window_ms"]["25"]["mae"] == pytest.approx(expected25, rel=1e-4)
+    assert report["by_window_ms"]["25"]["mae"] > report["by_window_ms"]["1000"]["mae"]
+    assert set(report["by_window_ms"]) == {str(ms) for ms in WINDOWS_MS}
+    assert report["median_baseline"]["source"] == "evaluated clips"
+    median = np.median(m.labels(), axis=0)
+    expected_median = np.abs((m.labels() - median) / points_per_unit()).mean()
+    assert report["median_baseline"]["mae"] == pytest.approx(expected_median, rel=1e-6)
+
+
+def test_onnx_evaluation_never_imports_tensorflow(labelled):
+    csv_path, model = labelled
+    code = ("import sys; from encoder.evaluate import load_predictor, evaluate; from encoder.dataset import load_audio; "
+            "from encoder.manifest import read_label_csv; m = read_label_csv(sys.argv[1]); "
+            "evaluate(load_predictor(sys.argv[2]), m, load_audio(m, progress=False), m.labels(), 'x'); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'")
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", code, str(csv_path), str(model)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+
+
+def test_cli_writes_report_and_seven_panel_plot(labelled, tmp_path, capsys):
+    from drumtimbre.cli import main
+
+    csv_path, model = labelled
+    assert main(["evaluate", "--model", str(model), "--data", str(csv_path), "--out", str(tmp_path),
+                 "--no-progress"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    for key in ("mae", "mae_points", "per_descriptor", "median_baseline", "by_window_ms", "by_source", "clips",
+                "split", "model"):
+        assert key in report
+    assert report["split"] == "all" and report["by_source"]["labels.csv"]["clips"] == 6
+    png = (tmp_path / "scatter.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image as mpimg
+
+    assert mpimg.imread(tmp_path / "scatter.png").shape[1] > 1000  # 4 panels wide
+    assert "MAE 0.05" in capsys.readouterr().out
+
+
+def test_split_of_a_run_and_training_median(labelled, tmp_path, capsys):
+    from drumtimbre.cli import main
+
+    csv_path, model = labelled
+    m = read_label_csv(csv_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    with open(run / "split.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "group", "split"])
+        for i, r in enumerate(m.records):
+            w.writerow([r.path, r.group, "test" if i < 2 else "train"])
+    assert main(["evaluate", "--model", str(model), "--data", str(csv_path), "--run", str(run),
+                 "--out", str(tmp_path / "e"), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "e" / "report.json").read_text())
+    assert report["clips"] == 2 and report["split"] == "test"
+    assert report["median_baseline"]["source"] == "median of the run's 4 training labels"
+    np.testing.assert_allclose(report["median_baseline"]["median_points"], np.median(m.labels()[2:], axis=0))
+
+
+def test_bad_inputs_are_named(labelled, tmp_path, capsys):
+    from drumtimbre.cli import main
+
+    csv_path, _ = labelled
+    bogus = tmp_path / "model.h5"
+    bogus.write_bytes(b"nope")
+    assert main(["evaluate", "--model", str(bogus), "--data", str(csv_path)]) == 2
+    assert "unknown model format" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(tmp_path / "none.onnx"), "--data", str(csv_path)]) == 2
+    assert "none.onnx: no such model file" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(bogus), "--data", str(csv_path), "--split", "test"]) == 2
+    assert "--split needs --run" in capsys.readouterr().err

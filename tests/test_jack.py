@@ -1,0 +1,135 @@
+"""End to end through real audio plumbing: a JACK dummy server, PortAudio, listen, oscdump and Pd.
+
+A drum loop is played into PortAudio's JACK input port with sndfile-jackplay
+(bit-exact, real-time pace); `drumtimbre listen` runs as a subprocess on that
+device; every hit of the loop must arrive at liblo's oscdump and at the
+example Pure Data patch.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from tests.jack_harness import (DRUMTIMBRE, JackServer, free_udp_port, missing_jack_tools, oscdump,
+                                parse_oscdump, pd_patch, write_pattern)
+from tests.onnx_fixtures import write_fixture_model
+
+WHY = missing_jack_tools()
+pytestmark = [pytest.mark.jack, pytest.mark.skipif(WHY is not None, reason=WHY or "")]
+
+
+@pytest.fixture
+def jack_server():
+    server = JackServer(rate=48000, period=256)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def loop_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("jack") / "loop.wav"
+    truth = write_pattern(path, 5.0, hits_per_s=4.0, lead=0.3)  # 16 hits, at the server's rate
+    return path, truth
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return write_fixture_model(tmp_path_factory.mktemp("model") / "fixture.onnx")
+
+
+def start_listen(server: JackServer, model, ports: list[int], stats=None, extra=()) -> subprocess.Popen:
+    argv = DRUMTIMBRE + ["listen", "--device", "system", "--host-api", "JACK", "--samplerate", "48000",
+                         "--blocksize", "256", "--model", str(model), "--no-display"]
+    for p in ports:
+        argv += ["--osc", f"127.0.0.1:{p}"]
+    argv += list(extra)  # later options win
+    if stats:
+        argv += ["--stats", str(stats)]
+    return subprocess.Popen(argv, env=server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def play(server: JackServer, path) -> None:
+    subprocess.run(["sndfile-jackplay", "--autoconnect=PortAudio:in_0", str(path)], env=server.env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, check=True)
+
+
+def test_devices_lists_the_jack_input(jack_server):
+    out = subprocess.run(DRUMTIMBRE + ["devices"], env=jack_server.env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if "JACK Audio Connection Kit" in line]
+    assert rows and "system" in rows[0], out.stdout
+    assert rows[0].split()[-2:] == ["48000", "Hz"]
+
+
+def test_listen_on_jack_sends_every_hit_to_oscdump_and_pd(jack_server, loop_file, model, tmp_path):
+    path, truth = loop_file
+    dump_port, pd_port = free_udp_port(), free_udp_port()
+    dump, pd = oscdump(dump_port), pd_patch(pd_port)
+    stats = tmp_path / "stats.json"
+    listen = start_listen(jack_server, model, [dump_port, pd_port], stats)
+    try:
+        assert jack_server.wait_port("PortAudio:in_0"), "listen never opened its JACK input"
+        time.sleep(0.3)
+        play(jack_server, path)
+        time.sleep(1.5)  # the last window closes 1 s after the last onset
+        listen.send_signal(signal.SIGINT)
+        out, err = listen.communicate(timeout=15)
+    finally:
+        if listen.poll() is None:
+            listen.kill()
+        time.sleep(0.2)
+        dump.stop(), pd.stop()
+    assert listen.returncode == 0, err
+    timbre = parse_oscdump(dump.lines, "/drumtimbre/timbre")
+    early = parse_oscdump(dump.lines, "/drumtimbre/early/timbre")
+    hits = parse_oscdump(dump.lines, "/drumtimbre/hit")
+    assert len(timbre) == len(truth), (len(timbre), len(truth), err)
+    assert len(early) == len(truth)
+    assert [int(t[0]) for t in timbre] == list(range(len(truth)))
+    values = np.array([[float(v) for v in t[1:]] for t in timbre])
+    assert values.shape == (len(truth), 7) and np.all((values >= 0) & (values <= 1))
+    # stream time = loop time + when playback started: the offsets agree for every hit
+    onsets = np.array([float(h[1]) for h in hits])
+    offsets = onsets - truth
+    assert np.ptp(offsets) < 0.012, offsets
+    pd_hits = [line for line in pd.lines if line.startswith("drumtimbre-hit:")]
+    pd_voice = [line for line in pd.lines if line.startswith("drumtimbre-voice:")]
+    assert len(pd_hits) == len(truth), pd.lines[-5:]
+    assert len(pd_voice) == len(truth)
+    summary = json.loads(stats.read_text())["summary"]
+    assert summary["hits"] == len(truth) and summary["overflows"] == 0
+
+
+def test_listen_exits_non_zero_when_the_device_disappears(jack_server, model):
+    listen = start_listen(jack_server, model, [free_udp_port()])
+    try:
+        assert jack_server.wait_port("PortAudio:in_0")
+        time.sleep(0.3)
+        jack_server.stop()
+        out, err = listen.communicate(timeout=20)
+    finally:
+        if listen.poll() is None:
+            listen.kill()
+    assert listen.returncode not in (0, None), err
+    assert "input device" in err and ("stopped" in err or "no audio" in err), err
+
+
+def test_listen_refuses_a_rate_the_device_cannot_do(jack_server, model):
+    listen = start_listen(jack_server, model, [free_udp_port()], extra=("--samplerate", "44100"))
+    out, err = listen.communicate(timeout=30)
+    assert listen.returncode == 1, err
+    assert "cannot open input device" in err and "44100 Hz" in err and "Traceback" not in err
+
+
+def test_listen_names_a_missing_device(jack_server, model):
+    out = subprocess.run(DRUMTIMBRE + ["listen", "--device", "no-such-interface", "--model", str(model),
+                                       "--no-display"], env=jack_server.env, capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 1 and "no-such-interface" in out.stderr and "drumtimbre devices" in out.stderr

@@ -1,0 +1,102 @@
+"""Architectures: the study's parameter counts, and our global-pooling models' window independence."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from encoder import models  # noqa: E402
+from encoder.descriptors import WINDOW_SAMPLES  # noqa: E402
+
+
+@pytest.mark.parametrize("name,params", sorted(models.STUDY_PARAMETERS.items()))
+def test_study_architectures_have_the_papers_parameter_counts(name, params):
+    m = models.build(name)
+    assert m.count_params() == params
+    assert m.input_shape == (None, WINDOW_SAMPLES, 1)
+    assert m.output_shape == (None, 7)
+
+
+OURS = ["pooled", "pooled_wide", "logmel", "logmel_wide", "logmel_fine"]
+
+
+def trainable(m) -> int:
+    return int(sum(np.prod(w.shape) for w in m.trainable_weights))
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_our_models_are_smaller_than_the_reference_and_pool_over_time(name):
+    m = models.build(name)
+    assert trainable(m) < models.STUDY_PARAMETERS["seven_filters"] / 2
+    assert not any(isinstance(layer, keras.layers.Flatten) for layer in m.layers)
+    assert any(isinstance(layer, keras.layers.GlobalAveragePooling1D) for layer in m.layers)
+    x = np.random.default_rng(0).standard_normal((2, WINDOW_SAMPLES, 1)).astype(np.float32)
+    y = m(x, training=False).numpy()
+    assert y.shape == (2, 7) and np.all(np.isfinite(y))
+
+
+def _shift_change(name: str) -> float:
+    """Largest output change, relative to the output size, when a burst moves 4096 samples later."""
+    keras.utils.set_random_seed(0)
+    m = models.build(name)
+    rng = np.random.default_rng(1)
+    burst = rng.standard_normal(2000).astype(np.float32) * np.exp(-np.arange(2000) / 300.0).astype(np.float32)
+    a = np.zeros((1, WINDOW_SAMPLES, 1), np.float32)
+    b = np.zeros((1, WINDOW_SAMPLES, 1), np.float32)
+    a[0, 4096:6096, 0] = burst
+    b[0, 8192:10192, 0] = burst  # shift by a multiple of the total stride (128), away from the edges
+    ya, yb = m(a, training=False).numpy(), m(b, training=False).numpy()
+    return float(np.abs(ya - yb).max() / np.abs(ya).max())
+
+
+@pytest.mark.parametrize("name", ["pooled", "logmel"])
+def test_output_does_not_depend_on_where_in_the_window_a_sound_lies(name):
+    """Global pooling: no position-specific weights, so a later sound gives the same output (round-off only)."""
+    assert _shift_change(name) < 1e-2
+
+
+def test_study_flatten_head_is_position_specific():
+    assert _shift_change("seven_filters") > 0.1
+
+
+def test_unknown_architecture_is_named():
+    with pytest.raises(ValueError, match="unknown architecture 'huge'"):
+        models.build("huge")
+
+
+def test_logmel_front_end_is_a_fixed_spectrogram():
+    """The front end's log band energies: a 1 kHz tone peaks in the mel band holding 1 kHz; a 60 Hz tone
+    in the low Gabor bands; its weights are not trained."""
+    import librosa
+
+    m = models.build("logmel")
+    front = keras.Model(m.input, m.get_layer("log_power").output)
+    t = np.arange(WINDOW_SAMPLES) / 16000
+    tones = np.stack([np.sin(2 * np.pi * 1000 * t), np.sin(2 * np.pi * 60 * t)]).astype(np.float32)[..., None]
+    bands = front(tones).numpy()[:, 60]  # a frame mid-window: (2, 16 low + 48 mel)
+    mel_freqs = librosa.mel_frequencies(48 + 2, fmin=0.0, fmax=8000)[1:-1]
+    assert abs(mel_freqs[int(np.argmax(bands[0, 16:]))] - 1000) < 120
+    low_freqs = np.linspace(25, 400, 16)
+    assert abs(low_freqs[int(np.argmax(bands[1, :16]))] - 60) < 25
+    assert bands[0, 16:].max() == pytest.approx(np.log(0.25 * 1.0 + 1e-10), abs=1.0)  # full-scale tone, power ~0.25
+    for name in ("stft", "bin_power", "mel", "low_filters", "low_power"):
+        assert not m.get_layer(name).trainable
+
+
+def test_logmel_round_trips_through_keras_file(tmp_path):
+    m = models.build("logmel")
+    m.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", custom_objects=models.custom_objects(), compile=False)
+    x = np.random.default_rng(2).standard_normal((2, WINDOW_SAMPLES, 1)).astype(np.float32) * 0.1
+    np.testing.assert_allclose(m(x).numpy(), again(x).numpy(), atol=1e-6)
+
+
+def test_ensemble_averages_its_members():
+    keras.utils.set_random_seed(0)
+    a, b = models.build("pooled"), models.build("small")
+    x = np.random.default_rng(3).standard_normal((2, WINDOW_SAMPLES, 1)).astype(np.float32) * 0.1
+    expected = (a(x, training=False).numpy() + b(x, training=False).numpy()) / 2
+    e = models.ensemble([a, b])
+    assert e.input_shape == (None, WINDOW_SAMPLES, 1) and e.output_shape == (None, 7)
+    np.testing.assert_allclose(e(x, training=False).numpy(), expected, atol=1e-5)

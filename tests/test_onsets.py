@@ -1,0 +1,173 @@
+"""The streaming drum onset detector on generated loops with known onsets, and `drumtimbre onsets`."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from drumtimbre.cli import main
+from realtime.loops import available_kits, render_loop
+from realtime.onsets import Onset, OnsetDetector, OnsetParams, detect
+from tests.signals import hat, kick, snare
+
+RATE = 48000
+
+
+def f_measure(est: np.ndarray, ref: np.ndarray, tol: float = 0.025) -> float:
+    """F of a greedy one-to-one matching, closest pairs first."""
+    if est.size == 0 or ref.size == 0:
+        return 0.0
+    d = np.abs(ref[:, None] - est[None, :])
+    ri, ei = np.nonzero(d <= tol)
+    used_r, used_e = set(), set()
+    for k in np.argsort(d[ri, ei], kind="stable"):
+        if ri[k] not in used_r and ei[k] not in used_e:
+            used_r.add(ri[k])
+            used_e.add(ei[k])
+    return 2 * len(used_r) / (est.size + ref.size)
+
+
+def feed(det: OnsetDetector, x: np.ndarray, sizes) -> list[Onset]:
+    out, i = [], 0
+    for n in sizes:
+        if i >= x.size:
+            break
+        out += det.process(x[i:i + n])
+        i += n
+    return out + det.flush()
+
+
+def place(times, sounds, seconds: float, rate: int = RATE) -> np.ndarray:
+    out = np.zeros(int(seconds * rate), dtype=np.float32)
+    for k, (t, make) in enumerate(zip(times, sounds)):
+        s = make(rate, seed=k)
+        i = int(round(t * rate))
+        out[i:i + s.size] += s[:out.size - i]
+    return out
+
+
+@pytest.mark.parametrize("style,bpm", [("groove16", 120), ("kick_hat", 100)])
+def test_f_measure_on_synth_loops(style, bpm):
+    loop = render_loop(style, bpm, 6.0, RATE, seed=0, kit="synth")
+    assert f_measure(detect(loop.audio, RATE), loop.onsets) >= 0.95
+
+
+def test_f_measure_on_a_real_kit_loop():
+    kits = [k for k in available_kits() if k.name == "GMRockKit"]
+    if not kits:
+        pytest.skip("Debian kit GMRockKit not installed (apt install hydrogen-drumkits)")
+    loop = render_loop("groove16", 110, 6.0, RATE, seed=0, kit=kits[0])
+    assert f_measure(detect(loop.audio, RATE), loop.onsets) >= 0.95
+
+
+@pytest.mark.parametrize("rate", [16000, 44100, 48000])
+def test_isolated_hits_are_found_at_their_attack(rate):
+    times = [0.3, 0.9, 1.4, 2.0, 2.6]
+    x = place(times, [kick, hat, snare, hat, kick], 3.2, rate)
+    found = detect(x, rate, block_size=128)
+    assert found.size == len(times), found
+    assert np.max(np.abs(found - times)) < 0.003, found - times
+
+
+def test_results_do_not_depend_on_block_size():
+    loop = render_loop("mixed", 140, 5.0, RATE, seed=4, kit="synth")
+    x = loop.audio
+    ref = [o.sample for o in feed(OnsetDetector(RATE), x, [256] * (x.size // 256 + 1))]
+    assert len(ref) > 20
+    rng = np.random.default_rng(0)
+    for sizes in ([64] * (x.size // 64 + 1), [128] * (x.size // 128 + 1), [1000] * (x.size // 1000 + 1),
+                  list(rng.integers(0, 700, size=x.size // 100))):
+        got = [o.sample for o in feed(OnsetDetector(RATE), x, sizes)]
+        assert len(got) == len(ref) and np.max(np.abs(np.subtract(got, ref))) <= 1
+
+
+def test_each_onset_reported_once_within_the_latency():
+    x = place([0.2, 0.5, 0.8, 1.1], [kick, snare, hat, kick], 1.8)  # every sound has ended before the stream
+    det = OnsetDetector(RATE)
+    seen, end = [], 0
+    for i in range(0, x.size, 128):
+        for o in det.process(x[i:i + 128]):
+            end = i + min(128, x.size - i)
+            assert end - o.sample <= det.latency_samples
+            assert o.time == pytest.approx(o.sample / RATE) and o.strength > 0
+            seen.append(o.sample)
+    seen += [o.sample for o in det.flush()]
+    assert len(seen) == 4 and len(set(seen)) == 4 and seen == sorted(seen)
+    assert det.latency_samples <= 0.012 * RATE  # reported at most ~12 ms after the attack
+    assert det.process(np.zeros(0, np.float32)) == [] and det.flush() == []
+
+
+def test_silence_dc_and_faint_noise_never_trigger():
+    n = 5 * RATE
+    rng = np.random.default_rng(1)
+    for x in (np.zeros(n, np.float32), np.full(n, 0.5, np.float32),
+              (0.3 + rng.standard_normal(n) * 10 ** (-75 / 20)).astype(np.float32)):
+        assert detect(x, RATE).size == 0
+    # a DC step is not a drum hit either
+    step = np.concatenate([np.zeros(RATE), np.full(2 * RATE, 0.4)]).astype(np.float32)
+    assert detect(step, RATE).size <= 1
+
+
+def test_nan_and_inf_are_silence_and_detection_goes_on():
+    times = [0.3, 1.2, 1.9]
+    x = place(times, [kick, snare, hat], 2.4)
+    x[int(0.95 * RATE):int(1.05 * RATE)] = np.nan  # after the kick has ended (0.6 s long)
+    x[int(1.75 * RATE)] = np.inf  # after the snare (0.5 s long)
+    x[int(1.76 * RATE)] = -np.inf
+    found = detect(x, RATE)
+    assert np.isfinite(found).all()
+    assert f_measure(found, np.array(times), 0.005) == 1.0
+
+
+def test_long_cymbal_and_sine_decays_do_not_retrigger():
+    t = np.arange(4 * RATE) / RATE
+    rng = np.random.default_rng(2)
+    sine = (0.8 * np.sin(2 * np.pi * 220 * t) * np.exp(-t / 1.0)).astype(np.float32)
+    cymbal = (0.3 * np.diff(rng.standard_normal(t.size + 1)) * np.exp(-t / 1.2)
+              * (1 + 0.3 * np.sin(2 * np.pi * 7 * t))).astype(np.float32)  # shimmering decay
+    for x in (sine, cymbal):
+        x = np.concatenate([np.zeros(RATE // 4, np.float32), x])
+        found = detect(x, RATE)
+        assert found.size == 1 and abs(found[0] - 0.25) < 0.002, found
+
+
+def test_a_stream_cut_mid_decay_has_no_onset_at_its_end():
+    """flush() must not turn the end of a file (audio still sounding) into a hit."""
+    for make in (kick, snare, hat):
+        for cut in (0.33, 0.36, 0.42, 0.5, 0.58):
+            found = detect(place([0.3], [make], cut), RATE)
+            assert found.size == 1 and abs(found[0] - 0.3) < 0.003, (make.__name__, cut, found)
+    loop = render_loop("dense_hats", 140, 6.0, RATE, seed=0, kit="synth")  # ends on a kick's tail at -27 dBFS
+    assert detect(loop.audio, RATE).max() < loop.onsets[-1] + 0.03
+
+
+def test_bad_parameters_are_named():
+    with pytest.raises(ValueError, match="hop_s"):
+        OnsetParams(hop_s=0.0)
+    with pytest.raises(ValueError, match="sample rate 100"):
+        OnsetDetector(100)
+    with pytest.raises(ValueError, match="block_size"):
+        detect(np.zeros(10, np.float32), RATE, block_size=0)
+
+
+def test_cli_writes_one_time_per_line(tmp_path, capsys):
+    times = [0.3, 0.8, 1.3]
+    mono = place(times, [kick, snare, hat], 2.0, 44100)
+    wav = tmp_path / "hits.wav"
+    sf.write(str(wav), np.stack([mono, mono], axis=1), 44100)  # stereo in, mixed to mono
+    out = tmp_path / "times.txt"
+    assert main(["onsets", str(wav), "-o", str(out), "--block-size", "64"]) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 3 and all(len(s.split(".")[1]) == 6 for s in lines)
+    assert np.allclose([float(s) for s in lines], detect(mono, 44100, 64), atol=1e-6)
+    assert np.max(np.abs(np.loadtxt(out) - times)) < 0.003
+    capsys.readouterr()
+    assert main(["onsets", str(wav)]) == 0
+    assert capsys.readouterr().out.splitlines() == lines
+
+
+def test_cli_names_an_unreadable_file(tmp_path, capsys):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    assert main(["onsets", str(bad)]) == 1
+    assert "broken.wav" in capsys.readouterr().err

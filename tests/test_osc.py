@@ -1,0 +1,137 @@
+"""OSC out: bundle layout, scales, timetags, real UDP delivery, and send errors."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_bundle import OscBundle
+from pythonosc.osc_server import ThreadingOSCUDPServer
+
+from encoder.descriptors import DESCRIPTORS, denormalise
+from realtime.engine import Estimate
+from realtime.osc_out import OscOut, build_bundle, check_prefix, parse_destination
+
+VALUES = np.array([0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95])
+
+
+def estimate(kind: str = "final", hit_id: int = 7, onset_wall: float | None = None) -> Estimate:
+    return Estimate(kind, hit_id, 12.345, -6.25, VALUES, 0.5,
+                    onset_wall if onset_wall is not None else time.time(), 0.0, 0.0)
+
+
+def messages(dgram: bytes) -> tuple[OscBundle, list]:
+    bundle = OscBundle(dgram)
+    return bundle, [(m.address, list(m.params)) for m in bundle]
+
+
+def test_final_bundle_holds_hit_timbre_and_each_descriptor_in_order():
+    bundle, msgs = messages(build_bundle(estimate()))
+    assert [a for a, _ in msgs] == ["/drumtimbre/hit", "/drumtimbre/timbre"] + [f"/drumtimbre/{n}" for n in DESCRIPTORS]
+    hit_args = msgs[0][1]
+    assert hit_args[0] == 7 and isinstance(hit_args[0], int)
+    assert hit_args[1] == pytest.approx(12.345, abs=1e-4) and hit_args[2] == pytest.approx(-6.25)
+    timbre = msgs[1][1]
+    assert timbre[0] == 7 and np.allclose(timbre[1:], VALUES, atol=1e-6)
+    for (_, args), v in zip(msgs[2:], VALUES):
+        assert args == [pytest.approx(v, abs=1e-6)]
+    assert bundle.timestamp == 0 or bundle.timestamp < 1e-6  # immediate
+
+
+def test_early_bundle_uses_early_addresses_and_custom_prefix():
+    _, msgs = messages(build_bundle(estimate("early"), prefix="/kit/snare"))
+    assert [a for a, _ in msgs][:2] == ["/kit/snare/early/hit", "/kit/snare/early/timbre"]
+    assert msgs[-1][0] == "/kit/snare/early/boominess"
+
+
+def test_audiocommons_scale_sends_points():
+    _, msgs = messages(build_bundle(estimate(), scale="audiocommons"))
+    points = np.clip(denormalise(VALUES), 0, 100)
+    assert np.allclose(msgs[1][1][1:], points, atol=1e-3)
+    assert max(msgs[1][1][1:]) > 1.5  # really points, not 0-1
+
+
+def test_onset_timetag_stamps_the_onset_wall_clock_time():
+    wall = time.time() - 0.0125
+    bundle, _ = messages(build_bundle(estimate(onset_wall=wall), timetag="onset"))
+    assert bundle.timestamp == pytest.approx(wall, abs=1e-3)
+
+
+@pytest.mark.parametrize("text", ["localhost", "127.0.0.1:", ":9000", "127.0.0.1:port", "127.0.0.1:70000"])
+def test_bad_destination_is_refused_with_its_text(text):
+    with pytest.raises(ValueError, match="OSC destination"):
+        parse_destination(text)
+
+
+def test_destination_forms():
+    assert str(parse_destination("127.0.0.1:9000")) == "127.0.0.1:9000"
+    assert parse_destination("[::1]:57120").host == "::1"
+    with pytest.raises(ValueError, match="prefix"):
+        check_prefix("drumtimbre")
+    assert check_prefix("/drumtimbre/") == "/drumtimbre"
+
+
+class Receiver:
+    """A real python-osc UDP server recording what it gets."""
+
+    def __init__(self):
+        self.got: list[tuple[str, tuple]] = []
+        d = Dispatcher()
+        d.set_default_handler(lambda address, *args: self.got.append((address, args)))
+        self.server = ThreadingOSCUDPServer(("127.0.0.1", 0), d)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, n: int, timeout: float = 3.0) -> None:
+        end = time.time() + timeout
+        while len(self.got) < n and time.time() < end:
+            time.sleep(0.01)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_every_destination_receives_every_bundle():
+    a, b = Receiver(), Receiver()
+    try:
+        out = OscOut([f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"])
+        for i in range(5):
+            out(estimate("early", i))
+            out(estimate("final", i))
+        a.wait(90), b.wait(90)
+        for r in (a, b):
+            assert len(r.got) == 5 * 2 * 9
+            timbres = [args for addr, args in r.got if addr == "/drumtimbre/timbre"]
+            assert [t[0] for t in timbres] == list(range(5))
+            assert len([1 for addr, _ in r.got if addr == "/drumtimbre/early/timbre"]) == 5
+        assert out.sent == 20 and out.errors == 0
+    finally:
+        a.close(), b.close()
+
+
+def test_send_errors_are_reported_once_and_never_stop_other_destinations():
+    r = Receiver()
+    reports: list[str] = []
+    try:
+        # unresolvable host, broadcast address without SO_BROADCAST (sendto raises), a closed port
+        out = OscOut(["no-such-host.invalid:9000", "255.255.255.255:9", "127.0.0.1:1", f"127.0.0.1:{r.port}"],
+                     report=reports.append)
+        for i in range(10):
+            out(estimate("final", i))
+        r.wait(90)
+        assert len([1 for addr, _ in r.got if addr == "/drumtimbre/timbre"]) == 10
+        assert len(reports) == 2, reports
+        assert "no-such-host.invalid:9000" in reports[0] and "255.255.255.255:9" in reports[1]
+        assert out.errors >= 20
+    finally:
+        r.close()
+
+
+def test_bad_scale_or_timetag_is_refused():
+    with pytest.raises(ValueError, match="scale"):
+        OscOut(["127.0.0.1:9000"], scale="percent")
+    with pytest.raises(ValueError, match="timetag"):
+        OscOut(["127.0.0.1:9000"], timetag="later")

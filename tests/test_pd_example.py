@@ -1,0 +1,95 @@
+"""The Pure Data example patch, loaded headless, receives hits and drives its voice."""
+from __future__ import annotations
+
+import queue
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.engine import Estimate
+from realtime.osc_out import OscOut
+
+PATCH = Path(__file__).resolve().parents[1] / "examples" / "drumtimbre_voice.pd"
+
+pytestmark = pytest.mark.skipif(shutil.which("pd") is None,
+                                reason="Pure Data not installed (Debian package puredata-core)")
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Pd:
+    """pd -nogui running the example patch on `port`, its stderr lines in a queue."""
+
+    def __init__(self, port: int):
+        self.lines: queue.Queue = queue.Queue()
+        self.proc = subprocess.Popen(
+            ["pd", "-nogui", "-nosound", "-nomidi", "-noprefs", "-stderr",
+             "-send", f"drumtimbre-port {port}", str(PATCH)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.put(line.rstrip())
+
+    def collect(self, until, timeout: float) -> list[str]:
+        got, end = [], time.time() + timeout
+        while time.time() < end and not until(got):
+            try:
+                got.append(self.lines.get(timeout=0.05))
+            except queue.Empty:
+                pass
+        return got
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def test_patch_receives_hits_and_sets_its_voice_from_the_timbre():
+    port = free_udp_port()
+    pd = Pd(port)
+    try:
+        out = OscOut([f"127.0.0.1:{port}"])
+        values = np.array([0.8, 0.25, 0.6, 0.1, 0.5, 0.4, 0.3])  # hardness .. boominess
+        lines: list[str] = []
+        for hit_id in range(40):  # resend until pd is up (UDP to a not-yet-bound port is lost)
+            for kind in ("early", "final"):
+                out(Estimate(kind, hit_id, 1.5 + hit_id, -6.5, values, 0.5, time.time(), 0.0, 0.0))
+            lines += pd.collect(lambda got: any("drumtimbre-hit:" in g for g in got), 0.15)
+            if any("drumtimbre-hit:" in g for g in lines):
+                break
+        lines += pd.collect(lambda got: False, 0.3)
+    finally:
+        pd.stop()
+    text = "\n".join(lines)
+    assert "couldn't create" not in text, text
+    hit = re.search(r"drumtimbre-hit: (\d+) ([\d.]+) (-[\d.]+)", text)
+    assert hit, text
+    hit_id = int(hit.group(1))
+    assert float(hit.group(2)) == pytest.approx(1.5 + hit_id) and float(hit.group(3)) == pytest.approx(-6.5)
+    assert re.search(rf"drumtimbre-early: {hit_id} ", text)
+    timbre = re.search(rf"drumtimbre-timbre: {hit_id} (.*)", text)
+    assert timbre and np.allclose([float(v) for v in timbre.group(1).split()], values, atol=1e-5)
+    # voice: id cutoff(Hz) decay(ms) noise drive, from brightness, depth, roughness, hardness
+    voice = re.search(rf"drumtimbre-voice: {hit_id} (.*)", text)
+    assert voice, text
+    cutoff, decay, noise, drive = (float(v) for v in voice.group(1).split())
+    assert cutoff == pytest.approx(200 + 0.6 * 7800, rel=1e-4)
+    assert decay == pytest.approx(40 + 0.25 * 600, rel=1e-4)
+    assert noise == pytest.approx(0.1, abs=1e-5)
+    assert drive == pytest.approx(1 + 0.8 * 9, rel=1e-4)

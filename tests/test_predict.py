@@ -1,0 +1,130 @@
+"""`drumtimbre predict`: files and folders -> CSV of AudioCommons points; bad files reported, run goes on."""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from drumtimbre.cli import main
+from encoder.audio import model_input
+from encoder.descriptors import DESCRIPTORS, clip_points, denormalise
+from tests import signals
+from tests.onnx_fixtures import reference_outputs, write_fixture_model
+
+REPO = Path(__file__).resolve().parents[1]
+HEADER = ["path", *DESCRIPTORS]
+
+
+@pytest.fixture(scope="module")
+def fixture_path(tmp_path_factory) -> Path:
+    return write_fixture_model(tmp_path_factory.mktemp("m") / "fixture.onnx")
+
+
+@pytest.fixture()
+def audio_dir(tmp_path) -> Path:
+    d = tmp_path / "hits"
+    (d / "sub").mkdir(parents=True)
+    sf.write(d / "kick.wav", signals.kick(44100), 44100)
+    sf.write(d / "sub" / "hat.flac", signals.hat(48000), 48000)
+    (d / "sub" / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
+    (d / "notes.txt").write_text("not audio, not an audio extension either")
+    return d
+
+
+def _read(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_predict_folder_to_csv(fixture_path, audio_dir, tmp_path, capsys):
+    out = tmp_path / "out.csv"
+    rc = main(["predict", str(audio_dir), "--model", str(fixture_path), "-o", str(out), "--no-progress"])
+    assert rc == 1  # one file failed
+    with open(out, newline="") as f:
+        header = next(csv.reader(f))
+    assert header[:8] == HEADER
+    rows = {Path(r["path"]).name: r for r in _read(out)}
+    assert sorted(rows) == ["broken.wav", "hat.flac", "kick.wav"]
+    assert rows["broken.wav"]["hardness"] == "" and "cannot decode" in rows["broken.wav"]["error"]
+    assert "broken.wav" in capsys.readouterr().err
+    for name, rel in (("kick.wav", "kick.wav"), ("hat.flac", "sub/hat.flac")):
+        got = np.array([float(rows[name][d]) for d in DESCRIPTORS])
+        x = model_input(audio_dir / rel)[None]
+        expected = clip_points(denormalise(reference_outputs(x)))[0]
+        np.testing.assert_allclose(got, expected, atol=2e-3)
+        assert rows[name]["error"] == ""
+        assert ((got >= 0) & (got <= 100)).all()
+
+
+def test_all_good_files_exit_zero(fixture_path, tmp_path):
+    a = tmp_path / "snare.wav"
+    sf.write(a, signals.snare(16000), 16000)
+    out = tmp_path / "o.csv"
+    assert main(["predict", str(a), "-m", str(fixture_path), "-o", str(out), "--no-progress"]) == 0
+    assert len(_read(out)) == 1
+
+
+def test_missing_default_model_is_a_clear_error(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DRUMTIMBRE_MODEL", str(tmp_path / "absent.onnx"))
+    a = tmp_path / "kick.wav"
+    sf.write(a, signals.kick(16000), 16000)
+    assert main(["predict", str(a), "-o", str(tmp_path / "o.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "absent.onnx" in err and "does not exist" in err
+
+
+def test_missing_input_and_bad_model_are_clear_errors(fixture_path, tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "nothing_here"), "-m", str(fixture_path)]) == 1
+    assert "nothing_here: no such file or folder" in capsys.readouterr().err
+    bare = write_fixture_model(tmp_path / "bare.onnx", with_contract=False)
+    a = tmp_path / "k.wav"
+    sf.write(a, signals.kick(16000), 16000)
+    assert main(["predict", str(a), "-m", str(bare)]) == 1
+    assert "bare.onnx" in capsys.readouterr().err
+
+
+def test_predict_with_onnx_never_imports_tensorflow(fixture_path, tmp_path):
+    a = tmp_path / "kick.wav"
+    sf.write(a, signals.kick(44100), 44100)
+    out = tmp_path / "o.csv"
+    code = (
+        "import sys\n"
+        "from drumtimbre.cli import main\n"
+        f"rc = main(['predict', {str(a)!r}, '-m', {str(fixture_path)!r}, '-o', {str(out)!r}])\n"
+        "bad = [k for k in sys.modules if k.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx')]\n"
+        "print('BAD', bad)\n"
+        "sys.exit(rc or (3 if bad else 0))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(_read(out)) == 1
+
+
+@pytest.mark.slow
+def test_predict_with_keras_model_matches_its_onnx_export(tmp_path):
+    """A .keras model goes through Keras; its ONNX export gives the same CSV values."""
+    from encoder.models import build
+    from export.exporter import export_model
+    from export.parity import generated_clips
+
+    keras_path = tmp_path / "small.keras"
+    model = build("small")
+    model.save(keras_path)
+    onnx_path = tmp_path / "small.onnx"
+    export_model(model, onnx_path, "small", "none", clips=generated_clips(50))
+    a = tmp_path / "hits"
+    a.mkdir()
+    sf.write(a / "kick.wav", signals.kick(44100), 44100)
+    sf.write(a / "snare.wav", signals.snare(44100), 44100)
+    for m, name in ((keras_path, "k.csv"), (onnx_path, "o.csv")):
+        assert main(["predict", str(a), "-m", str(m), "-o", str(tmp_path / name), "--no-progress"]) == 0
+    k, o = _read(tmp_path / "k.csv"), _read(tmp_path / "o.csv")
+    assert [r["path"] for r in k] == [r["path"] for r in o]
+    for rk, ro in zip(k, o):
+        for d in DESCRIPTORS:
+            assert abs(float(rk[d]) - float(ro[d])) <= 0.002

@@ -1,0 +1,125 @@
+"""Training: run folder contents, seeded reproducibility, grouped splits, window truncation."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("tensorflow")
+
+from encoder import dataset, splits, synth  # noqa: E402
+from encoder.descriptors import DESCRIPTORS, SAMPLE_RATE, WINDOW_SAMPLES, denormalise  # noqa: E402
+from encoder.manifest import read_label_csv  # noqa: E402
+
+FAMILIES = ("kick", "snare", "hat")
+
+
+def write_tiny_dataset(root: Path, per_family: int = 8) -> Path:
+    """Synth clips in kit folders (kit_<family>_<a|b>) and a label CSV whose labels follow the spectrum:
+    normalised targets = (spectral centroid / 8 kHz, 1 - that, duration, ...)."""
+    rows = []
+    for family in FAMILIES:
+        for seed in range(per_family):
+            x = synth.render(family, seed)
+            path = root / f"kit_{family}_{'ab'[seed % 2]}" / f"{family}_{seed}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, x, SAMPLE_RATE, subtype="PCM_16")
+            spec = np.abs(np.fft.rfft(x)) ** 2
+            c = float((spec * np.fft.rfftfreq(len(x), 1 / SAMPLE_RATE)).sum() / spec.sum()) / 8000
+            d = len(x) / WINDOW_SAMPLES
+            norm = np.array([c, 1 - c, d, 0.5 * c + 0.2, 1 - d, c * d, 0.3])
+            rows.append([str(path.relative_to(root)), *denormalise(norm), ""])
+    out = root / "labels.csv"
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", *DESCRIPTORS, "error"])
+        w.writerows(rows)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return write_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def run_pair(tiny, tmp_path_factory):
+    from encoder.train import TrainConfig, train
+
+    base = tmp_path_factory.mktemp("runs")
+    infos = []
+    for name in ("a", "b"):
+        cfg = TrainConfig(data=[str(tiny)], arch="pooled", out=base / name, epochs=2, seed=3, batch_size=8,
+                          progress=False)
+        infos.append(train(cfg))
+    return base / "a", base / "b", infos
+
+
+def test_run_folder_has_everything(run_pair):
+    run, _, (info, _) = run_pair
+    for name in ("model.keras", "split.csv", "normalisation.json", "run.json", "history.csv", "loss.png"):
+        assert (run / name).stat().st_size > 0, name
+    saved = json.loads((run / "run.json").read_text())
+    for key in ("architecture", "training_data", "seed", "epochs_run", "grouped", "best_val_mae"):
+        assert key in saved
+    assert saved["architecture"] == "pooled" and saved["seed"] == 3 and saved["epochs_run"] == 2
+    assert "labels.csv 24 clips" in saved["training_data"]
+    norm = json.loads((run / "normalisation.json").read_text())
+    assert norm["names"] == list(DESCRIPTORS) and len(norm["mins"]) == len(norm["maxs"]) == 7
+    split = splits.load(run / "split.csv")
+    assert len(split) == 24 and set(split.values()) == {"train", "validation", "test"}
+    with open(run / "history.csv") as f:
+        assert len(list(csv.DictReader(f))) == 2
+    assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_seed_same_model(run_pair):
+    import keras
+
+    a, b, (ia, ib) = run_pair
+    assert ia["best_val_mae"] == ib["best_val_mae"]
+    assert (a / "split.csv").read_text() == (b / "split.csv").read_text()
+    wa = keras.saving.load_model(a / "model.keras").get_weights()
+    wb = keras.saving.load_model(b / "model.keras").get_weights()
+    for x, y in zip(wa, wb):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_grouped_split_keeps_kits_whole(tiny):
+    m = read_label_csv(tiny)
+    assignment = dataset.assign_by_source(m, seed=0, grouped=True)
+    by_group: dict[str, set] = {}
+    for r, s in zip(m.records, assignment):
+        by_group.setdefault(r.group, set()).add(s)
+    assert all(len(s) == 1 for s in by_group.values())
+    assert len(by_group) == 6
+
+
+def test_training_batches_truncate_some_windows_and_keep_labels():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.1, 1.0, (64, WINDOW_SAMPLES)).astype(np.float32)  # never zero
+    y = rng.uniform(0, 1, (64, 7)).astype(np.float32)
+    xb, yb = next(iter(dataset.training_dataset(x, y, batch_size=64, seed=1, truncate_fraction=0.5)))
+    xb, yb = xb.numpy()[..., 0], yb.numpy()
+    lengths = (xb != 0).sum(axis=1)
+    cut = lengths < WINDOW_SAMPLES
+    assert 16 <= cut.sum() <= 48  # about half
+    assert lengths.min() >= int(0.025 * SAMPLE_RATE) - 1
+    for row, n in zip(xb, lengths):
+        assert np.all(row[:n] != 0) and np.all(row[n:] == 0)  # a prefix is kept, the rest zeroed
+    order = [int(np.argmin(np.abs(x[:, 0] - row[0]))) for row in xb]
+    np.testing.assert_array_equal(yb, y[order])  # each window keeps its full clip's labels
+
+
+def test_cli_refuses_unknown_arch_and_bad_settings(tiny, tmp_path, capsys):
+    from drumtimbre.cli import main
+    from encoder.train import TrainConfig, train
+
+    assert main(["train", "--data", str(tiny), "--arch", "huge", "--out", str(tmp_path / "r")]) == 2
+    assert "unknown architecture 'huge'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="epochs=0"):
+        train(TrainConfig(data=[str(tiny)], arch="small", out=tmp_path / "r", epochs=0))
