@@ -42,7 +42,7 @@ def test_report(run: Path, data: list[str]) -> dict:
 
 def row(name: str, params: str, s_epoch: str, epochs: str, rep: dict) -> str:
     src = rep["by_source"]
-    deb = next((v for k, v in src.items() if "debian" in k), None)
+    deb = next((v for k, v in src.items() if k.endswith("debian.csv")), None)
     syn = next((v for k, v in src.items() if "synth" in k), None)
     w = rep["by_window_ms"]
     cells = [name, params, s_epoch, epochs, f"{rep['mae']:.4f}",
@@ -61,11 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--big-epochs", type=int, default=6, help="epoch bound for the slow 'big' model")
     p.add_argument("--mid-epochs", type=int, default=15, help="epoch bound for the slow 'mid' model")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--oversample", nargs="*", default=[], metavar="SOURCE=N",
+                   help="as drumtimbre train --oversample, for every architecture")
     p.add_argument("--md", type=Path, default=None, help="write the markdown table here")
     p.add_argument("--baseline", action="store_true", help="also train and evaluate the gradient boosting baseline")
     args = p.parse_args(argv)
 
     from encoder.train import TrainConfig, train
+
+    oversample = {k: int(v) for k, v in (item.split("=", 1) for item in args.oversample)}
 
     lines = ["| model | parameters | training s/epoch | epochs | test MAE | held-out Debian kits MAE | "
              "held-out synth groups MAE | MAE @25 ms | MAE @100 ms | MAE @1000 ms | Debian @25 ms | inference ms/hit |",
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (run / "run.json").exists():
             epochs = {"big": args.big_epochs, "mid": args.mid_epochs}.get(arch, args.epochs)
             train(TrainConfig(data=args.data, arch=arch, out=run, epochs=epochs, seed=args.seed, grouped=True,
-                              patience=8, progress=False))
+                              patience=8, progress=False, oversample=oversample))
         info = json.loads((run / "run.json").read_text())
         rep = test_report(run, args.data)
         first_run = first_run or run
@@ -87,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         if median_row is None:
             med = rep["median_baseline"]
             src = {k: v["median_baseline_mae"] for k, v in rep["by_source"].items()}
-            deb = next((v for k, v in src.items() if "debian" in k), None)
+            deb = next((v for k, v in src.items() if k.endswith("debian.csv")), None)
             syn = next((v for k, v in src.items() if "synth" in k), None)
             median_row = (f"| median of training labels | 0 | - | - | {med['mae']:.4f} | "
                           f"{deb:.4f} | {syn:.4f} | {med['mae']:.4f} | {med['mae']:.4f} | {med['mae']:.4f} | "

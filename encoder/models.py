@@ -173,7 +173,7 @@ def mel_matrix(n_fft: int, n_mels: int):
 
 def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n_fft: int = 256, hop: int = 128,
                 low_bands: int = 16, low_kernel: int = 1024, skip: bool = True, dropout: float = 0.0,
-                batch_norm: bool = False):
+                batch_norm: bool = False, band_stats: bool = False):
     """Our design: a fixed log-mel front end built from standard layers, a dilated Conv1D stack, global pooling.
 
     Front end (not trained): an STFT as one strided Conv1D (n_fft 256 = 16 ms,
@@ -182,8 +182,10 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
     (1024 samples = 64 ms) Gabor filters spaced 25-400 Hz for the low end the
     short STFT cannot resolve.  log(power + 1e-10) of both, concatenated,
     fixed rescaling (no batch statistics: truncated and full windows differ too much).  Then Conv1D(k=3) layers with dilation 1, 2, 4, 8 (ReLU); global average and max pooling over time of the conv features and
-    of the log bands themselves; Dense ReLU; Dense(7).  Global pooling keeps
-    the head independent of how much of the window holds sound.
+    of the log bands themselves (with `band_stats`, also their mean square over
+    time, i.e. their spread, as a classical feature set has); Dense ReLU;
+    Dense(7).  Global pooling keeps the head independent of how much of the
+    window holds sound.
     """
     import numpy as np
 
@@ -216,6 +218,8 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
     pooled = [L.GlobalAveragePooling1D()(x), L.GlobalMaxPooling1D()(x)]
     if skip:  # the band energies' own mean and max over time, as a classical feature set would use
         pooled += [L.GlobalAveragePooling1D()(spec), L.GlobalMaxPooling1D()(spec)]
+    if band_stats:
+        pooled.append(L.GlobalAveragePooling1D()(L.Multiply()([spec, spec])))
     x = L.Concatenate()(pooled)
     if dropout:
         x = L.Dropout(dropout)(x)
@@ -239,6 +243,11 @@ def logmel():
 def logmel_wide():
     """Ours, wider: 64 mel bands, Conv 96 x 4, Dense 128-7."""
     return _logmel_cnn("logmel_wide", 64, (96, 96, 96, 96), 128)
+
+
+def logmel_stats():
+    """Ours: `logmel_wide` whose head also sees each band's mean square over time (its spread)."""
+    return _logmel_cnn("logmel_stats", 64, (96, 96, 96, 96), 128, band_stats=True)
 
 
 def logmel_fine():
@@ -266,6 +275,7 @@ ARCHITECTURES: dict[str, Callable] = {
     "logmel": logmel,
     "logmel_wide": logmel_wide,
     "logmel_fine": logmel_fine,
+    "logmel_stats": logmel_stats,
 }
 
 STUDY_PARAMETERS = {"big": 2_122_371, "seven_filters": 348_063, "mid": 283_623, "small": 130_697}

@@ -9,14 +9,23 @@ Everything here can be rebuilt on a fresh machine with the Debian packages
   of a family share a batch folder: the folder is the clip's group, a
   "synthetic kit" that grouped splits keep together (e.g. synth/snare/03).
 - `debian_kit_files()` lists the kits' one-shots (group = kit folder).
-- `build(...)` renders and labels both into `<out>/labels/synth.csv` and
-  `<out>/labels/debian.csv` with `encoder.label_run.label_to_csv`, resumably:
-  run it again with a larger `n` and only the new clips are labelled.
+- `augment_kits(out, files, k)` writes `k` label-true variants of every kit
+  file (`encoder.augment`: repitch, EQ, choke, drive, room, layered hits) to
+  `<out>/audio/augmented/<kit>/`; their CSV carries a `group` column naming
+  the original kit, so a grouped split keeps a kit and its variants together.
+- `build(...)` renders and labels all of them into `<out>/labels/synth.csv`,
+  `<out>/labels/debian.csv` and `<out>/labels/debian_aug.csv` with
+  `encoder.label_run.label_to_csv`, resumably: run it again with a larger `n`
+  and only the new clips are labelled.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+import csv
+import hashlib
+import os
 
 import soundfile as sf
 
@@ -26,6 +35,8 @@ from encoder.synth import FAMILIES, render
 
 GROUP_SIZE = 25
 """Synth clips of one family per group (batch folder)."""
+AUGMENT_VARIANTS = 2
+"""Label-true variants made of every Debian kit file by default."""
 DEBIAN_KIT_ROOTS = (Path("/usr/share/hydrogen/data/drumkits"), Path("/usr/share/lmms/samples/drums"))
 
 
@@ -37,6 +48,8 @@ class BuildSummary:
     debian_files: int
     synth_csv: Path
     debian_csv: Path | None
+    augmented_files: int = 0
+    augmented_csv: Path | None = None
 
 
 def synth_path(out: Path, index: int) -> Path:
@@ -69,9 +82,84 @@ def debian_kit_files(roots: tuple[Path, ...] = DEBIAN_KIT_ROOTS) -> list[Path]:
     return find_audio(present) if present else []
 
 
+def augmented_path(out: Path, original: Path, index: int) -> Path:
+    """Where variant `index` of kit file `original` lives under the data folder `out`."""
+    kit = original.parent
+    tag = hashlib.sha1(str(kit).encode()).hexdigest()[:6]
+    return out / "audio" / "augmented" / f"{kit.name}-{tag}" / f"{original.stem}_v{index}.flac"
+
+
+def augment_kits(out: Path, files: list[Path], variants: int = AUGMENT_VARIANTS,
+                 progress: bool = True) -> dict[Path, str]:
+    """Write `variants` augmented versions of each file (skipping existing ones) -> {variant path: original's group}.
+
+    Partners for layered hits come from the same kit folder.  A file that cannot
+    be read is skipped (its labelling reports it in the originals' CSV).
+    """
+    import numpy as np
+    from tqdm import tqdm
+
+    from encoder.audio import AudioError, load
+    from encoder.augment import make_variant, seed_of
+    from encoder.manifest import group_of
+
+    by_kit: dict[Path, list[Path]] = {}
+    for f in files:
+        by_kit.setdefault(Path(f).parent, []).append(Path(f))
+    groups: dict[Path, str] = {}
+    bar = tqdm(total=len(files) * variants, desc="augmenting", unit="clip", disable=not progress,
+               dynamic_ncols=True)
+    for kit, members in by_kit.items():
+        clips: dict[Path, np.ndarray] = {}
+        for f in members:
+            try:
+                clips[f] = load(f).samples
+            except AudioError:
+                pass
+        for f in members:
+            for k in range(variants):
+                bar.update(1)
+                if f not in clips:
+                    continue
+                dest = augmented_path(out, f, k)
+                groups[dest] = group_of(str(f))
+                if dest.exists():
+                    continue
+                rng = np.random.default_rng(seed_of(f, k))
+                partners = [c for g, c in clips.items() if g != f]
+                try:
+                    variant = make_variant(clips[f], rng, partners)
+                except ValueError:
+                    groups.pop(dest)
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                tmp = dest.with_name(dest.stem + ".tmp.flac")
+                sf.write(tmp, variant.samples, SAMPLE_RATE, subtype="PCM_16")
+                tmp.replace(dest)
+    bar.close()
+    return groups
+
+
+def attach_groups(csv_path: Path, groups: dict[str, str]) -> None:
+    """Add (or refresh) a `group` column in a label CSV: stored path -> group."""
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != "group"] + ["group"]
+    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, columns)
+        w.writeheader()
+        for r in rows:
+            r["group"] = groups.get(r["path"], r.get("group") or "")
+            w.writerow(r)
+    os.replace(tmp, csv_path)
+
+
 def build(out: Path = Path("data"), n_synth: int = 2400, workers: int = 1, debian: bool = True,
-          progress: bool = True) -> BuildSummary:
-    """Render and label the whole recipe under `out` (resumable)."""
+          progress: bool = True, augment: int = AUGMENT_VARIANTS) -> BuildSummary:
+    """Render and label the whole recipe under `out` (resumable); `augment` variants per kit file."""
     from encoder.label_run import label_to_csv
 
     out = Path(out)
@@ -83,4 +171,13 @@ def build(out: Path = Path("data"), n_synth: int = 2400, workers: int = 1, debia
     if deb:
         debian_csv = labels / "debian.csv"
         label_to_csv(deb, debian_csv, workers=workers, resume=True, progress=progress)
-    return BuildSummary(len(synth_files), len(deb), labels / "synth.csv", debian_csv)
+    summary = BuildSummary(len(synth_files), len(deb), labels / "synth.csv", debian_csv)
+    if deb and augment > 0:
+        from encoder.label_run import stored_path
+
+        groups = augment_kits(out, deb, augment, progress)
+        aug_csv = labels / "debian_aug.csv"
+        label_to_csv(sorted(groups), aug_csv, workers=workers, resume=True, progress=progress)
+        attach_groups(aug_csv, {stored_path(p, aug_csv): g for p, g in groups.items()})
+        summary.augmented_files, summary.augmented_csv = len(groups), aug_csv
+    return summary

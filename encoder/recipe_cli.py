@@ -14,21 +14,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="synthesised clips to render and label (default 2400; more later only labels the new ones)")
     p.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
                    help="labelling processes (default: CPU count, at most 4)")
+    p.add_argument("--augment", type=int, default=None, metavar="K",
+                   help="label-true augmented variants per Debian kit file (default 2; 0: none)")
     p.add_argument("--no-debian", action="store_true", help="skip the Debian drum kits")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
-    from encoder.recipe import build, debian_kit_files
+    from encoder.recipe import AUGMENT_VARIANTS, build, debian_kit_files
 
-    if args.synth < 0 or args.workers < 1:
-        print(f"drumtimbre build-data: --synth must be >= 0 and --workers >= 1 "
-              f"(got {args.synth}, {args.workers})", file=sys.stderr)
+    augment = AUGMENT_VARIANTS if args.augment is None else args.augment
+
+    if args.synth < 0 or args.workers < 1 or augment < 0:
+        print(f"drumtimbre build-data: --synth and --augment must be >= 0 and --workers >= 1 "
+              f"(got {args.synth}, {augment}, {args.workers})", file=sys.stderr)
         return 2
     if not args.no_debian and not debian_kit_files():
         print("drumtimbre build-data: no Debian kits found; install hydrogen-drumkits hydrogen-data "
               "lmms-common, or pass --no-debian", file=sys.stderr)
         return 2
-    s = build(args.out, args.synth, args.workers, debian=not args.no_debian, progress=not args.no_progress)
-    print(f"{s.synth_files} synth clips -> {s.synth_csv}; {s.debian_files} Debian kit files -> {s.debian_csv}")
+    s = build(args.out, args.synth, args.workers, debian=not args.no_debian, progress=not args.no_progress, augment=augment)
+    print(f"{s.synth_files} synth clips -> {s.synth_csv}; {s.debian_files} Debian kit files -> {s.debian_csv}; "
+          f"{s.augmented_files} augmented variants -> {s.augmented_csv}")
     return 0

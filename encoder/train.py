@@ -39,6 +39,9 @@ class TrainConfig:
     oversample: dict[str, int] = field(default_factory=dict)
     """Source file name (e.g. 'debian.csv') -> times its training clips are repeated per epoch."""
     progress: bool = True
+    all_data: bool = False
+    """Refit: train on every clip for exactly `epochs` epochs, with no validation or test split (use the
+    epoch count a grouped run chose; judge the recipe with that run, never this model)."""
     extra: dict = field(default_factory=dict)
 
 
@@ -93,7 +96,10 @@ def train(cfg: TrainConfig) -> dict:
     manifest = load_manifests(cfg.data)
     if len(manifest) < 5:
         raise ValueError(f"need at least 5 labelled clips, got {len(manifest)} from {', '.join(map(str, cfg.data))}")
-    assignment = dataset.assign_by_source(manifest, cfg.seed, cfg.grouped)
+    if cfg.all_data:
+        assignment = ["train"] * len(manifest)
+    else:
+        assignment = dataset.assign_by_source(manifest, cfg.seed, cfg.grouped)
     splits.save(out / "split.csv", manifest, assignment)
     (out / "normalisation.json").write_text(json.dumps(
         {"names": list(DESCRIPTORS), "mins": MINS.tolist(), "maxs": MAXS.tolist()}, indent=2))
@@ -110,20 +116,23 @@ def train(cfg: TrainConfig) -> dict:
     train_idx = np.repeat(np.nonzero(a == "train")[0], repeats[a == "train"])
     x_tr, y_tr = x_all[train_idx], y_all[train_idx]
     x_va, y_va = dataset.validation_arrays(x_all[a == "validation"], y_all[a == "validation"], cfg.seed)
-    if len(x_tr) == 0 or len(x_va) == 0:
+    if len(x_tr) == 0 or (len(x_va) == 0 and not cfg.all_data):
         raise ValueError(f"empty training or validation split ({len(x_tr)} / {len(x_va)} clips)")
 
     model = build(cfg.arch)
     model.compile(optimizer=keras.optimizers.Adam(cfg.lr), loss="mae")
+    monitor = "loss" if cfg.all_data else "val_loss"
     callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(3, cfg.patience // 2)),
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(3, cfg.patience // 2)),
         keras.callbacks.CSVLogger(str(out / "history.csv")),
     ]
+    if not cfg.all_data:
+        callbacks.insert(0, keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience,
+                                                          restore_best_weights=True))
     start = time.perf_counter()
     hist = model.fit(
         dataset.training_dataset(x_tr, y_tr, cfg.batch_size, cfg.seed, cfg.truncate_fraction),
-        validation_data=dataset.eval_dataset(x_va, y_va, 256),
+        validation_data=None if cfg.all_data else dataset.eval_dataset(x_va, y_va, 256),
         epochs=cfg.epochs, callbacks=callbacks, verbose=1 if cfg.progress else 0,
     )
     seconds = time.perf_counter() - start
@@ -141,9 +150,11 @@ def train(cfg: TrainConfig) -> dict:
         "grouped": cfg.grouped,
         "epochs_run": epochs_run,
         "epochs_max": cfg.epochs,
-        "best_epoch": int(np.argmin(history["val_loss"])) + 1,
-        "best_val_mae": float(np.min(history["val_loss"])),
-        "validation": "full validation clips plus one copy of each truncated to a log-uniform 25-1000 ms",
+        "best_epoch": int(np.argmin(history["val_loss"])) + 1 if "val_loss" in history else epochs_run,
+        "best_val_mae": float(np.min(history["val_loss"])) if "val_loss" in history else None,
+        "all_data": cfg.all_data,
+        "validation": ("none: refit on every clip for a fixed number of epochs" if cfg.all_data else
+                       "full validation clips plus one copy of each truncated to a log-uniform 25-1000 ms"),
         "batch_size": cfg.batch_size,
         "lr": cfg.lr,
         "truncate_fraction": cfg.truncate_fraction,

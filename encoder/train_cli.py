@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--truncate-fraction", type=float, default=0.5,
                    help="share of training clips cut to a random 25-1000 ms window (default 0.5)")
+    p.add_argument("--all-data", action="store_true",
+                   help="refit on every clip (no validation/test) for exactly --epochs epochs; take the epoch "
+                        "count from a --grouped run of the same recipe, which is what judges it")
     p.add_argument("--patience", type=int, default=10, help="early-stopping patience, epochs")
     p.add_argument("--oversample", nargs="*", default=[], metavar="SOURCE=N",
                    help="repeat a source's training clips N times per epoch, e.g. debian.csv=3 (real kits count more)")
@@ -46,12 +49,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=args.data, arch=args.arch, out=args.out, epochs=args.epochs, seed=args.seed,
                       grouped=args.grouped, batch_size=args.batch_size, lr=args.lr,
                       truncate_fraction=args.truncate_fraction, patience=args.patience,
-                      oversample=oversample, progress=not args.no_progress)
+                      oversample=oversample, progress=not args.no_progress,
+                      all_data=args.all_data)
     try:
         info = train(cfg)
     except (ValueError, FileNotFoundError) as exc:
         print(f"drumtimbre train: {exc}", file=sys.stderr)
         return 2
-    print(f"{info['architecture']}: best validation MAE {info['best_val_mae']:.4f} after {info['epochs_run']} epochs "
+    judged = ("refit on all data, no validation" if info["best_val_mae"] is None
+              else f"best validation MAE {info['best_val_mae']:.4f}")
+    print(f"{info['architecture']}: {judged} after {info['epochs_run']} epochs "
           f"({info['seconds_per_epoch']} s/epoch) -> {args.out}")
     return 0

@@ -210,6 +210,10 @@ def _synth_kit(sr: int) -> dict[str, tuple[OneShot, ...]]:
 
     def shot(x: np.ndarray, role: str, name: str) -> OneShot:
         x = np.concatenate([np.zeros(int(0.002 * sr)), x])  # a little leading silence, like real files
+        # the same fade-out as _prepare gives real one-shots: cut dead at up to -15 dB re peak (the kicks at
+        # 0.6 s), the end was an audible click in the loop - an attack that the ground truth did not hold
+        fade = min(x.size // 4, int(0.02 * sr))
+        x[x.size - fade:] *= np.linspace(1.0, 0.0, fade)
         x = (x / np.max(np.abs(x))).astype(np.float32)
         return OneShot(x, _attack_index(x), f"synth:{name}", role)
 
@@ -364,11 +368,40 @@ def render_loop(style: str, bpm: float, seconds: float, sample_rate: int = 48000
 
 
 def write_loop(loop: Loop, path: str | Path) -> tuple[Path, Path]:
-    """Write the loop as 24-bit wav at `path` (.wav added) and its onsets (s, one per line) beside it."""
+    """Write the loop as 24-bit wav or flac at `path` (.wav added unless it ends in .wav/.flac) and
+    its true onsets (s, one per line) beside it as .txt."""
     path = Path(path)
-    wav = path if path.suffix.lower() == ".wav" else path.with_suffix(".wav")
+    wav = path if path.suffix.lower() in (".wav", ".flac") else path.with_suffix(".wav")
     txt = wav.with_suffix(".txt")
     wav.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(wav), loop.audio, loop.sample_rate, subtype="PCM_24")
     txt.write_text("".join(f"{t:.6f}\n" for t in loop.onsets))
     return wav, txt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m realtime.loops OUT.flac`: render a drum loop with its true onsets (OUT.txt)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m realtime.loops", description=main.__doc__)
+    p.add_argument("out", help="audio file to write (.wav or .flac); onsets go to the same name with .txt")
+    p.add_argument("--style", choices=STYLES, default="mixed")
+    p.add_argument("--bpm", type=float, default=110.0)
+    p.add_argument("--seconds", type=float, default=16.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kit", default=None,
+                   help="hydrogen kit name, 'lmms', a folder, or 'synth' (default: the first installed kit, "
+                        "else the built-in synthesiser)")
+    p.add_argument("--rate", type=int, default=48000, help="sample rate, Hz")
+    args = p.parse_args(argv)
+    try:
+        loop = render_loop(args.style, args.bpm, args.seconds, args.rate, args.seed, args.kit)
+    except ValueError as exc:
+        p.error(str(exc))
+    audio_path, txt = write_loop(loop, args.out)
+    print(f"{audio_path}: {len(loop.onsets)} hits, {args.seconds:g} s; true onsets in {txt}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

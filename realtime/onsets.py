@@ -8,7 +8,9 @@ positions, so any block partition gives the same onsets):
 2. Hann frames of `window_s` every `hop_s`; magnitudes averaged into `n_bands`
    log-spaced bands (`min_hz`..`max_hz`), log-compressed log(1 + gamma |X|).
 3. Detection function: mean over bands of the rise over the band-wise maximum
-   of the `ref_frames` previous frames (noisy decays rarely exceed it).
+   of the `ref_frames` previous frames (noisy decays rarely exceed it); bands
+   below `ref_low_hz` use `ref_frames_low` frames, a kick's whole period, so a
+   low tone's phase moving through the short frame is no rise.
 4. Peak picking: local maximum over `pre_frames` before / `post_frames` after,
    above `threshold_ratio` x moving median (`median_window_s`) + `threshold_offset`,
    above a masking threshold (`masking_ratio` x the last peak, decaying with
@@ -45,19 +47,24 @@ class OnsetParams:
     max_hz: float = 16000.0
     n_bands: int = 32
     """Log-spaced frequency bands between min_hz and max_hz (kick and hat weigh alike)."""
-    ref_frames: int = 3
+    ref_frames: int = 5
     """Flux reference: the band-wise maximum of this many previous frames (noisy decays rarely exceed it)."""
+    ref_frames_low: int = 10
+    """... for the bands centred below `ref_low_hz`: at least a period of a kick's fundamental, so a
+    low tone's waveform phase moving through the short frame (worse when clipped) is no rise."""
+    ref_low_hz: float = 300.0
+    """Bands centred below this (Hz) use `ref_frames_low` (kick, floor tom); 0: none."""
     top_bands: int = 0
     """Detection function = mean flux of the this many strongest bands (0: all bands)."""
     log_gamma: float = 500.0
     """Log compression log(1 + gamma * |X|), |X| in full-scale units."""
-    threshold_offset: float = 0.1
+    threshold_offset: float = 0.07
     """Absolute part of the adaptive threshold (detection-function units)."""
-    threshold_ratio: float = 1.5
+    threshold_ratio: float = 1.2
     """Multiplier of the moving median of the detection function."""
     median_window_s: float = 0.1
     """Length of the past used for the moving median, s."""
-    masking_ratio: float = 0.7
+    masking_ratio: float = 0.5
     """After a detection-function peak P, the threshold is at least masking_ratio * P ..."""
     masking_s: float = 0.04
     """... decaying with this time constant, s (suppresses a hit's own secondary peaks)."""
@@ -139,7 +146,11 @@ class OnsetDetector:
         self._buf_start = -self.keep
         self._n = 0
         self._next_end = self.hop  # absolute end index of the next frame
-        self._prev_log = np.zeros((max(1, p.ref_frames), self.bands.shape[1]), dtype=np.float32)
+        centre = freqs[self.bins] @ self.bands  # mean frequency of each band's bins
+        self._low = centre < p.ref_low_hz
+        self._r_hi = max(1, p.ref_frames)
+        self._r_lo = max(1, p.ref_frames_low) if self._low.any() else self._r_hi
+        self._prev_log = np.zeros((max(self._r_hi, self._r_lo), self.bands.shape[1]), dtype=np.float32)
         self._mask = 0.0  # masking threshold after the last peak
         self._mask_decay = float(np.exp(-p.hop_s / p.masking_s)) if p.masking_s > 0 else 0.0
         self._hist = max(self.n_median, p.pre_frames) + p.post_frames + 2
@@ -166,7 +177,7 @@ class OnsetDetector:
         finite = np.isfinite(x)
         if not finite.all():  # NaN/inf -> 0; frames touching them cannot hold an onset
             first_bad = self._n + int(np.argmin(finite))
-            if first_bad - self._bad_until > self.n_win + (self.params.ref_frames + 1) * self.hop:
+            if first_bad - self._bad_until > self.n_win + (self._prev_log.shape[0] + 1) * self.hop:
                 self._bad_from = first_bad  # a new stretch (else the previous one goes on)
             self._bad_until = self._n + int(np.flatnonzero(~finite)[-1]) + 1
             x = np.where(finite, x, np.float32(0.0))
@@ -220,7 +231,11 @@ class OnsetDetector:
         logmag = np.log1p(spec * self.scale)
         allrows = np.vstack([self._prev_log, logmag])
         r = self._prev_log.shape[0]
-        ref = np.lib.stride_tricks.sliding_window_view(allrows[:-1], r, axis=0).max(axis=2)
+        past = allrows[:-1]
+        ref = np.lib.stride_tricks.sliding_window_view(past[r - self._r_hi:], self._r_hi, axis=0).max(axis=2)
+        if self._r_lo != self._r_hi:
+            lo = np.lib.stride_tricks.sliding_window_view(past[r - self._r_lo:], self._r_lo, axis=0).max(axis=2)
+            ref = np.where(self._low, lo, ref)
         self._prev_log = allrows[-r:]
         prev = ref
         pos = np.maximum(logmag - prev, 0.0)
@@ -236,9 +251,9 @@ class OnsetDetector:
         # level above the floor, and the newer half of the frame not much quieter than the older
         # (an abrupt stop splatters flux but is no hit)
         ok = (ms > self.floor_ms) & (newer >= 0.25 * older)
-        # frames overlapping a non-finite stretch, and the ref_frames after it, are no onset either
-        if self._bad_until > ends[0] - self.n_win - self.params.ref_frames * self.hop:
-            ok &= ~((ends - self.n_win < self._bad_until + self.params.ref_frames * self.hop) & (ends > self._bad_from))
+        # frames overlapping a non-finite stretch, and the reference frames after it, are no onset either
+        if self._bad_until > ends[0] - self.n_win - self._prev_log.shape[0] * self.hop:
+            ok &= ~((ends - self.n_win < self._bad_until + self._prev_log.shape[0] * self.hop) & (ends > self._bad_from))
         self._df = np.concatenate([self._df, flux.astype(np.float64)])
         self._ok = np.concatenate([self._ok, ok])
 

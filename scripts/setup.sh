@@ -34,4 +34,8 @@ python=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[train,dev]"
 .venv/bin/python -m pip install -q --no-deps "timbral_models==0.4.0"
+# The README's example recording: a 16 s drum loop rendered from an installed Debian kit (or, without one,
+# from drumtimbre's own synthesiser), with its true onsets in examples/loop.txt.  Rendered here, never
+# committed: the kits' audio belongs to their authors.
+[ -f examples/loop.flac ] || .venv/bin/python -m realtime.loops examples/loop.flac --style mixed --bpm 110 --seconds 16
 echo "setup: done. Try: .venv/bin/drumtimbre --help"

@@ -73,7 +73,10 @@ def test_results_do_not_depend_on_block_size():
     loop = render_loop("mixed", 140, 5.0, RATE, seed=4, kit="synth")
     x = loop.audio
     ref = [o.sample for o in feed(OnsetDetector(RATE), x, [256] * (x.size // 256 + 1))]
-    assert len(ref) > 20
+    # enough onsets for the comparison to mean something: most of the loop's 24 true ones.  (This was
+    # `> 20` while the synth one-shots ended with an unfaded cut: those clicks were extra onsets in the
+    # count; realtime.loops now fades them out like real one-shots.)
+    assert len(ref) >= 0.8 * loop.onsets.size
     rng = np.random.default_rng(0)
     for sizes in ([64] * (x.size // 64 + 1), [128] * (x.size // 128 + 1), [1000] * (x.size // 1000 + 1),
                   list(rng.integers(0, 700, size=x.size // 100))):

@@ -123,3 +123,19 @@ def test_cli_refuses_unknown_arch_and_bad_settings(tiny, tmp_path, capsys):
     assert "unknown architecture 'huge'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="epochs=0"):
         train(TrainConfig(data=[str(tiny)], arch="small", out=tmp_path / "r", epochs=0))
+
+
+def test_all_data_refit_trains_on_every_clip_for_the_given_epochs(tiny, tmp_path, capsys):
+    from drumtimbre.cli import main
+
+    out = tmp_path / "refit"
+    assert main(["train", "--data", str(tiny), "--arch", "pooled", "--epochs", "3", "--all-data",
+                 "--batch-size", "8", "--no-progress", "--out", str(out)]) == 0
+    assert "refit on all data" in capsys.readouterr().out
+    info = json.loads((out / "run.json").read_text())
+    assert info["all_data"] is True and info["epochs_run"] == 3 and info["best_val_mae"] is None
+    assert info["counts"] == {"train": 24, "validation": 0, "test": 0}
+    assert set(splits.load(out / "split.csv").values()) == {"train"}
+    with open(out / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and rows[0].get("val_loss") in (None, "NA")  # no validation data
