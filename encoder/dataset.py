@@ -60,9 +60,9 @@ def load_audio(manifest: Manifest, cache_dir: Path | None = None, progress: bool
         x[i] = audio.model_input(p)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp.npy")
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp.npy")  # per process: runs may share a cache
         np.save(tmp, x)
-        tmp.replace(cache)
+        os.replace(tmp, cache)  # atomic: a reader sees the old file, the new one, or none
     return x
 
 

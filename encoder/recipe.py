@@ -35,7 +35,7 @@ from encoder.synth import FAMILIES, render
 
 GROUP_SIZE = 25
 """Synth clips of one family per group (batch folder)."""
-AUGMENT_VARIANTS = 2
+AUGMENT_VARIANTS = 4
 """Label-true variants made of every Debian kit file by default."""
 DEBIAN_KIT_ROOTS = (Path("/usr/share/hydrogen/data/drumkits"), Path("/usr/share/lmms/samples/drums"))
 

@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
                    help="labelling processes (default: CPU count, at most 4)")
     p.add_argument("--augment", type=int, default=None, metavar="K",
-                   help="label-true augmented variants per Debian kit file (default 2; 0: none)")
+                   help="label-true augmented variants per Debian kit file (default 4; 0: none)")
     p.add_argument("--no-debian", action="store_true", help="skip the Debian drum kits")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 

@@ -9,11 +9,13 @@ DEFAULT_ARCH = "logmel"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from encoder.models import ARCHITECTURES, STUDY_PARAMETERS  # no TensorFlow import: Keras loads lazily
+
     p.add_argument("--data", nargs="+", required=True, metavar="MANIFEST",
                    help="label CSVs (drumtimbre label / build-data) and/or Freesound One-Shot dataset folders")
     p.add_argument("--arch", default=DEFAULT_ARCH,
                    help=f"architecture (default {DEFAULT_ARCH}): the study's big, seven_filters, mid, small; "
-                        "ours logmel, logmel_wide, logmel_fine, pooled, pooled_wide")
+                        "ours " + ", ".join(a for a in ARCHITECTURES if a not in STUDY_PARAMETERS))
     p.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="run folder to write")
     p.add_argument("--epochs", type=int, default=60, help="maximum epochs (early stopping on validation)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, weights, shuffling and truncation")

@@ -9,26 +9,41 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="audio file (any rate, any number of channels: mixed to mono)")
     parser.add_argument("-o", "--out", type=Path, help="write onset times here (default: stdout)")
-    parser.add_argument("--block-size", type=int, default=256,
-                        help="samples per block fed to the detector, as a live callback would (default 256)")
+    parser.add_argument("--blocksize", "--block-size", "-b", dest="block_size", type=int, default=128,
+                        help="samples per block fed to the detector, as a live callback would (default 128, "
+                             "as listen; the onsets do not depend on it)")
+    parser.add_argument("--config", "-c", type=Path, default=None,
+                        help="listen's TOML config: its [onsets] detector settings apply")
 
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import soundfile as sf
 
-    from realtime.onsets import detect
+    from realtime.config import ConfigError, load_config
+    from realtime.onsets import OnsetParams, detect
 
     if args.block_size < 1:
-        print(f"error: --block-size {args.block_size}: must be >= 1", file=sys.stderr)
+        print(f"error: --blocksize {args.block_size}: must be >= 1", file=sys.stderr)
         return 2
+    params = OnsetParams()
+    if args.config is not None:
+        try:
+            table = load_config(args.config).get("onsets") or {}
+            params = OnsetParams(**table)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except TypeError as exc:  # an unknown key in [onsets]
+            print(f"error: {args.config}: [onsets]: {exc}", file=sys.stderr)
+            return 2
     try:
         data, rate = sf.read(str(args.file), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several types for missing / corrupt files
         print(f"error: cannot read audio file {args.file}: {exc}", file=sys.stderr)
         return 1
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-    times = detect(mono, int(rate), block_size=args.block_size)
+    times = detect(mono, int(rate), block_size=args.block_size, params=params)
     text = "".join(f"{t:.6f}\n" for t in times)
     if args.out is None:
         sys.stdout.write(text)

@@ -8,6 +8,7 @@ the seven descriptors out) and its graph has the contract's input and output.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -30,11 +31,16 @@ class ModelContractError(ModelError, ContractError):
 
 
 def default_model_path() -> Path:
-    """$DRUMTIMBRE_MODEL if set, else <repo>/models/default.onnx."""
+    """$DRUMTIMBRE_MODEL if set, else the shipped model: <checkout>/models/default.onnx (source or
+    editable install), or <prefix>/share/drumtimbre/models/default.onnx (`pip install .` puts it there)."""
     env = os.environ.get(MODEL_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / "models" / "default.onnx"
+    checkout = Path(__file__).resolve().parents[1] / "models" / "default.onnx"
+    if checkout.exists():
+        return checkout
+    installed = Path(sys.prefix) / "share" / "drumtimbre" / "models" / "default.onnx"
+    return installed if installed.exists() else checkout
 
 
 def session_options(threads: int | None = None, optimization: str = "all"):

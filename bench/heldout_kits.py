@@ -1,0 +1,131 @@
+"""Network vs gradient-boosting baseline on real drum kits never seen in training, over several grouped splits.
+
+For every grouped run folder given (one per split seed, same recipe), the
+run's network (`model.keras`) and the baseline of `bench/baseline.py`
+(refitted here on that run's training split, with the same truncation) are
+judged on the run's test split.  Reported: MAE (normalised units) on the
+held-out real kits (clips of the source named by --real, default
+`debian.csv`) per window length, per kit, and pooled over the runs; and the
+same for all test clips.  Nothing is tuned here.
+
+    .venv/bin/python bench/heldout_kits.py --runs data/runs/seed0 data/runs/seed1 data/runs/seed2 \
+        --data data/labels/synth.csv data/labels/debian.csv data/labels/debian_aug.csv --md bench/results/heldout.md
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from baseline import BoostedBaseline  # noqa: E402
+from encoder import dataset, splits  # noqa: E402
+from encoder.descriptors import normalise  # noqa: E402
+from encoder.evaluate import WINDOWS_MS, keras_predictor, truncate  # noqa: E402
+from encoder.manifest import Manifest, load_manifests  # noqa: E402
+
+
+def kit_of(path: str) -> str:
+    """A clip's kit: the folder name below the kit roots (hydrogen) or 'lmms' for the LMMS samples."""
+    parts = Path(path).parts
+    if "drumkits" in parts:
+        return parts[parts.index("drumkits") + 1]
+    return "lmms" if "lmms" in parts else Path(path).parent.name
+
+
+def judge(run: Path, manifest: Manifest, real: str) -> dict:
+    """Errors |pred - true| (normalised) of the network and the baseline on `run`'s test split, per window."""
+    saved = splits.load(run / "split.csv")
+    train = Manifest([r for r in manifest.records if saved.get(r.path) == "train"])
+    test = Manifest([r for r in manifest.records if saved.get(r.path) == "test"])
+    cache = run.parent / ".cache"
+    x_tr = dataset.load_audio(train, cache_dir=cache, progress=False)
+    y_tr = dataset.targets(train)
+    lengths = dataset.truncation_lengths(len(x_tr), np.random.default_rng(2))
+    x_cut = np.array(x_tr, copy=True)
+    for i, n in enumerate(lengths):
+        x_cut[i, n:] = 0.0
+    gb = BoostedBaseline(0).fit(np.concatenate([x_tr, x_cut]), np.concatenate([y_tr, y_tr]))
+    del x_tr, x_cut
+    nn = keras_predictor(run / "model.keras")
+    x = dataset.load_audio(test, cache_dir=cache, progress=False)
+    true = normalise(test.labels())
+    err = {"nn": {}, "gb": {}}
+    for ms in WINDOWS_MS:
+        xi = x if ms >= 1000 else truncate(x, ms)
+        err["nn"][ms] = np.abs(nn(xi) - true)
+        err["gb"][ms] = np.abs(gb(xi) - true)
+    is_real = np.array([Path(r.source).name == real for r in test.records])
+    kits = np.array([kit_of(r.path) if Path(r.source).name == real else "" for r in test.records])
+    return {"run": str(run), "err": err, "real": is_real, "kits": kits}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", nargs="+", type=Path, required=True, help="grouped run folders (model.keras, split.csv)")
+    p.add_argument("--data", nargs="+", required=True, help="the label CSVs the runs were trained on")
+    p.add_argument("--real", default="debian.csv", help="file name of the source holding the real kits")
+    p.add_argument("--md", type=Path, default=None, help="write the markdown tables here")
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args(argv)
+    manifest = load_manifests(args.data)
+    results = [judge(run, manifest, args.real) for run in args.runs]
+
+    lines = [f"Runs: {', '.join(str(r) for r in args.runs)}. MAE in normalised units (0-1); "
+             f"GB = `bench/baseline.py` refitted on each run's training split.", "",
+             "| split | model | clips | " + " | ".join(f"real kits @{ms} ms" for ms in WINDOWS_MS)
+             + " | all test clips @1000 ms | all @25 ms |",
+             "|" + "---|" * (len(WINDOWS_MS) + 5)]
+    summary: dict = {}
+
+    def row(name: str, who: str, res: list[dict]) -> None:
+        real = np.concatenate([r["real"] for r in res])
+        cells = []
+        for ms in WINDOWS_MS:
+            e = np.concatenate([r["err"][who][ms] for r in res])
+            cells.append(float(e[real].mean()))
+        e_all = np.concatenate([r["err"][who][1000] for r in res])
+        e_25 = np.concatenate([r["err"][who][25] for r in res])
+        summary.setdefault(name, {})[who] = {"real_by_window": dict(zip(map(str, WINDOWS_MS), cells)),
+                                             "all": float(e_all.mean()), "all_25": float(e_25.mean()),
+                                             "real_clips": int(real.sum())}
+        label = "network" if who == "nn" else "GB baseline"
+        lines.append(f"| {name} | {label} | {int(real.sum())} | " + " | ".join(f"{c:.4f}" for c in cells)
+                     + f" | {e_all.mean():.4f} | {e_25.mean():.4f} |")
+
+    for r in results:
+        for who in ("nn", "gb"):
+            row(Path(r["run"]).name, who, [r])
+    if len(results) > 1:
+        for who in ("nn", "gb"):
+            row("pooled", who, results)
+
+    lines += ["", "Per held-out real kit, full window (1 s):", "",
+              "| split | kit | clips | network | GB baseline | better |", "|---|---|---|---|---|---|"]
+    wins = 0
+    total = 0
+    for r in results:
+        for kit in sorted(set(r["kits"]) - {""}):
+            m = r["kits"] == kit
+            a, b = r["err"]["nn"][1000][m].mean(), r["err"]["gb"][1000][m].mean()
+            wins += a < b
+            total += 1
+            lines.append(f"| {Path(r['run']).name} | {kit} | {int(m.sum())} | {a:.4f} | {b:.4f} | "
+                         f"{'network' if a < b else 'GB'} |")
+    lines.append(f"\nThe network is better on {wins} of {total} held-out kits at 1 s.")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.md:
+        args.md.parent.mkdir(parents=True, exist_ok=True)
+        args.md.write_text(text)
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
