@@ -24,7 +24,35 @@ from encoder.descriptors import normalise  # noqa: E402
 from encoder.evaluate import evaluate, keras_predictor, write_report  # noqa: E402
 from encoder.manifest import Manifest, load_manifests  # noqa: E402
 
-ARCHS = ("logmel", "logmel_wide", "logmel_fine", "pooled", "pooled_wide", "seven_filters", "small", "mid", "big")
+ARCHS = ("logmel_stats", "logmel", "logmel_wide", "logmel_fine", "pooled", "pooled_wide", "seven_filters", "small", "mid",
+         "big")
+
+
+def onnx_ms_per_hit(run: Path, calls: int = 300) -> float:
+    """ONNX Runtime p50 wall time of one hit (batch 1, one thread) of RUN/model.keras, exported in memory, ms."""
+    import time
+
+    import onnxruntime as ort
+
+    from export.keras_to_onnx import load_keras_model, to_onnx
+
+    proto = to_onnx(load_keras_model(run / "model.keras"))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    sess = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.standard_normal((1, 16000, 1)) * np.exp(-np.arange(16000) / 3000.0)[None, :, None]).astype(
+        np.float32)
+    for _ in range(20):
+        sess.run(None, {name: x})
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        sess.run(None, {name: x})
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
 
 
 def test_report(run: Path, data: list[str]) -> dict:
@@ -40,7 +68,7 @@ def test_report(run: Path, data: list[str]) -> dict:
     return report
 
 
-def row(name: str, params: str, s_epoch: str, epochs: str, rep: dict) -> str:
+def row(name: str, params: str, s_epoch: str, epochs: str, rep: dict, ms: str = "-") -> str:
     src = rep["by_source"]
     deb = next((v for k, v in src.items() if k.endswith("debian.csv")), None)
     syn = next((v for k, v in src.items() if "synth" in k), None)
@@ -48,7 +76,7 @@ def row(name: str, params: str, s_epoch: str, epochs: str, rep: dict) -> str:
     cells = [name, params, s_epoch, epochs, f"{rep['mae']:.4f}",
              f"{deb['mae']:.4f}" if deb else "-", f"{syn['mae']:.4f}" if syn else "-",
              f"{w['25']['mae']:.4f}", f"{w['100']['mae']:.4f}", f"{w['1000']['mae']:.4f}",
-             f"{deb['by_window_ms']['25']:.4f}" if deb else "-", "see export bench"]
+             f"{deb['by_window_ms']['25']:.4f}" if deb else "-", ms]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -86,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         rep = test_report(run, args.data)
         first_run = first_run or run
         lines.append(row(arch, f"{info['parameters']:,}", f"{info['seconds_per_epoch']:.1f}",
-                         f"{info['epochs_run']}/{info['epochs_max']}", rep))
+                         f"{info['epochs_run']}/{info['epochs_max']}", rep, f"{onnx_ms_per_hit(run):.3f}"))
         print(lines[-1], flush=True)
         if median_row is None:
             med = rep["median_baseline"]

@@ -5,7 +5,9 @@ positions, so any block partition gives the same onsets):
 
 1. NaN/inf -> 0 (frames touching them, and `ref_frames` after, hold no onset),
    then a one-pole DC blocker (`dc_cutoff_hz`): offsets never trigger.
-2. Hann frames of `window_s` every `hop_s`; magnitudes averaged into `n_bands`
+2. Hann frames of `window_s` every `hop_s` of that signal high-passed once more
+   (`low_cut_hz`, one pole; a DC offset fading out at a one-shot's end is a
+   sub-bass swell, no hit); magnitudes averaged into `n_bands`
    log-spaced bands (`min_hz`..`max_hz`), log-compressed log(1 + gamma |X|).
 3. Detection function: mean over bands of the rise over the band-wise maximum
    of the `ref_frames` previous frames (noisy decays rarely exceed it); bands
@@ -15,13 +17,17 @@ positions, so any block partition gives the same onsets):
    above `threshold_ratio` x moving median (`median_window_s`) + `threshold_offset`,
    above a masking threshold (`masking_ratio` x the last peak, decaying with
    `masking_s`), frame level above `floor_dbfs`, and not a truncation (the
-   sound must not stop dead right after the frame: splatter of a cut is no hit).
+   sound must not stop dead right after the frame: the hop after it must hold
+   `energy_rise` x the energy of the hop before it; splatter of a cut is no hit).
 5. Backtracking: in the DC-blocked samples before the peak frame's end (at
    most `max_latency_s` minus the confirmation delay), the attack is the point
-   of steepest envelope rise (`envelope_s` resolution); the onset is where the
-   level first climbs to within `attack_db` of that rise's top, to the sample.
+   of biggest envelope rise (`envelope_s` resolution); the onset is where the
+   level first climbs past `rise_fraction` of that rise (in dB) and to within
+   `attack_db` of its top, to the sample.
 6. Onsets closer than `min_interval_s` to the previous one are dropped (a flam
-   is one hit, as in realtime.loops' ground truth).
+   is one hit, as in realtime.loops' ground truth): an attack backtracked to
+   within that interval (a flam's main note, detected late) is searched again
+   only after the interval, and kept only if the level rises `late_rise_db` there.
 
 Defaults were tuned at 48 kHz on the tuning kits of bench/onset_eval.py; the
 same parameters (in seconds / Hz) apply at any rate.  process() costs a few
@@ -66,7 +72,7 @@ class OnsetParams:
     """Length of the past used for the moving median, s."""
     masking_ratio: float = 0.5
     """After a detection-function peak P, the threshold is at least masking_ratio * P ..."""
-    masking_s: float = 0.04
+    masking_s: float = 0.03
     """... decaying with this time constant, s (suppresses a hit's own secondary peaks)."""
     pre_frames: int = 3
     post_frames: int = 1
@@ -80,19 +86,30 @@ class OnsetParams:
     """The attack must lift the sample envelope this many dB over the quietest point before it."""
     attack_db: float = 30.0
     """Onset = first sample within this many dB of the attack's top level."""
+    rise_fraction: float = 0.2
+    """... and not below this fraction of the rise (dB) from the quietest point before the attack."""
     energy_rise: float = 0.2
     """The hop after the peak frame must hold at least this times the energy of the hop before the frame."""
+    late_rise_db: float = 6.0
+    """An attack backtracked to within min_interval_s of the last onset is searched again after that
+    interval, and counts only when the level rises this many dB there (a new hit, not the flam's main note)."""
     max_latency_s: float = 0.012
     """Onsets are reported at most this long after their sample (bounds the backtracking), s."""
     envelope_s: float = 0.0005
     """Resolution of the level envelope used for backtracking, s."""
     dc_cutoff_hz: float = 10.0
+    low_cut_hz: float = 150.0
+    """The frames of the detection function (only: level checks and backtracking keep the DC-blocked
+    signal) are high-passed at this frequency too, Hz (one pole; 0: not).  A DC offset fading out at a
+    one-shot's end (many sample files end on one) is a slow sub-bass swell, no hit; through the DC
+    blocker alone it leaks into the low bands as a strong rise."""
 
     def __post_init__(self):
         for name in ("window_s", "hop_s", "log_gamma", "median_window_s", "envelope_s", "dc_cutoff_hz"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be > 0")
-        for name in ("min_interval_s", "lookback_s", "threshold_offset", "threshold_ratio", "attack_db", "min_hz"):
+        for name in ("min_interval_s", "lookback_s", "threshold_offset", "threshold_ratio", "attack_db", "min_hz",
+                     "low_cut_hz", "rise_fraction", "late_rise_db"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 0")
         if self.hop_s > self.window_s:
@@ -139,10 +156,15 @@ class OnsetDetector:
         self._dc_b = np.array([1.0, -1.0])
         self._dc_a = np.array([1.0, -r])
         self._dc_zi: np.ndarray | None = None
+        r2 = float(np.exp(-2 * np.pi * p.low_cut_hz / sr)) if p.low_cut_hz > 0 else 1.0
+        self._hp_b = np.array([1.0, -1.0]) * (1 + r2) / 2 if p.low_cut_hz > 0 else None
+        self._hp_a = np.array([1.0, -r2])
+        self._hp_zi = np.zeros(1)
         self.n_median = max(1, int(round(p.median_window_s / p.hop_s)))
         self.keep = self.n_win + self.lookback + (p.post_frames + 3) * self.hop
         # buffer of DC-blocked samples; absolute index of buf[0] is _buf_start (zeros before the stream)
         self._buf = np.zeros(self.keep, dtype=np.float32)
+        self._hbuf = self._buf if self._hp_b is None else np.zeros(self.keep, dtype=np.float32)
         self._buf_start = -self.keep
         self._n = 0
         self._next_end = self.hop  # absolute end index of the next frame
@@ -185,7 +207,7 @@ class OnsetDetector:
         if self._dc_zi is None:  # a stream starting with an offset has no step
             self._dc_zi = np.array([-float(x[0])])
         y, self._dc_zi = lfilter(self._dc_b, self._dc_a, x.astype(np.float64), zi=self._dc_zi)
-        self._append(y.astype(np.float32))
+        self._append(y)
         self._frames()
         out = self._decide()
         self._trim()
@@ -199,7 +221,7 @@ class OnsetDetector:
         self._dc_zi = np.zeros(1) if self._dc_zi is None else self._dc_zi
         pad = self.n_win + (self.params.post_frames + 2) * self.hop
         self._bad_from, self._bad_until = end, end + pad  # the padding is no signal
-        self._append(np.zeros(pad, dtype=np.float32))
+        self._append(np.zeros(pad))
         self._frames()
         out = [o for o in self._decide() if o.sample < end]
         self._flushed = True
@@ -207,7 +229,13 @@ class OnsetDetector:
 
     # ------------------------------------------------------------------
     def _append(self, y: np.ndarray) -> None:
-        self._buf = np.concatenate([self._buf, y])
+        """Append DC-blocked samples (float64) to the buffer, and their high-passed copy to _hbuf."""
+        self._buf = np.concatenate([self._buf, y.astype(np.float32)])
+        if self._hp_b is not None:
+            h, self._hp_zi = lfilter(self._hp_b, self._hp_a, y, zi=self._hp_zi)
+            self._hbuf = np.concatenate([self._hbuf, h.astype(np.float32)])
+        else:
+            self._hbuf = self._buf
         self._n += y.size
 
     def _trim(self) -> None:
@@ -217,6 +245,7 @@ class OnsetDetector:
         drop = need - self._buf_start
         if drop > 4 * self.keep:
             self._buf = self._buf[drop:].copy()
+            self._hbuf = self._hbuf[drop:].copy() if self._hp_b is not None else self._buf
             self._buf_start += drop
 
     def _frames(self) -> None:
@@ -227,7 +256,9 @@ class OnsetDetector:
         starts = ends - self.n_win - self._buf_start
         view = np.lib.stride_tricks.sliding_window_view(self._buf, self.n_win)
         frames = view[starts] * self.window
-        spec = np.abs(np.fft.rfft(frames, axis=1)[:, self.bins]).astype(np.float32) @ self.bands
+        hframes = frames if self._hp_b is None else \
+            np.lib.stride_tricks.sliding_window_view(self._hbuf, self.n_win)[starts] * self.window
+        spec = np.abs(np.fft.rfft(hframes, axis=1)[:, self.bins]).astype(np.float32) @ self.bands
         logmag = np.log1p(spec * self.scale)
         allrows = np.vstack([self._prev_log, logmag])
         r = self._prev_log.shape[0]
@@ -284,6 +315,10 @@ class OnsetDetector:
             if p.post_frames and self._cut_after(end):
                 continue
             sample = self._backtrack(end)
+            if sample is not None and sample - self._last_onset < self.min_interval:
+                # the attack began within min_interval of the last onset (a flam's main note): only a
+                # distinct new attack after min_interval counts
+                sample = self._backtrack(end, self._last_onset + self.min_interval, self.params.late_rise_db)
             if sample is None or sample - self._last_onset < self.min_interval:
                 continue
             self._last_onset = sample
@@ -303,10 +338,11 @@ class OnsetDetector:
         nxt = self._buf[i: i + self.hop]
         return float(np.dot(nxt, nxt)) < self.params.energy_rise * float(np.dot(before, before))
 
-    def _backtrack(self, frame_end: int) -> int | None:
-        """Attack start (absolute sample) within the peak frame and lookback_s before it."""
+    def _backtrack(self, frame_end: int, not_before: int = 0, min_rise_db: float | None = None) -> int | None:
+        """Attack start (absolute sample) within the peak frame and lookback_s before it, not before
+        `not_before`; None when the level rises less than `min_rise_db` (default: params.min_rise_db)."""
         back = min(self.n_win + self.lookback, self.max_back)
-        start = max(frame_end - back, self._last_onset + self.min_interval, 0)
+        start = max(frame_end - back, not_before, 0)
         start -= (start - frame_end) % self.env_len  # sub-blocks aligned to frame_end
         if start >= frame_end:
             return None
@@ -316,10 +352,10 @@ class OnsetDetector:
         floor_db = np.minimum.accumulate(env_db)
         rise = env_db - floor_db
         j = int(np.argmax(rise))
-        if rise[j] < self.params.min_rise_db:
+        if rise[j] < (self.params.min_rise_db if min_rise_db is None else min_rise_db):
             return None
         top = env_db[j]
-        thr = max(floor_db[j] + 0.5 * rise[j], top - self.params.attack_db)
+        thr = max(floor_db[j] + self.params.rise_fraction * rise[j], top - self.params.attack_db)
         below = np.flatnonzero(env_db[: j + 1] < thr)
         i = int(below[-1]) + 1 if below.size else 0
         i = min(i, j)

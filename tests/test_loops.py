@@ -89,3 +89,16 @@ def test_debian_kit_one_shots_and_truth():
         # attack start = first sample at -40 dB re peak, after the file's own leading silence
         peak = np.max(np.abs(s.samples))
         assert np.all(np.abs(s.samples[: s.attack]) < peak * 0.01) and abs(s.samples[s.attack]) >= peak * 0.01
+
+
+def test_dc_offset_is_taken_where_the_file_is_quiet():
+    """A one-shot that starts right on its attack has no offset to remove (the old estimate from its first
+    samples added one, which the fade-out turned into a swell); a real offset is found at the quiet end."""
+    from realtime.loops import _dc_offset
+
+    sr = 48000
+    t = np.arange(int(0.5 * sr)) / sr
+    snare = (np.cos(2 * np.pi * 180 * t) * np.exp(-t / 0.05)).astype(np.float64)  # starts at its peak
+    assert abs(_dc_offset(snare)) < 1e-3
+    padded = np.r_[np.zeros(200), snare] + 0.1  # silence first, and a constant offset throughout
+    assert _dc_offset(padded) == pytest.approx(0.1, abs=1e-3)
