@@ -7,6 +7,7 @@ weights, the shuffling and the window truncation all follow `seed`.
 """
 from __future__ import annotations
 
+import csv
 import json
 import time
 from collections import Counter
@@ -42,6 +43,9 @@ class TrainConfig:
     all_data: bool = False
     """Refit: train on every clip for exactly `epochs` epochs, with no validation or test split (use the
     epoch count a grouped run chose; judge the recipe with that run, never this model)."""
+    schedule_from: Path | None = None
+    """With `all_data`: a grouped run folder whose learning-rate schedule (history.csv, set there by
+    ReduceLROnPlateau on validation) is replayed epoch by epoch, so the refit follows the run that judged it."""
     extra: dict = field(default_factory=dict)
 
 
@@ -74,6 +78,21 @@ def plot_history(history: dict[str, list[float]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def lr_schedule(run: Path) -> list[float]:
+    """The learning rate of every epoch of a finished run (its history.csv), in order."""
+    path = run / "history.csv"
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        key = "learning_rate" if rows and "learning_rate" in rows[0] else "lr"
+        rates = [float(r[key]) for r in rows]
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: no learning-rate history to replay ({exc})") from exc
+    if not rates:
+        raise ValueError(f"{path}: empty history")
+    return rates
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -122,10 +141,15 @@ def train(cfg: TrainConfig) -> dict:
     model = build(cfg.arch)
     model.compile(optimizer=keras.optimizers.Adam(cfg.lr), loss="mae")
     monitor = "loss" if cfg.all_data else "val_loss"
-    callbacks = [
-        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(3, cfg.patience // 2)),
-        keras.callbacks.CSVLogger(str(out / "history.csv")),
-    ]
+    if cfg.schedule_from is not None:
+        if not cfg.all_data:
+            raise ValueError("schedule_from replays a grouped run's learning rates in an --all-data refit only")
+        schedule = lr_schedule(Path(cfg.schedule_from))
+        lr_callback = keras.callbacks.LearningRateScheduler(lambda epoch, _: schedule[min(epoch, len(schedule) - 1)])
+    else:
+        lr_callback = keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
+                                                        patience=max(3, cfg.patience // 2))
+    callbacks = [lr_callback, keras.callbacks.CSVLogger(str(out / "history.csv"))]
     if not cfg.all_data:
         callbacks.insert(0, keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience,
                                                           restore_best_weights=True))
@@ -153,6 +177,7 @@ def train(cfg: TrainConfig) -> dict:
         "best_epoch": int(np.argmin(history["val_loss"])) + 1 if "val_loss" in history else epochs_run,
         "best_val_mae": float(np.min(history["val_loss"])) if "val_loss" in history else None,
         "all_data": cfg.all_data,
+        "schedule_from": None if cfg.schedule_from is None else str(cfg.schedule_from),
         "validation": ("none: refit on every clip for a fixed number of epochs" if cfg.all_data else
                        "full validation clips plus one copy of each truncated to a log-uniform 25-1000 ms"),
         "batch_size": cfg.batch_size,

@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all-data", action="store_true",
                    help="refit on every clip (no validation/test) for exactly --epochs epochs; take the epoch "
                         "count from a --grouped run of the same recipe, which is what judges it")
+    p.add_argument("--schedule-from", type=Path, default=None, metavar="RUN_DIR",
+                   help="with --all-data: replay this grouped run's learning rate per epoch (its history.csv) "
+                        "instead of reducing it on the training loss")
     p.add_argument("--patience", type=int, default=10, help="early-stopping patience, epochs")
     p.add_argument("--oversample", nargs="*", default=[], metavar="SOURCE=N",
                    help="repeat a source's training clips N times per epoch, e.g. debian.csv=3 (real kits count more)")
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                       grouped=args.grouped, batch_size=args.batch_size, lr=args.lr,
                       truncate_fraction=args.truncate_fraction, patience=args.patience,
                       oversample=oversample, progress=not args.no_progress,
-                      all_data=args.all_data)
+                      all_data=args.all_data, schedule_from=args.schedule_from)
     try:
         info = train(cfg)
     except (ValueError, FileNotFoundError) as exc:

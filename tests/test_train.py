@@ -139,3 +139,22 @@ def test_all_data_refit_trains_on_every_clip_for_the_given_epochs(tiny, tmp_path
     with open(out / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and rows[0].get("val_loss") in (None, "NA")  # no validation data
+
+
+def test_refit_replays_the_learning_rates_of_the_run_that_judged_it(tiny, tmp_path):
+    from drumtimbre.cli import main
+
+    judged = tmp_path / "judged"
+    judged.mkdir()
+    (judged / "history.csv").write_text("epoch,learning_rate,loss,val_loss\n0,0.002,0.1,0.1\n1,0.0005,0.1,0.1\n"
+                                        "2,0.000125,0.1,0.1\n")
+    out = tmp_path / "refit"
+    assert main(["train", "--data", str(tiny), "--arch", "pooled", "--epochs", "4", "--all-data",
+                 "--schedule-from", str(judged), "--batch-size", "8", "--no-progress", "--out", str(out)]) == 0
+    with open(out / "history.csv") as f:
+        rates = [float(r["learning_rate"]) for r in csv.DictReader(f)]
+    assert rates == pytest.approx([0.002, 0.0005, 0.000125, 0.000125])  # the last rate holds after its end
+    assert json.loads((out / "run.json").read_text())["schedule_from"] == str(judged)
+    # without a history to replay: a clear error naming the file, exit status 2
+    assert main(["train", "--data", str(tiny), "--arch", "pooled", "--epochs", "1", "--all-data",
+                 "--schedule-from", str(tmp_path), "--no-progress", "--out", str(tmp_path / "x")]) == 2
