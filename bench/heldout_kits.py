@@ -8,7 +8,7 @@ held-out real kits (clips of the source named by --real, default
 `debian.csv`) per window length, per kit, and pooled over the runs; and the
 same for all test clips.  Nothing is tuned here.
 
-    .venv/bin/python bench/heldout_kits.py --runs data/runs/seed0 data/runs/seed1 data/runs/seed2 \
+    .venv/bin/python bench/heldout_kits.py --runs data/runs/aug4_s0 data/runs/aug4_s1 data/runs/aug4_s2 \
         --data data/labels/synth.csv data/labels/debian.csv data/labels/debian_aug.csv --md bench/results/heldout.md
 """
 from __future__ import annotations
@@ -103,6 +103,23 @@ def main(argv: list[str] | None = None) -> int:
     if len(results) > 1:
         for who in ("nn", "gb"):
             row("pooled", who, results)
+
+    from encoder.descriptors import DESCRIPTORS, points_per_unit
+
+    real = np.concatenate([r["real"] for r in results])
+    e_nn = np.concatenate([r["err"]["nn"][1000] for r in results])[real]
+    e_gb = np.concatenate([r["err"]["gb"][1000] for r in results])[real]
+    pts = np.asarray(points_per_unit(), dtype=float)
+    lines += ["", f"Per descriptor, held-out real kits of all runs ({int(real.sum())} clips), full window (1 s): "
+              "MAE normalised (AudioCommons points)", "",
+              "| descriptor | network | GB baseline |", "|---|---|---|"]
+    for k, name in enumerate(DESCRIPTORS):
+        lines.append(f"| {name} | {e_nn[:, k].mean():.4f} ({e_nn[:, k].mean() * pts[k]:.2f}) | "
+                     f"{e_gb[:, k].mean():.4f} ({e_gb[:, k].mean() * pts[k]:.2f}) |")
+    lines.append(f"| **mean** | **{e_nn.mean():.4f}** ({(e_nn * pts).mean():.2f}) | "
+                 f"**{e_gb.mean():.4f}** ({(e_gb * pts).mean():.2f}) |")
+    summary["per_descriptor_real_1000ms"] = {
+        name: {"nn": float(e_nn[:, k].mean()), "gb": float(e_gb[:, k].mean())} for k, name in enumerate(DESCRIPTORS)}
 
     lines += ["", "Per held-out real kit, full window (1 s):", "",
               "| split | kit | clips | network | GB baseline | better |", "|---|---|---|---|---|---|"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,9 @@ def test_export_writes_contract_and_dynamic_batch(small_model, clips, tmp_path):
     out = tmp_path / "small.onnx"
     result = exporter.export_model(small_model, out, "small", "synth 100 clips", clips=clips[0], real_clips=clips[1])
     assert out.is_file() and result.parity.ok and result.parity.clips == MIN_CLIPS
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not mkstemp's private 0600
     m = load_model(out)
     c = m.contract
     assert (c.architecture, c.training_data, c.version) == ("small", "synth 100 clips", __version__)
