@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -104,6 +105,26 @@ def open_source(settings: dict):
                         settings["samplerate"], block)
 
 
+SHUTDOWN_LIMIT_S = 10.0
+"""After Ctrl-C, the longest a clean shutdown may take before listen exits without it, s."""
+
+
+def _shutdown_guard(limit_s: float = SHUTDOWN_LIMIT_S) -> None:
+    """After Ctrl-C: a second Ctrl-C, or a shutdown that hangs (an audio server that stopped answering),
+    exits at once with status 130 instead of leaving the process stuck."""
+    def force(reason: str) -> None:
+        print(f"drumtimbre listen: {reason}; exiting without clean-up", file=sys.stderr, flush=True)
+        os._exit(130)
+
+    try:
+        signal.signal(signal.SIGINT, lambda signum, frame: force("second Ctrl-C"))
+    except ValueError:
+        pass  # not the main thread
+    timer = threading.Timer(limit_s, force, args=(f"shutdown took over {limit_s:g} s",))
+    timer.daemon = True
+    timer.start()
+
+
 def run(args: argparse.Namespace) -> int:
     from realtime.config import ConfigError, load_config, merge
 
@@ -182,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
                 reported, last_report = now, time.perf_counter()
     except KeyboardInterrupt:
         interrupted = True
+        _shutdown_guard()
     finally:
         runner.stop()
         if display is not None:

@@ -170,3 +170,16 @@ def test_cli_modules_import_light():
             "print(heavy); sys.exit(1 if heavy else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_shutdown_that_hangs_after_ctrl_c_still_exits(tmp_path):
+    """After Ctrl-C, listen's guard exits with 130 and says why when the clean-up hangs (an audio server
+    that stopped answering), instead of leaving a stuck process behind."""
+    import subprocess
+    import sys
+
+    code = ("import time\nfrom realtime.listen_cli import _shutdown_guard\n"
+            "_shutdown_guard(0.5)\ntime.sleep(30)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 130
+    assert "shutdown took over" in proc.stderr
