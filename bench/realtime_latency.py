@@ -180,7 +180,8 @@ def machine() -> str:
 def markdown(cmd: str, model_name: str, lv: dict | None, lg: dict | None) -> str:
     lines = ["## Realtime engine: latency and CPU (`bench/realtime_latency.py`)", "",
              f"Command: `{cmd}`  ", f"Machine: 2-core x86-64 VM, 24 GB, no GPU ({machine()}); "
-             "shared with other jobs while it ran.  ", f"Model: {model_name}", ""]
+             f"load average at the end {' / '.join(f'{v:.2f}' for v in os.getloadavg())}.  ",
+             f"Model: {model_name}", ""]
     if lv:
         lines += [f"### Live, through JACK (dummy driver, 48 kHz, {lv['block']}-frame periods and blocks), "
                   f"8 hits/s, {lv['play_s']:.0f} s", "",
