@@ -36,7 +36,7 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.jack_harness import DRUMTIMBRE, JackServer, drum_pattern, missing_jack_tools  # noqa: E402
+from tests.jack_harness import DRUMTIMBRE, JackServer, default_sigint, drum_pattern, missing_jack_tools  # noqa: E402
 
 RATE = 48000
 
@@ -100,7 +100,8 @@ def live(model: str | None, seconds: float, block: int, early_ms: float, tmp: Pa
                          "--stats", str(stats), "--early-ms", str(early_ms)]
     if model:
         argv += ["--model", model]
-    listen = subprocess.Popen(argv, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    listen = subprocess.Popen(argv, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=default_sigint)  # Ctrl-C reaches it even when this runs in the background
     try:
         if not server.wait_port("PortAudio:in_0", 60):
             raise SystemExit("listen did not open its JACK input: " + (listen.stderr.read() if listen.poll() else ""))

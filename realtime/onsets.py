@@ -164,6 +164,7 @@ class OnsetDetector:
         self.keep = self.n_win + self.lookback + (p.post_frames + 3) * self.hop
         # buffer of DC-blocked samples; absolute index of buf[0] is _buf_start (zeros before the stream)
         self._buf = np.zeros(self.keep, dtype=np.float32)
+        self._win_idx = np.arange(self.n_win)
         self._hbuf = self._buf if self._hp_b is None else np.zeros(self.keep, dtype=np.float32)
         self._buf_start = -self.keep
         self._n = 0
@@ -254,19 +255,21 @@ class OnsetDetector:
         ends = np.arange(self._next_end, self._n + 1, self.hop)
         self._next_end = int(ends[-1]) + self.hop
         starts = ends - self.n_win - self._buf_start
-        view = np.lib.stride_tricks.sliding_window_view(self._buf, self.n_win)
-        frames = view[starts] * self.window
-        hframes = frames if self._hp_b is None else \
-            np.lib.stride_tricks.sliding_window_view(self._hbuf, self.n_win)[starts] * self.window
+        idx = starts[:, None] + self._win_idx  # (frames, n_win): usually one frame a block, so index, not view
+        raw = self._buf[idx]
+        frames = raw * self.window
+        hframes = frames if self._hp_b is None else self._hbuf[idx] * self.window
         spec = np.abs(np.fft.rfft(hframes, axis=1)[:, self.bins]).astype(np.float32) @ self.bands
         logmag = np.log1p(spec * self.scale)
         allrows = np.vstack([self._prev_log, logmag])
         r = self._prev_log.shape[0]
-        past = allrows[:-1]
-        ref = np.lib.stride_tricks.sliding_window_view(past[r - self._r_hi:], self._r_hi, axis=0).max(axis=2)
-        if self._r_lo != self._r_hi:
-            lo = np.lib.stride_tricks.sliding_window_view(past[r - self._r_lo:], self._r_lo, axis=0).max(axis=2)
-            ref = np.where(self._low, lo, ref)
+        # reference of frame i: the band-wise maximum of the r_hi (low bands: r_lo) frames before it
+        ref = np.empty_like(logmag)
+        for i in range(logmag.shape[0]):
+            ref[i] = allrows[i + r - self._r_hi:i + r].max(axis=0)
+            if self._r_lo != self._r_hi:
+                lo = allrows[i + r - self._r_lo:i + r].max(axis=0)
+                ref[i] = np.where(self._low, lo, ref[i])
         self._prev_log = allrows[-r:]
         prev = ref
         pos = np.maximum(logmag - prev, 0.0)
@@ -275,7 +278,6 @@ class OnsetDetector:
             pos = np.partition(pos, pos.shape[1] - kb, axis=1)[:, -kb:]
         flux = pos.mean(axis=1)
         ms = np.mean(frames * frames, axis=1)
-        raw = view[starts]
         half = self.n_win // 2
         newer = np.mean(np.square(raw[:, half:]), axis=1)
         older = np.mean(np.square(raw[:, :half]), axis=1)

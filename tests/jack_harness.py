@@ -175,3 +175,8 @@ def write_pattern(path, seconds: float, hits_per_s: float = 4.0, rate: int = 480
     audio, times = drum_pattern(seconds, hits_per_s, rate, **kw)
     sf.write(str(path), audio, rate, subtype="FLOAT")
     return times
+
+
+def default_sigint() -> None:
+    """Popen preexec_fn: the child gets the default SIGINT action (a shell ignores it for background jobs)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.jack_harness import (DRUMTIMBRE, JackServer, free_udp_port, missing_jack_tools, oscdump,
+from tests.jack_harness import (DRUMTIMBRE, JackServer, default_sigint, free_udp_port, missing_jack_tools, oscdump,
                                 parse_oscdump, pd_patch, write_pattern)
 from tests.onnx_fixtures import write_fixture_model
 
@@ -52,7 +52,10 @@ def start_listen(server: JackServer, model, ports: list[int], stats=None, extra=
     argv += list(extra)  # later options win
     if stats:
         argv += ["--stats", str(stats)]
-    return subprocess.Popen(argv, env=server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal's Ctrl-C delivers it: a test run started in the background (`cmd &` in a script)
+    # would otherwise hand listen an ignored SIGINT, and the Ctrl-C below would never arrive
+    return subprocess.Popen(argv, env=server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
 
 
 def play(server: JackServer, path) -> None:
