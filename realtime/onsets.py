@@ -277,10 +277,10 @@ class OnsetDetector:
         if 0 < kb < pos.shape[1]:
             pos = np.partition(pos, pos.shape[1] - kb, axis=1)[:, -kb:]
         flux = pos.mean(axis=1)
-        ms = np.mean(frames * frames, axis=1)
+        ms = np.einsum("ij,ij->i", frames, frames) / self.n_win  # mean squares; einsum: no temporaries
         half = self.n_win // 2
-        newer = np.mean(np.square(raw[:, half:]), axis=1)
-        older = np.mean(np.square(raw[:, :half]), axis=1)
+        newer = np.einsum("ij,ij->i", raw[:, half:], raw[:, half:]) / (self.n_win - half)
+        older = np.einsum("ij,ij->i", raw[:, :half], raw[:, :half]) / half
         # level above the floor, and the newer half of the frame not much quieter than the older
         # (an abrupt stop splatters flux but is no hit)
         ok = (ms > self.floor_ms) & (newer >= 0.25 * older)

@@ -1,9 +1,11 @@
 """`drumtimbre predict PATH... -o out.csv`: the seven descriptors of audio files, in AudioCommons points.
 
 An .onnx model runs through ONNX Runtime (TensorFlow is never imported); a
-.keras model runs through Keras.  Files that cannot be read are reported in
-the `error` column and on stderr, and the run goes on.  Exit status 0 when
-every file was predicted, 1 when some were not (or nothing could run).
+.keras model runs through Keras.  The CSV has exactly the columns
+path,hardness,depth,brightness,roughness,warmth,sharpness,boominess, one row per
+file; a file that cannot be read keeps its row with the descriptors left empty,
+its reason goes to stderr, and the run goes on.  Exit status 0 when every file
+was predicted, 1 when some were not (or nothing could run).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from encoder.descriptors import DESCRIPTORS
 
-COLUMNS = ("path", *DESCRIPTORS, "error")
+COLUMNS = ("path", *DESCRIPTORS)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -112,10 +114,10 @@ def run(args: argparse.Namespace) -> int:
             for path, points, error in predict_files(model, files, batch_size=args.batch_size):
                 if points is None:
                     failed += 1
-                    writer.writerow([str(path), *[""] * len(DESCRIPTORS), error])
+                    writer.writerow([str(path), *[""] * len(DESCRIPTORS)])
                     bar.write(f"drumtimbre predict: {path}: {error}", file=sys.stderr)
                 else:
-                    writer.writerow([str(path), *map(_fmt, points), ""])
+                    writer.writerow([str(path), *map(_fmt, points)])
                 bar.update(1)
     finally:
         if out is not sys.stdout:
@@ -123,5 +125,5 @@ def run(args: argparse.Namespace) -> int:
     done = len(files) - failed
     dest = "stdout" if args.output == "-" else args.output
     print(f"drumtimbre predict: {done} of {len(files)} files predicted -> {dest}"
-          + (f"; {failed} failed (see the error column)" if failed else ""), file=sys.stderr)
+          + (f"; {failed} failed (empty rows; reasons above)" if failed else ""), file=sys.stderr)
     return 1 if failed else 0
