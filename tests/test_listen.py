@@ -4,17 +4,15 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 import pytest
-from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_server import ThreadingOSCUDPServer
 
 from encoder.descriptors import DESCRIPTORS
 from tests.jack_harness import DRUMTIMBRE, REPO, write_pattern
 from tests.onnx_fixtures import write_fixture_model
+from tests.osc_receiver import Receiver
 
 
 @pytest.fixture(scope="module")
@@ -27,25 +25,6 @@ def loop(tmp_path_factory):
     """A 6 s generated drum loop at 48 kHz, 5 hits/s: (path, true onset times in s)."""
     path = tmp_path_factory.mktemp("loop") / "loop.wav"
     return path, write_pattern(path, 6.0, hits_per_s=5.0, lead=0.25)
-
-
-class Receiver:
-    """python-osc UDP server recording (address, args)."""
-
-    def __init__(self):
-        self.got: list[tuple[str, tuple]] = []
-        d = Dispatcher()
-        d.set_default_handler(lambda address, *args: self.got.append((address, args)))
-        self.server = ThreadingOSCUDPServer(("127.0.0.1", 0), d)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def args(self, address: str) -> list[tuple]:
-        return [a for addr, a in self.got if addr == address]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

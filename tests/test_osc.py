@@ -1,18 +1,16 @@
 """OSC out: bundle layout, scales, timetags, real UDP delivery, and send errors."""
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 import pytest
-from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_bundle import OscBundle
-from pythonosc.osc_server import ThreadingOSCUDPServer
 
 from encoder.descriptors import DESCRIPTORS, denormalise
 from realtime.engine import Estimate
 from realtime.osc_out import OscOut, build_bundle, check_prefix, parse_destination
+from tests.osc_receiver import Receiver
 
 VALUES = np.array([0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95])
 
@@ -71,27 +69,6 @@ def test_destination_forms():
     with pytest.raises(ValueError, match="prefix"):
         check_prefix("drumtimbre")
     assert check_prefix("/drumtimbre/") == "/drumtimbre"
-
-
-class Receiver:
-    """A real python-osc UDP server recording what it gets."""
-
-    def __init__(self):
-        self.got: list[tuple[str, tuple]] = []
-        d = Dispatcher()
-        d.set_default_handler(lambda address, *args: self.got.append((address, args)))
-        self.server = ThreadingOSCUDPServer(("127.0.0.1", 0), d)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait(self, n: int, timeout: float = 3.0) -> None:
-        end = time.time() + timeout
-        while len(self.got) < n and time.time() < end:
-            time.sleep(0.01)
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_every_destination_receives_every_bundle():
