@@ -158,6 +158,7 @@ def train(cfg: TrainConfig) -> dict:
         dataset.training_dataset(x_tr, y_tr, cfg.batch_size, cfg.seed, cfg.truncate_fraction),
         validation_data=None if cfg.all_data else dataset.eval_dataset(x_va, y_va, 256),
         epochs=cfg.epochs, callbacks=callbacks, verbose=1 if cfg.progress else 0,
+        shuffle=False,  # the tf.data pipeline shuffles (seeded); Keras cannot shuffle a Dataset
     )
     seconds = time.perf_counter() - start
     model.save(out / "model.keras")
