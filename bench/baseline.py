@@ -73,20 +73,29 @@ class BoostedBaseline:
         return np.stack([m.predict(f) for m in self.models], axis=1)
 
 
-def run_baseline(run_dir: Path, data: list[str], out: Path, seed: int = 0) -> dict:
-    """Train on `run_dir`'s training split, evaluate on its test split -> report dict (also written to `out`)."""
-    manifest = load_manifests(data)
+def run_split(run_dir: Path, manifest: Manifest) -> tuple[Manifest, Manifest]:
+    """(training, test) records of `manifest` by `run_dir`'s saved split."""
     saved = splits.load(run_dir / "split.csv")
-    train = Manifest([r for r in manifest.records if saved.get(r.path) == "train"])
-    test = Manifest([r for r in manifest.records if saved.get(r.path) == "test"])
-    x_tr = dataset.load_audio(train, cache_dir=run_dir.parent / ".cache")
+    return (Manifest([r for r in manifest.records if saved.get(r.path) == "train"]),
+            Manifest([r for r in manifest.records if saved.get(r.path) == "test"]))
+
+
+def fit_on(train: Manifest, cache_dir: Path, seed: int = 0, progress: bool = True) -> BoostedBaseline:
+    """The baseline fitted on `train`: every clip plus one copy cut to a log-uniform 25-1000 ms window."""
+    x_tr = dataset.load_audio(train, cache_dir=cache_dir, progress=progress)
     y_tr = dataset.targets(train)
     lengths = dataset.truncation_lengths(len(x_tr), np.random.default_rng(seed + 2))
     x_cut = np.array(x_tr, copy=True)
     for i, n in enumerate(lengths):
         x_cut[i, n:] = 0.0
+    return BoostedBaseline(seed).fit(np.concatenate([x_tr, x_cut]), np.concatenate([y_tr, y_tr]))
+
+
+def run_baseline(run_dir: Path, data: list[str], out: Path, seed: int = 0) -> dict:
+    """Train on `run_dir`'s training split, evaluate on its test split -> report dict (also written to `out`)."""
+    train, test = run_split(run_dir, load_manifests(data))
     start = time.perf_counter()
-    model = BoostedBaseline(seed).fit(np.concatenate([x_tr, x_cut]), np.concatenate([y_tr, y_tr]))
+    model = fit_on(train, run_dir.parent / ".cache", seed)
     fit_s = time.perf_counter() - start
     x_te = dataset.load_audio(test, cache_dir=run_dir.parent / ".cache")
     report, pred = evaluate(model, test, x_te, train.labels(), f"median of the run's {len(train)} training labels")

@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from baseline import BoostedBaseline  # noqa: E402
-from encoder import dataset, splits  # noqa: E402
+from baseline import fit_on, run_split  # noqa: E402
+from encoder import dataset  # noqa: E402
 from encoder.descriptors import normalise  # noqa: E402
 from encoder.evaluate import WINDOWS_MS, keras_predictor, truncate  # noqa: E402
 from encoder.manifest import Manifest, load_manifests  # noqa: E402
@@ -39,18 +39,9 @@ def kit_of(path: str) -> str:
 
 def judge(run: Path, manifest: Manifest, real: str) -> dict:
     """Errors |pred - true| (normalised) of the network and the baseline on `run`'s test split, per window."""
-    saved = splits.load(run / "split.csv")
-    train = Manifest([r for r in manifest.records if saved.get(r.path) == "train"])
-    test = Manifest([r for r in manifest.records if saved.get(r.path) == "test"])
+    train, test = run_split(run, manifest)
     cache = run.parent / ".cache"
-    x_tr = dataset.load_audio(train, cache_dir=cache, progress=False)
-    y_tr = dataset.targets(train)
-    lengths = dataset.truncation_lengths(len(x_tr), np.random.default_rng(2))
-    x_cut = np.array(x_tr, copy=True)
-    for i, n in enumerate(lengths):
-        x_cut[i, n:] = 0.0
-    gb = BoostedBaseline(0).fit(np.concatenate([x_tr, x_cut]), np.concatenate([y_tr, y_tr]))
-    del x_tr, x_cut
+    gb = fit_on(train, cache, seed=0, progress=False)
     nn = keras_predictor(run / "model.keras")
     x = dataset.load_audio(test, cache_dir=cache, progress=False)
     true = normalise(test.labels())

@@ -190,7 +190,7 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
                 batch_norm: bool = False, band_stats: bool = False, framed: bool = True):
     """Our design: a fixed log-mel front end built from standard layers, a dilated Conv1D stack, global pooling.
 
-    Front end (not trained): an STFT as one strided Conv1D (n_fft 256 = 16 ms,
+    Front end (not trained): an STFT (strided convolution arithmetic; n_fft 256 = 16 ms,
     hop 128 = 8 ms; cosine and sine kernels), squared, summed per bin and
     mapped to `n_mels` mel bands by a fixed Dense; plus `low_bands` long
     (1024 samples = 64 ms) Gabor filters spaced 25-400 Hz for the low end the
@@ -206,8 +206,8 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
     consecutive chunks concatenated into frames, one `Dense` for the STFT (and
     one for the Gabor filters), and the pair sums folded into the mel matrix.
     That is the same arithmetic as the strided convolutions ('same' padding),
-    up to float rounding (a test checks it), and about twice as fast in ONNX
-    Runtime; `framed=False` builds the convolution form.
+    up to float rounding (a test checks it), and a few per cent faster in ONNX
+    Runtime (bench/front_end_speed.py); `framed=False` builds the convolution form.
     """
     import numpy as np
 

@@ -20,12 +20,11 @@ Everything here can be rebuilt on a fresh machine with the Debian packages
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import csv
 import hashlib
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 import soundfile as sf
 
@@ -117,6 +116,7 @@ def augment_kits(out: Path, files: list[Path], variants: int = AUGMENT_VARIANTS,
             except AudioError:
                 pass
         for f in members:
+            partners = [c for g, c in clips.items() if g != f]  # other hits of the same kit, for layering
             for k in range(variants):
                 bar.update(1)
                 if f not in clips:
@@ -126,7 +126,6 @@ def augment_kits(out: Path, files: list[Path], variants: int = AUGMENT_VARIANTS,
                 if dest.exists():
                     continue
                 rng = np.random.default_rng(seed_of(f, k))
-                partners = [c for g, c in clips.items() if g != f]
                 try:
                     variant = make_variant(clips[f], rng, partners)
                 except ValueError:

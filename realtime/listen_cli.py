@@ -61,18 +61,23 @@ def error(text: str, code: int = 1) -> int:
     return code
 
 
+def onset_params(table: dict | None):
+    """The config file's [onsets] table -> OnsetParams (None: no table); ValueError for an unknown key."""
+    if not table:
+        return None
+    from realtime.onsets import OnsetParams
+
+    try:
+        return OnsetParams(**table)
+    except TypeError as exc:
+        raise ValueError(f"[onsets] table: {exc}") from exc
+
+
 def build_engine_config(settings: dict):
     """Settings -> EngineConfig (OnsetParams from the [onsets] table)."""
     from realtime.engine import EngineConfig
 
-    params = None
-    if settings.get("onsets"):
-        from realtime.onsets import OnsetParams
-
-        try:
-            params = OnsetParams(**settings["onsets"])
-        except TypeError as exc:
-            raise ValueError(f"[onsets] table: {exc}") from exc
+    params = onset_params(settings.get("onsets"))
     return EngineConfig(window_s=float(settings["window"]), early_ms=float(settings["early_ms"]),
                         preroll_ms=float(settings["preroll_ms"]), detect_rate=str(settings["detect_rate"]),
                         early_from=str(settings["early_from"]), onset_params=params)

@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
     import soundfile as sf
 
     from realtime.config import ConfigError, load_config
+    from realtime.listen_cli import onset_params
     from realtime.onsets import OnsetParams, detect
 
     if args.block_size < 1:
@@ -29,13 +30,12 @@ def run(args: argparse.Namespace) -> int:
     params = OnsetParams()
     if args.config is not None:
         try:
-            table = load_config(args.config).get("onsets") or {}
-            params = OnsetParams(**table)
+            params = onset_params(load_config(args.config).get("onsets")) or params
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        except TypeError as exc:  # an unknown key in [onsets]
-            print(f"error: {args.config}: [onsets]: {exc}", file=sys.stderr)
+        except ValueError as exc:  # an unknown key in [onsets]
+            print(f"error: {args.config}: {exc}", file=sys.stderr)
             return 2
     try:
         data, rate = sf.read(str(args.file), dtype="float32", always_2d=True)
