@@ -111,9 +111,101 @@ def log_layer_class():
     return _LOG_LAYER
 
 
+_HALVES_LAYER = None
+
+
+def halves_layer_class():
+    """The `HannHalves` layer, registered with Keras as 'drumtimbre>HannHalves'.
+
+    (batch, samples, 1) -> the frames a Conv1D of kernel `frame`, stride `hop`,
+    padding 'same' would see (`frame` a multiple of 2 * `hop`), each times a
+    periodic Hann window of unit sum, as the sum and the difference of its two
+    halves: `even` = w[:N/2] f[:N/2] + w[N/2:] f[N/2:] and `odd` = w[:N/2]
+    f[:N/2] - w[N/2:] f[N/2:], both (batch, frames, frame / 2).  The DFT bins
+    2j of the windowed frame are the N/2-point DFT of `even`, the bins 2j + 1
+    the DFT of `odd` at the odd frequencies (one radix-2 step):
+    `split_dft_kernels` gives both as real matrices, half the multiply-adds
+    of the full DFT matrix.  Built from pad, reshape, slices, multiplies and adds.
+    """
+    global _HALVES_LAYER
+    if _HALVES_LAYER is None:
+        import numpy as np
+
+        keras = _keras()
+
+        @keras.saving.register_keras_serializable(package="drumtimbre")
+        class HannHalves(keras.layers.Layer):
+            """Hann-windowed frames of `frame` samples every `hop`, as the sum and difference of their halves."""
+
+            def __init__(self, frame: int, hop: int, **kwargs):
+                super().__init__(**kwargs)
+                if frame % (2 * hop):
+                    raise ValueError(f"frame {frame} is not a multiple of 2 x hop {hop}")
+                self.frame, self.hop = int(frame), int(hop)
+                win = hann_window(self.frame)
+                self._w1 = win[:self.frame // 2].astype(np.float32)
+                self._w2 = win[self.frame // 2:].astype(np.float32)
+
+            def call(self, x):
+                ops = keras.ops
+                frames = -(-WINDOW_SAMPLES // self.hop)
+                pad = max((frames - 1) * self.hop + self.frame - WINDOW_SAMPLES, 0)
+                x = ops.pad(x, [[0, 0], [pad // 2, pad - pad // 2], [0, 0]])
+                chunks = ops.reshape(x, (-1, (WINDOW_SAMPLES + pad) // self.hop, self.hop))
+                k = self.frame // self.hop
+
+                def half(first: int):  # chunks first .. first + k/2 - 1 of every frame, side by side
+                    parts = [chunks[:, i:i + frames, :] for i in range(first, first + k // 2)]
+                    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+
+                a = half(0) * ops.convert_to_tensor(self._w1)
+                b = half(k // 2) * ops.convert_to_tensor(self._w2)
+                return a + b, a - b
+
+            def compute_output_shape(self, input_shape):
+                shape = (input_shape[0], -(-WINDOW_SAMPLES // self.hop), self.frame // 2)
+                return shape, shape
+
+            def get_config(self):
+                return {**super().get_config(), "frame": self.frame, "hop": self.hop}
+
+        _HALVES_LAYER = HannHalves
+    return _HALVES_LAYER
+
+
+def hann_window(n: int):
+    """Periodic Hann window of n samples scaled to unit sum (a full-scale sinusoid's bin power is then 0.25)."""
+    import numpy as np
+
+    win = np.hanning(n + 1)[:n]
+    return win / win.sum()
+
+
+def split_dft_kernels(n_fft: int):
+    """The DFT of `HannHalves` output -> (even (N/2, N/2), odd (N/2, N/2), bin of each column (N,)).
+
+    `even` maps the halves' sum to the cosine and sine parts of bins 0, 2, ..., N/2
+    (no sine for bins 0 and N/2: it is zero), `odd` maps their difference to
+    bins 1, 3, ..., N/2 - 1; `bins` gives the DFT bin of each of the N output
+    columns (even's, then odd's), for summing squares into bin powers.
+    """
+    import numpy as np
+
+    h = n_fft // 2
+    m = np.arange(h)[:, None]
+    j_even = np.arange(0, h // 2 + 1)
+    j_sin = np.arange(1, h // 2)
+    j_odd = np.arange(h // 2)
+    even = np.hstack([np.cos(2 * np.pi * j_even * m / h), np.sin(2 * np.pi * j_sin * m / h)])
+    odd = np.hstack([np.cos(2 * np.pi * (2 * j_odd + 1) * m / n_fft), np.sin(2 * np.pi * (2 * j_odd + 1) * m / n_fft)])
+    bins = np.concatenate([2 * j_even, 2 * j_sin, 2 * j_odd + 1, 2 * j_odd + 1])
+    return even.astype(np.float32), odd.astype(np.float32), bins
+
+
 def custom_objects() -> dict:
     """Custom objects to pass to `keras.saving.load_model` for our architectures."""
-    return {"drumtimbre>Log": log_layer_class(), "Log": log_layer_class()}
+    return {"drumtimbre>Log": log_layer_class(), "Log": log_layer_class(),
+            "drumtimbre>HannHalves": halves_layer_class()}
 
 
 def stft_weights(n_fft: int):
@@ -127,8 +219,7 @@ def stft_weights(n_fft: int):
 
     bins = n_fft // 2 + 1
     n = np.arange(n_fft)
-    win = np.hanning(n_fft + 1)[:n_fft]
-    win = win / win.sum()
+    win = hann_window(n_fft)
     w = np.zeros((n_fft, 1, 2 * bins), dtype=np.float32)
     for k in range(bins):
         w[:, 0, 2 * k] = win * np.cos(2 * np.pi * k * n / n_fft)
@@ -171,23 +262,30 @@ def mel_matrix(n_fft: int, n_mels: int):
     return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=n_fft, n_mels=n_mels, fmin=0.0, norm=None).T.astype(np.float32)
 
 
-def _frames(L, x, frame: int, hop: int, name: str):
-    """(batch, WINDOW_SAMPLES, 1) -> (batch, ceil(WINDOW_SAMPLES / hop), frame): the frames a Conv1D of kernel
-    `frame`, stride `hop`, padding 'same' sees (`frame` a multiple of `hop`), from standard layers only."""
-    k = frame // hop
-    if k * hop != frame:
+def _chunks(L, x, frame: int, hop: int, name: str):
+    """(batch, WINDOW_SAMPLES, 1) -> (batch, chunks, hop): the input zero-padded as a Conv1D of kernel `frame`,
+    stride `hop`, padding 'same' pads it (`frame` a multiple of `hop`), cut into hop-long chunks; frame i is
+    chunks i .. i + frame / hop - 1."""
+    if frame % hop:
         raise ValueError(f"frame {frame} is not a multiple of hop {hop}")
     out = -(-WINDOW_SAMPLES // hop)
     pad = max((out - 1) * hop + frame - WINDOW_SAMPLES, 0)
     x = L.ZeroPadding1D((pad // 2, pad - pad // 2), name=f"{name}_pad")(x)
-    x = L.Reshape(((WINDOW_SAMPLES + pad) // hop, hop), name=f"{name}_chunks")(x)
+    return L.Reshape(((WINDOW_SAMPLES + pad) // hop, hop), name=f"{name}_chunks")(x)
+
+
+def _frames(L, x, frame: int, hop: int, name: str):
+    """(batch, WINDOW_SAMPLES, 1) -> (batch, ceil(WINDOW_SAMPLES / hop), frame): the frames a Conv1D of kernel
+    `frame`, stride `hop`, padding 'same' sees (`frame` a multiple of `hop`), from standard layers only."""
+    k = frame // hop
+    x = _chunks(L, x, frame, hop, name)
     parts = [L.Cropping1D((i, k - 1 - i), name=f"{name}_chunk{i}")(x) for i in range(k)]
     return L.Concatenate(name=f"{name}_frames")(parts) if k > 1 else parts[0]
 
 
 def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n_fft: int = 256, hop: int = 128,
                 low_bands: int = 16, low_kernel: int = 1024, skip: bool = True, dropout: float = 0.0,
-                batch_norm: bool = False, band_stats: bool = False, framed: bool = True):
+                batch_norm: bool = False, band_stats: bool = False, front_end: str = "split"):
     """Our design: a fixed log-mel front end built from standard layers, a dilated Conv1D stack, global pooling.
 
     Front end (not trained): an STFT (strided convolution arithmetic; n_fft 256 = 16 ms,
@@ -201,13 +299,16 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
     Dense(7).  Global pooling keeps the head independent of how much of the
     window holds sound.
 
-    With `framed` (the default) the fixed front end is computed as frames and
-    matrix products: the zero-padded input reshaped into hop-long chunks,
-    consecutive chunks concatenated into frames, one `Dense` for the STFT (and
-    one for the Gabor filters), and the pair sums folded into the mel matrix.
-    That is the same arithmetic as the strided convolutions ('same' padding),
-    up to float rounding (a test checks it), and a few per cent faster in ONNX
-    Runtime (bench/front_end_speed.py); `framed=False` builds the convolution form.
+    `front_end` says how the fixed filters are computed; all three forms are
+    the same arithmetic up to float rounding (tests check it):
+    "conv": strided Conv1D layers; "framed": the zero-padded input reshaped into
+    hop-long chunks, consecutive chunks concatenated into frames, one `Dense`
+    for the STFT and one for the Gabor filters, the pair sums folded into the
+    mel matrix; "split" (the default): the STFT takes one radix-2 step
+    (`HannHalves`: sum and difference of the windowed frame's halves, then two
+    half-size DFT matrices: half the multiply-adds of the full DFT matrix), and
+    the Gabor filters are a Conv1D over the hop-long chunks (no frames copied).  Speed of the three:
+    bench/front_end_speed.py.
     """
     import numpy as np
 
@@ -216,27 +317,47 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
     Log = log_layer_class()
     bins = n_fft // 2 + 1
     inp = keras.Input(shape=(WINDOW_SAMPLES, 1), name="audio")
-    if framed:
-        stft = L.Dense(2 * bins, use_bias=False, trainable=False, name="stft")
-        s = stft(_frames(L, inp, n_fft, hop, "stft"))
-        s = L.Multiply()([s, s])
-        mel = L.Dense(n_mels, use_bias=False, trainable=False, name="mel")  # pair sums and mel in one
-        s = mel(s)
-        low = L.Dense(2 * low_bands, use_bias=False, trainable=False, name="low_filters")
-        lo = low(_frames(L, inp, low_kernel, hop, "low"))
+    if front_end not in ("split", "framed", "conv"):
+        raise ValueError(f"front_end {front_end!r}: expected 'split', 'framed' or 'conv'")
+    gabor = gabor_weights(np.linspace(25.0, 400.0, low_bands), low_kernel)[:, 0, :]
+    fixed = {}  # layer -> weight matrix, set once the model is built
+
+    def fixed_dense(x, units: int, name: str, weights):
+        layer = L.Dense(units, use_bias=False, trainable=False, name=name)
+        fixed[layer] = weights
+        return layer(x)
+
+    def square(x):
+        return L.Multiply()([x, x])
+
+    if front_end == "split":
+        even, odd = halves_layer_class()(n_fft, hop, name="stft_halves")(inp)
+        even_w, odd_w, bin_of = split_dft_kernels(n_fft)
+        s = L.Concatenate(name="stft_power")([square(fixed_dense(even, n_fft // 2, "stft_even", even_w)),
+                                              square(fixed_dense(odd, n_fft // 2, "stft_odd", odd_w))])
+        s = fixed_dense(s, n_mels, "mel", mel_matrix(n_fft, n_mels)[bin_of])  # squares summed per bin, mel
+    elif front_end == "framed":
+        s = fixed_dense(_frames(L, inp, n_fft, hop, "stft"), 2 * bins, "stft", stft_weights(n_fft)[:, 0, :])
+        s = fixed_dense(square(s), n_mels, "mel", pair_sum(bins) @ mel_matrix(n_fft, n_mels))  # pair sums + mel
     else:
         stft = L.Conv1D(2 * bins, n_fft, strides=hop, padding="same", use_bias=False, trainable=False, name="stft")
-        s = stft(inp)
-        s = L.Multiply()([s, s])
-        bin_power = L.Dense(bins, use_bias=False, trainable=False, name="bin_power")
-        mel = L.Dense(n_mels, use_bias=False, trainable=False, name="mel")
-        s = mel(bin_power(s))
+        fixed[stft] = stft_weights(n_fft)
+        s = fixed_dense(square(stft(inp)), bins, "bin_power", pair_sum(bins))
+        s = fixed_dense(s, n_mels, "mel", mel_matrix(n_fft, n_mels))
+    if front_end == "conv":
         low = L.Conv1D(2 * low_bands, low_kernel, strides=hop, padding="same", use_bias=False, trainable=False,
                        name="low_filters")
+        fixed[low] = gabor[:, None, :]
         lo = low(inp)
-    lo = L.Multiply()([lo, lo])
-    low_power = L.Dense(low_bands, use_bias=False, trainable=False, name="low_power")
-    lo = low_power(lo)
+    elif front_end == "split":  # a Conv1D over hop-long chunks: each frame's chunks times the kernel's, summed
+        taps = low_kernel // hop
+        chunks = _chunks(L, inp, low_kernel, hop, "low")
+        low = L.Conv1D(2 * low_bands, taps, padding="valid", use_bias=False, trainable=False, name="low_filters")
+        fixed[low] = gabor.reshape(taps, hop, 2 * low_bands)
+        lo = low(chunks)
+    else:
+        lo = fixed_dense(_frames(L, inp, low_kernel, hop, "low"), 2 * low_bands, "low_filters", gabor)
+    lo = fixed_dense(square(lo), low_bands, "low_power", pair_sum(low_bands))
     x = L.Concatenate()([lo, s])
     x = Log(1e-10, name="log_power")(x)
     # fixed scaling: log power -23 (silence floor) .. 0 (full scale) -> about -2 .. 2
@@ -257,17 +378,8 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
     x = L.Dense(dense, activation="relu")(x)
     out = L.Dense(len(DESCRIPTORS), name="descriptors")(x)
     model = keras.Model(inp, out, name=name)
-    gabor = gabor_weights(np.linspace(25.0, 400.0, low_bands), low_kernel)
-    if framed:
-        stft.set_weights([stft_weights(n_fft)[:, 0, :]])
-        mel.set_weights([pair_sum(bins) @ mel_matrix(n_fft, n_mels)])
-        low.set_weights([gabor[:, 0, :]])
-    else:
-        stft.set_weights([stft_weights(n_fft)])
-        bin_power.set_weights([pair_sum(bins)])
-        mel.set_weights([mel_matrix(n_fft, n_mels)])
-        low.set_weights([gabor])
-    low_power.set_weights([pair_sum(low_bands)])
+    for layer, weights in fixed.items():
+        layer.set_weights([weights])
     return model
 
 

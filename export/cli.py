@@ -64,4 +64,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {result.path} ({result.contract.architecture}, opset {result.opset}); parity on {r.clips} clips "
           f"({r.real_clips} from drum kits): max |ONNX - Keras| {r.max_abs:.2e}, mean {r.mean_abs:.2e} "
           f"(tolerance {r.tolerance:g})")
+    conversion = result.contract.extra.get("conversion")
+    if conversion:
+        print(f"conversion: {conversion}")
     return 0

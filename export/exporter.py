@@ -47,8 +47,11 @@ def export_model(model, out: str | Path, architecture: str, training_data: str, 
         clips, real_clips = parity_clips()
     elif real_clips is None:
         real_clips = 0
-    proto = to_onnx(model, opset)
+    notes: list[str] = []
+    proto = to_onnx(model, opset, notes=notes)
     meta = {"opset": str(opset), "parameters": str(int(model.count_params())), **(extra or {})}
+    if notes:
+        meta["conversion"] = "; ".join(notes)
     contract = Contract(architecture=architecture, training_data=training_data, version=__version__, extra=meta)
     attach_contract(proto, contract)
     onnx.checker.check_model(proto)

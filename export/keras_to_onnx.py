@@ -91,14 +91,28 @@ def check_keras_io(model, name: str = "model") -> None:
         raise ValueError(f"{name}: output shape {shapes_out}; expected [(None, {len(DESCRIPTORS)})]")
 
 
-def to_onnx(model, opset: int = DEFAULT_OPSET):
-    """Convert a Keras model to an onnx.ModelProto: input `audio` (batch, 16000, 1), output `descriptors` (batch, 7)."""
+def to_onnx(model, opset: int = DEFAULT_OPSET, notes: list[str] | None = None, rebuild_front_end: bool = True,
+            simplify_graph: bool = True):
+    """Convert a Keras model to an onnx.ModelProto: input `audio` (batch, 16000, 1), output `descriptors` (batch, 7).
+
+    With `rebuild_front_end`, a log-mel model's fixed front end is first rebuilt
+    in its fastest equivalent form (`export.front_end`); with `simplify_graph`
+    the converted graph is cleaned up (`export.simplify`).  Both keep the
+    arithmetic; what they did is appended to `notes`.
+    """
     import tensorflow as tf
     import tf2onnx
 
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset {opset}: supported {MIN_OPSET}-{MAX_OPSET}")
     check_keras_io(model, getattr(model, "name", "model"))
+    notes = [] if notes is None else notes
+    if rebuild_front_end:
+        from export.front_end import fastest_equivalent
+
+        model, note = fastest_equivalent(model)
+        if note:
+            notes.append(note)
     spec = (tf.TensorSpec((None, WINDOW_SAMPLES, 1), tf.float32, name=INPUT_NAME),)
 
     @tf.function(input_signature=spec)
@@ -107,6 +121,12 @@ def to_onnx(model, opset: int = DEFAULT_OPSET):
 
     proto, _ = tf2onnx.convert.from_function(forward, input_signature=spec, opset=opset)
     _name_batch_dim(proto)
+    if simplify_graph:
+        from export.simplify import simplify
+
+        done = simplify(proto)
+        if done:
+            notes.append("graph simplified: " + ", ".join(f"{k} x{v}" for k, v in sorted(done.items())))
     return proto
 
 

@@ -72,7 +72,7 @@ def test_parity_failure_is_loud_and_leaves_no_file(small_model, clips, tmp_path,
     import export.keras_to_onnx as k2o  # exporter imports to_onnx from here at call time
 
     original = k2o.to_onnx
-    monkeypatch.setattr(k2o, "to_onnx", lambda model, opset=17: original(other, opset))
+    monkeypatch.setattr(k2o, "to_onnx", lambda model, opset=17, **kw: original(other, opset, **kw))
     out = tmp_path / "wrong.onnx"
     out.write_bytes(b"previous file")
     with pytest.raises(ParityError, match="differ by up to"):
@@ -124,6 +124,32 @@ def test_bad_sources_are_clear_errors(tmp_path, capsys):
     assert main(["export", str(run), "-o", str(tmp_path / "x.txt")]) == 1
     assert "must end in .onnx" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_export_rebuilds_an_older_front_end_and_simplifies_the_graph(clips, tmp_path):
+    """A log-mel model trained with the framed front end exports in the split form, through a cleaned-up
+    graph (3-D MatMuls, Conv biases folded in, no Squeeze/Unsqueeze between convolutions), with parity
+    against the original Keras model."""
+    import onnx
+
+    from encoder.models import _logmel_cnn
+
+    keras.utils.set_random_seed(4)
+    framed = _logmel_cnn("logmel", 48, (64, 64, 64, 64), 64, front_end="framed")  # logmel(), older form
+    rng = np.random.default_rng(4)
+    for layer in framed.layers:  # trained-looking weights: non-zero biases everywhere
+        if layer.trainable_weights:
+            layer.set_weights([w + 0.05 * rng.standard_normal(w.shape).astype(np.float32) for w in layer.get_weights()])
+    out = tmp_path / "logmel.onnx"
+    result = exporter.export_model(framed, out, "logmel", "none", clips=clips[0], real_clips=clips[1])
+    note = result.contract.extra["conversion"]
+    assert "framed -> split" in note and "conv_bias_through_squeeze x4" in note, note
+    assert result.parity.max_abs <= 1e-4
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    # one Unsqueeze/Squeeze pair around the Gabor Conv, one around the whole conv stack (5 pairs unsimplified)
+    assert ops.count("Conv") == 5 and ops.count("Unsqueeze") == ops.count("Squeeze") == 2
+    assert "Shape" not in ops and ops.count("Add") < 8  # no Tensordot shape arithmetic, no separate bias adds
+    assert load_model(out).contract.extra["conversion"] == note
 
 
 @pytest.mark.slow

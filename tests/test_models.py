@@ -80,7 +80,7 @@ def test_logmel_front_end_is_a_fixed_spectrogram():
     low_freqs = np.linspace(25, 400, 16)
     assert abs(low_freqs[int(np.argmax(bands[1, :16]))] - 60) < 25
     assert bands[0, 16:].max() == pytest.approx(np.log(0.25 * 1.0 + 1e-10), abs=1.0)  # full-scale tone, power ~0.25
-    for name in ("stft", "mel", "low_filters", "low_power"):
+    for name in ("stft_even", "stft_odd", "mel", "low_filters", "low_power"):
         assert not m.get_layer(name).trainable
 
 
@@ -102,14 +102,15 @@ def test_ensemble_averages_its_members():
     np.testing.assert_allclose(e(x, training=False).numpy(), expected, atol=1e-5)
 
 
-def test_framed_front_end_is_the_convolution_front_end():
-    """The default (framed: reshape + Dense) front end computes what the strided Conv1D form computes:
-    with the same trained-layer weights, the two models agree to float rounding on real-like signals."""
+@pytest.mark.parametrize("form", ["framed", "split"])
+def test_front_end_forms_compute_the_convolution_front_end(form):
+    """The framed (reshape + Dense) and split (radix-2 step, the default) front ends compute what the
+    strided Conv1D form computes: with the same trained-layer weights, the models agree to float rounding."""
     keras.utils.set_random_seed(3)
-    conv = models._logmel_cnn("conv", 48, (16, 16), 16, framed=False)
-    framed = models._logmel_cnn("framed", 48, (16, 16), 16, framed=True)
+    conv = models._logmel_cnn("conv", 48, (16, 16), 16, front_end="conv")
+    other = models._logmel_cnn(form, 48, (16, 16), 16, front_end=form)
     src = [layer for layer in conv.layers if layer.trainable_weights]
-    dst = [layer for layer in framed.layers if layer.trainable_weights]
+    dst = [layer for layer in other.layers if layer.trainable_weights]
     assert len(src) == len(dst) == 4
     for a, b in zip(src, dst):
         b.set_weights(a.get_weights())
@@ -119,8 +120,29 @@ def test_framed_front_end_is_the_convolution_front_end():
                   np.sin(2 * np.pi * 55 * t) * np.exp(-4 * t),  # a low decaying tone (kick)
                   np.r_[np.zeros(9000), 0.3 * rng.standard_normal(WINDOW_SAMPLES - 9000)]]).astype(np.float32)
     ya = conv(x[..., None], training=False).numpy()
-    yb = framed(x[..., None], training=False).numpy()
+    yb = other(x[..., None], training=False).numpy()
     assert np.abs(ya).max() > 1e-3
     assert np.abs(ya - yb).max() < 1e-4 * max(1.0, float(np.abs(ya).max()))
-    # and the fixed parts really differ in form: no strided convolution left in the framed model
-    assert not any(isinstance(layer, keras.layers.Conv1D) and layer.strides[0] > 1 for layer in framed.layers)
+    # and the fixed parts really differ in form: no strided convolution left
+    assert not any(isinstance(layer, keras.layers.Conv1D) and layer.strides[0] > 1 for layer in other.layers)
+    if form == "split":  # half the STFT's multiply-adds: two 128 x 128 matrices instead of 256 x 258
+        assert other.get_layer("stft_even").kernel.shape == other.get_layer("stft_odd").kernel.shape == (128, 128)
+        assert models.build("logmel").get_layer("stft_halves") is not None  # the default form
+
+
+def test_split_dft_is_the_hann_windowed_dft():
+    """HannHalves' sum and difference times split_dft_kernels give the power spectrum numpy's FFT gives."""
+    rng = np.random.default_rng(5)
+    n = 256
+    frames = rng.standard_normal((6, n))
+    frames[0] = np.cos(2 * np.pi * 10 * np.arange(n) / n)  # a tone on bin 10
+    win = models.hann_window(n)
+    assert win.sum() == pytest.approx(1.0) and win[0] == 0.0
+    expected = np.abs(np.fft.rfft(frames * win, axis=1)) ** 2  # (6, 129)
+    even, odd, bins = models.split_dft_kernels(n)
+    a, b = frames[:, :n // 2] * win[:n // 2], frames[:, n // 2:] * win[n // 2:]
+    parts = np.hstack([(a + b) @ even, (a - b) @ odd]) ** 2
+    power = np.zeros_like(expected)
+    np.add.at(power.T, bins, parts.T)
+    np.testing.assert_allclose(power, expected, rtol=1e-4, atol=1e-9)
+    assert int(np.argmax(power[0])) == 10 and sorted(set(bins.tolist())) == list(range(n // 2 + 1))
