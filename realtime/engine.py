@@ -223,19 +223,24 @@ class Engine:
 
     def _clean(self, x: np.ndarray) -> np.ndarray:
         """NaN/inf -> the current DC level (silence after DC removal); count clipping; remove DC."""
-        finite = np.isfinite(x)
-        if not finite.all():
+        peak = np.maximum.reduce(np.abs(x))  # NaN if any sample is NaN, inf if any is infinite
+        if not peak < np.inf:
+            finite = np.isfinite(x)
             self.stats.nonfinite_samples += int(x.size - np.count_nonzero(finite))
             x = np.where(finite, x, np.float32(self._dc)).astype(np.float32)
             if not finite.any():
                 return x - np.float32(self._dc) if self.config.dc_block else x
-        self.stats.clipped_samples += int(np.count_nonzero(np.abs(x) >= 0.999))
+            peak = np.maximum.reduce(np.abs(x))
+        if peak >= 0.999:
+            self.stats.clipped_samples += int(np.count_nonzero(np.abs(x) >= 0.999))
         if self.config.dc_block:
+            # x.mean() without its overhead: the same float32 sum, divided in float64, rounded to float32
+            mean = float(np.float32(float(np.add.reduce(x)) / x.size))
             if self.stats.blocks == 0:
-                self._dc = float(x.mean())  # a stream that starts with an offset has no step
+                self._dc = mean  # a stream that starts with an offset has no step
             else:
                 a = 1.0 - math.exp(-x.size / (self._dc_tau * self.sample_rate))
-                self._dc += a * (float(x.mean()) - self._dc)
+                self._dc += a * (mean - self._dc)
             if abs(self._dc) > 1e-6:
                 x = x - np.float32(self._dc)
         return x

@@ -1,7 +1,8 @@
 """Streaming onset detector made for drums.
 
 Pipeline, all of it block-size independent (frames sit on absolute sample
-positions, so any block partition gives the same onsets):
+positions, so any block partition gives the same frames, up to float64 rounding
+in the one-pole filters, and the same onsets):
 
 1. NaN/inf -> 0 (frames touching them, and `ref_frames` after, hold no onset),
    then a one-pole DC blocker (`dc_cutoff_hz`): offsets never trigger.
@@ -31,14 +32,14 @@ positions, so any block partition gives the same onsets):
 
 Defaults were tuned at 48 kHz on the tuning kits of bench/onset_eval.py; the
 same parameters (in seconds / Hz) apply at any rate.  process() costs a few
-numpy calls per hop (a few % of a core at 48 kHz, see bench/results/onsets.md).
+numpy calls per hop (about 2 % of a core at 48 kHz, see bench/results/onsets.md;
+close to half of it is the FFT: 514 points at 48 kHz, and 257 is prime).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,40 @@ class Onset:
     """Detection-function peak (mean log-flux)."""
 
 
+class _OnePole:
+    """One-pole high-pass y[n] = g (x[n] - x[n-1]) + r y[n-1] on float64 blocks of any length.
+
+    Closed form instead of a per-sample loop: from rest, y = g L u with u the first difference of x and
+    L[n, k] = r^(n - k) (k <= n); the state enters as the term r^(n+1) y[-1] = g L[n, 0] (r y[-1] / g).
+    One matrix-vector product per `chunk` samples; the same as the recursion up to float64 rounding.
+    """
+
+    def __init__(self, g: float, r: float, chunk: int = 128):
+        lag = np.arange(chunk)[:, None] - np.arange(chunk)[None, :]
+        self._L = np.where(lag >= 0, g * r ** np.maximum(lag, 0), 0.0)
+        self._state_gain = r / g
+        self.x_prev = 0.0
+        """Last input sample."""
+        self.y_prev = 0.0
+        """Last output sample."""
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        xe = np.concatenate(((self.x_prev,), x), dtype=np.float64)
+        u = xe[1:] - xe[:-1]
+        if u.size == 0:
+            return u
+        c = self._L.shape[0]
+        out = []
+        for a in range(0, u.size, c):
+            seg = u[a:a + c]
+            seg[0] += self._state_gain * self.y_prev
+            y = self._L[:seg.size, :seg.size] @ seg
+            self.y_prev = float(y[-1])
+            out.append(y)
+        self.x_prev = float(xe[-1])
+        return out[0] if len(out) == 1 else np.concatenate(out)
+
+
 class OnsetDetector:
     """Streaming drum onset detector: feed mono blocks of any length to `process`."""
 
@@ -153,32 +188,40 @@ class OnsetDetector:
         self.scale = np.float32(2.0 * p.log_gamma / self.window.sum())
         self.floor_ms = 10 ** (p.floor_dbfs / 10) * float(np.mean(self.window ** 2))
         r = float(np.exp(-2 * np.pi * p.dc_cutoff_hz / sr))
-        self._dc_b = np.array([1.0, -1.0])
-        self._dc_a = np.array([1.0, -r])
-        self._dc_zi: np.ndarray | None = None
+        self._dc = _OnePole(1.0, r)
+        self._started = False  # the DC blocker starts at the first sample (an offset at the start is no step)
         r2 = float(np.exp(-2 * np.pi * p.low_cut_hz / sr)) if p.low_cut_hz > 0 else 1.0
-        self._hp_b = np.array([1.0, -1.0]) * (1 + r2) / 2 if p.low_cut_hz > 0 else None
-        self._hp_a = np.array([1.0, -r2])
-        self._hp_zi = np.zeros(1)
+        self._hp = _OnePole((1 + r2) / 2, r2) if p.low_cut_hz > 0 else None
         self.n_median = max(1, int(round(p.median_window_s / p.hop_s)))
         self.keep = self.n_win + self.lookback + (p.post_frames + 3) * self.hop
-        # buffer of DC-blocked samples; absolute index of buf[0] is _buf_start (zeros before the stream)
-        self._buf = np.zeros(self.keep, dtype=np.float32)
-        self._win_idx = np.arange(self.n_win)
-        self._hbuf = self._buf if self._hp_b is None else np.zeros(self.keep, dtype=np.float32)
+        # DC-blocked samples (row 0) and their high-passed copy (row 1) sit in a preallocated store:
+        # _buf / _hbuf are views of its live part, whose first sample has the absolute index _buf_start
+        # (zeros before the stream); appending writes after it, trimming only moves the views.
+        self._store = np.zeros((2, 8 * self.keep), dtype=np.float32)
+        self._off = 0  # store column of _buf_start
+        self._len = self.keep  # live samples
         self._buf_start = -self.keep
+        self._set_views()
+        self._win_idx = np.arange(self.n_win)
         self._n = 0
         self._next_end = self.hop  # absolute end index of the next frame
+        # the band averages only need the FFT bins min_hz..max_hz, a contiguous run
+        self._bin_slice = slice(int(self.bins[0]), int(self.bins[-1]) + 1)
         centre = freqs[self.bins] @ self.bands  # mean frequency of each band's bins
         self._low = centre < p.ref_low_hz
         self._r_hi = max(1, p.ref_frames)
         self._r_lo = max(1, p.ref_frames_low) if self._low.any() else self._r_hi
-        self._prev_log = np.zeros((max(self._r_hi, self._r_lo), self.bands.shape[1]), dtype=np.float32)
+        # bands ascend in frequency, so the low bands are the first _n_low columns
+        self._n_low = int(np.count_nonzero(self._low)) if self._r_lo != self._r_hi else 0
+        self._r = max(self._r_hi, self._r_lo)
+        # log magnitudes of past frames: rows [_n_log - _r, _n_log) are the _r latest (zeros before the stream)
+        self._logs = np.zeros((self._r + 64, self.bands.shape[1]), dtype=np.float32)
+        self._n_log = self._r
         self._mask = 0.0  # masking threshold after the last peak
         self._mask_decay = float(np.exp(-p.hop_s / p.masking_s)) if p.masking_s > 0 else 0.0
         self._hist = max(self.n_median, p.pre_frames) + p.post_frames + 2
         self._df = np.zeros(0, dtype=np.float64)  # recent detection function values
-        self._ok = np.zeros(0, dtype=bool)  # frame may hold an onset (level above the floor, rising, clean)
+        self._ok = np.zeros(0, dtype=bool)  # frame clear of non-finite stretches (the level is checked in _decide)
         self._bad_from = -10 ** 12  # first / last+1 sample of the latest non-finite stretch (or zero padding)
         self._bad_until = -10 ** 12
         self._df_first = 0  # frame number of _df[0] (frame k ends at (k + 1) * hop)
@@ -197,17 +240,13 @@ class OnsetDetector:
         x = np.asarray(block, dtype=np.float32).reshape(-1)
         if x.size == 0:
             return []
-        finite = np.isfinite(x)
-        if not finite.all():  # NaN/inf -> 0; frames touching them cannot hold an onset
-            first_bad = self._n + int(np.argmin(finite))
-            if first_bad - self._bad_until > self.n_win + (self._prev_log.shape[0] + 1) * self.hop:
-                self._bad_from = first_bad  # a new stretch (else the previous one goes on)
-            self._bad_until = self._n + int(np.flatnonzero(~finite)[-1]) + 1
-            x = np.where(finite, x, np.float32(0.0))
-        x = np.clip(x, -1e3, 1e3)
-        if self._dc_zi is None:  # a stream starting with an offset has no step
-            self._dc_zi = np.array([-float(x[0])])
-        y, self._dc_zi = lfilter(self._dc_b, self._dc_a, x.astype(np.float64), zi=self._dc_zi)
+        # one pass finds all samples finite and well inside the clip range (a NaN propagates through max)
+        if not np.maximum.reduce(np.abs(x)) <= 1e3:
+            x = self._sanitize(x)
+        if not self._started:  # a stream starting with an offset has no step
+            self._dc.x_prev = float(x[0])
+            self._started = True
+        y = self._dc(x)
         self._append(y)
         self._frames()
         out = self._decide()
@@ -219,7 +258,7 @@ class OnsetDetector:
         if self._flushed:
             return []
         end = self._n
-        self._dc_zi = np.zeros(1) if self._dc_zi is None else self._dc_zi
+        self._started = True
         pad = self.n_win + (self.params.post_frames + 2) * self.hop
         self._bad_from, self._bad_until = end, end + pad  # the padding is no signal
         self._append(np.zeros(pad))
@@ -229,66 +268,89 @@ class OnsetDetector:
         return out
 
     # ------------------------------------------------------------------
+    def _sanitize(self, x: np.ndarray) -> np.ndarray:
+        """NaN/inf -> 0 (recording the stretch: frames touching it hold no onset); clip to +-1e3."""
+        finite = np.isfinite(x)
+        if not finite.all():
+            first_bad = self._n + int(np.argmin(finite))
+            if first_bad - self._bad_until > self.n_win + (self._r + 1) * self.hop:
+                self._bad_from = first_bad  # a new stretch (else the previous one goes on)
+            self._bad_until = self._n + int(np.flatnonzero(~finite)[-1]) + 1
+            x = np.where(finite, x, np.float32(0.0))
+        return np.clip(x, -1e3, 1e3)
+
+    def _set_views(self) -> None:
+        self._buf = self._store[0, self._off:self._off + self._len]
+        self._hbuf = self._store[1, self._off:self._off + self._len]
+
     def _append(self, y: np.ndarray) -> None:
         """Append DC-blocked samples (float64) to the buffer, and their high-passed copy to _hbuf."""
-        self._buf = np.concatenate([self._buf, y.astype(np.float32)])
-        if self._hp_b is not None:
-            h, self._hp_zi = lfilter(self._hp_b, self._hp_a, y, zi=self._hp_zi)
-            self._hbuf = np.concatenate([self._hbuf, h.astype(np.float32)])
-        else:
-            self._hbuf = self._buf
-        self._n += y.size
+        h = y if self._hp is None else self._hp(y)
+        n = y.size
+        if self._off + self._len + n > self._store.shape[1]:  # full: move the live part to the front
+            store = self._store
+            if self._len + n > store.shape[1]:
+                store = np.empty((2, 2 * (self._len + n)), dtype=np.float32)
+            store[:, :self._len] = self._store[:, self._off:self._off + self._len]
+            self._store, self._off = store, 0
+        end = self._off + self._len
+        self._store[0, end:end + n] = y
+        self._store[1, end:end + n] = h
+        self._len += n
+        self._n += n
+        self._set_views()
 
     def _trim(self) -> None:
         """Drop samples that no future frame or backtracking can need."""
         need = min(self._next_end - self.n_win,
                    (self._next_check + 1) * self.hop - self.n_win) - max(self.lookback + 2 * self.env_len, 2 * self.hop)
         drop = need - self._buf_start
-        if drop > 4 * self.keep:
-            self._buf = self._buf[drop:].copy()
-            self._hbuf = self._hbuf[drop:].copy() if self._hp_b is not None else self._buf
+        if drop > self.keep:
+            self._off += drop
+            self._len -= drop
             self._buf_start += drop
+            self._set_views()
 
     def _frames(self) -> None:
         if self._next_end > self._n:
             return
-        ends = np.arange(self._next_end, self._n + 1, self.hop)
-        self._next_end = int(ends[-1]) + self.hop
-        starts = ends - self.n_win - self._buf_start
-        idx = starts[:, None] + self._win_idx  # (frames, n_win): usually one frame a block, so index, not view
-        raw = self._buf[idx]
-        frames = raw * self.window
-        hframes = frames if self._hp_b is None else self._hbuf[idx] * self.window
-        spec = np.abs(np.fft.rfft(hframes, axis=1)[:, self.bins]).astype(np.float32) @ self.bands
+        nf = (self._n - self._next_end) // self.hop + 1  # frames ending in the new samples
+        first_end = self._next_end
+        self._next_end += nf * self.hop
+        s0 = first_end - self.n_win - self._buf_start
+        if nf == 1:  # the usual case: a view, no copy
+            hraw = self._hbuf[None, s0:s0 + self.n_win]
+        else:
+            hraw = self._hbuf[(s0 + self.hop * np.arange(nf))[:, None] + self._win_idx]  # (frames, n_win)
+        spec = np.abs(np.fft.rfft(hraw * self.window, axis=1)[:, self._bin_slice]) @ self.bands
         logmag = np.log1p(spec * self.scale)
-        allrows = np.vstack([self._prev_log, logmag])
-        r = self._prev_log.shape[0]
         # reference of frame i: the band-wise maximum of the r_hi (low bands: r_lo) frames before it
-        ref = np.empty_like(logmag)
-        for i in range(logmag.shape[0]):
-            ref[i] = allrows[i + r - self._r_hi:i + r].max(axis=0)
-            if self._r_lo != self._r_hi:
-                lo = allrows[i + r - self._r_lo:i + r].max(axis=0)
-                ref[i] = np.where(self._low, lo, ref[i])
-        self._prev_log = allrows[-r:]
-        prev = ref
+        r, nl = self._r, self._n_low
+        if self._n_log + nf > self._logs.shape[0]:  # keep the last r rows, at the front
+            logs = np.empty((r + max(64, nf), logmag.shape[1]), dtype=np.float32)
+            logs[:r] = self._logs[self._n_log - r:self._n_log]
+            self._logs, self._n_log = logs, r
+        logs, k = self._logs, self._n_log
+        logs[k:k + nf] = logmag
+        self._n_log += nf
+        prev = np.empty_like(logmag)
+        for i in range(nf):
+            if nl:
+                np.maximum.reduce(logs[k + i - self._r_lo:k + i, :nl], axis=0, out=prev[i, :nl])
+            if nl < prev.shape[1]:
+                np.maximum.reduce(logs[k + i - self._r_hi:k + i, nl:], axis=0, out=prev[i, nl:])
         pos = np.maximum(logmag - prev, 0.0)
         kb = self.params.top_bands
         if 0 < kb < pos.shape[1]:
             pos = np.partition(pos, pos.shape[1] - kb, axis=1)[:, -kb:]
-        flux = pos.mean(axis=1)
-        ms = np.einsum("ij,ij->i", frames, frames) / self.n_win  # mean squares; einsum: no temporaries
-        half = self.n_win // 2
-        newer = np.einsum("ij,ij->i", raw[:, half:], raw[:, half:]) / (self.n_win - half)
-        older = np.einsum("ij,ij->i", raw[:, :half], raw[:, :half]) / half
-        # level above the floor, and the newer half of the frame not much quieter than the older
-        # (an abrupt stop splatters flux but is no hit)
-        ok = (ms > self.floor_ms) & (newer >= 0.25 * older)
-        # frames overlapping a non-finite stretch, and the reference frames after it, are no onset either
-        if self._bad_until > ends[0] - self.n_win - self._prev_log.shape[0] * self.hop:
-            ok &= ~((ends - self.n_win < self._bad_until + self._prev_log.shape[0] * self.hop) & (ends > self._bad_from))
+        flux = np.add.reduce(pos, axis=1) / pos.shape[1]  # the mean, without np.mean's overhead
+        # frames overlapping a non-finite stretch, and the reference frames after it, are no onset
+        clean = np.ones(nf, dtype=bool)
+        if self._bad_until > first_end - self.n_win - r * self.hop:
+            ends = first_end + self.hop * np.arange(nf)
+            clean = ~((ends - self.n_win < self._bad_until + r * self.hop) & (ends > self._bad_from))
         self._df = np.concatenate([self._df, flux.astype(np.float64)])
-        self._ok = np.concatenate([self._ok, ok])
+        self._ok = np.concatenate([self._ok, clean])
 
     def _decide(self) -> list[Onset]:
         p = self.params
@@ -301,7 +363,7 @@ class OnsetDetector:
             v = self._df[i]
             mask = self._mask
             self._mask *= self._mask_decay
-            if not self._ok[i] or v <= p.threshold_offset or v <= mask:
+            if not self._ok[i] or v <= p.threshold_offset or v <= mask or not self._level_ok((k + 1) * self.hop):
                 continue
             lo = max(0, i - p.pre_frames)
             if i > lo and v < self._df[lo:i].max():
@@ -331,6 +393,18 @@ class OnsetDetector:
             self._ok = self._ok[drop:]
             self._df_first += drop
         return out
+
+    def _level_ok(self, frame_end: int) -> bool:
+        """The frame's level is above the floor, and its newer half not much quieter than the older
+        (an abrupt stop splatters flux but is no hit).  Only asked of candidate peaks."""
+        i = frame_end - self._buf_start
+        raw = self._buf[None, i - self.n_win:i]
+        frame = raw * self.window
+        ms = np.einsum("ij,ij->i", frame, frame) / self.n_win  # mean square; einsum: no temporaries
+        half = self.n_win // 2
+        newer = np.einsum("ij,ij->i", raw[:, half:], raw[:, half:]) / (self.n_win - half)
+        older = np.einsum("ij,ij->i", raw[:, :half], raw[:, :half]) / half
+        return bool(ms[0] > self.floor_ms and newer[0] >= 0.25 * older[0])
 
     def _cut_after(self, frame_end: int) -> bool:
         """True when the hop after the peak frame holds less energy than the hop just before the frame:
