@@ -255,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `{cmd}` (drumtimbre {__version__})",
         "",
         f"Machine: 2-core x86-64 VM, 24 GB, no GPU ({machine()}); load average at the end "
-        f"{load_avg[0]:.2f} / {load_avg[1]:.2f} / {load_avg[2]:.2f} (other jobs shared the two cores).",
+        f"{load_avg[0]:.2f} / {load_avg[1]:.2f} / {load_avg[2]:.2f} "
+        "(this benchmark keeps one core busy: about 1.0 means nothing else ran).",
         "",
         f"Per-hit latency, batch 1, one thread, on {len(clips)} real Debian kit one-shots ({real} from kits), "
         f"prepared and zero-padded to 16,000 samples. ONNX: `realtime.runtime.load_model(threads=1)` + `predict`, "

@@ -161,13 +161,19 @@ def test_predict_files_batches_keeps_order_and_reports_bad_files(fixture_path, t
     assert np.abs(by_name["a_kick.wav"][0] - by_name["b_hat.flac"][0]).max() > 0.1
 
 
-def test_importing_and_using_the_runtime_never_imports_tensorflow(fixture_path):
+def test_importing_and_using_the_runtime_never_imports_tensorflow_or_scipy(fixture_path):
+    """The run-time install (`pip install .`) has neither: the model, the engine and its onset detector
+    run on numpy, soxr and ONNX Runtime alone."""
     code = (
         "import sys, numpy as np\n"
-        "import realtime, realtime.runtime as rt, realtime.predict_cli, realtime.engine\n"
+        "import realtime, realtime.runtime as rt, realtime.predict_cli, realtime.engine as eng\n"
         f"m = rt.load_model({str(fixture_path)!r}, threads=1)\n"
         "m.predict_points(np.zeros((1, 16000), np.float32))\n"
-        "bad = [k for k in sys.modules if k.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx')]\n"
+        "x = np.zeros(48000, np.float32); x[12000:12480] = np.random.default_rng(0).standard_normal(480)\n"
+        "e = eng.Engine(m, 48000)\n"
+        "out = [est for i in range(0, x.size, 128) for est in e.process_block(x[i:i + 128])] + e.finish()\n"
+        "assert {est.kind for est in out} == {'early', 'final'}, out\n"
+        "bad = [k for k in sys.modules if k.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx', 'scipy')]\n"
         "print('BAD', bad)\n"
         "sys.exit(1 if bad else 0)\n"
     )
