@@ -57,6 +57,32 @@ def test_onset_timetag_stamps_the_onset_wall_clock_time():
     assert bundle.timestamp == pytest.approx(wall, abs=1e-3)
 
 
+def _built_by_python_osc(est: Estimate, prefix: str, scale: str, timetag: str) -> bytes:
+    """The same bundle through python-osc's message and bundle builders."""
+    from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    from realtime.osc_out import scale_values
+
+    base = prefix + ("/early" if est.kind == "early" else "")
+    values = scale_values(est.values, scale)
+    bundle = OscBundleBuilder(est.onset_wall if timetag == "onset" else IMMEDIATELY)
+    for address, args in [("hit", [est.hit_id, est.onset_s, est.peak_dbfs]), ("timbre", [est.hit_id, *values])] + \
+            [(name, [v]) for name, v in zip(DESCRIPTORS, values)]:
+        m = OscMessageBuilder(f"{base}/{address}")
+        for a in args:
+            m.add_arg(a, "i" if isinstance(a, int) else "f")
+        bundle.add_content(m.build())
+    return bundle.build().dgram
+
+
+@pytest.mark.parametrize("kind,prefix,scale,timetag", [("final", "/drumtimbre", "unit", "immediate"),
+                                                       ("early", "/kit/snare", "audiocommons", "onset")])
+def test_bundle_bytes_are_python_osc_builders_bytes(kind, prefix, scale, timetag):
+    est = estimate(kind, onset_wall=time.time() - 0.5)
+    assert build_bundle(est, prefix, scale, timetag) == _built_by_python_osc(est, prefix, scale, timetag)
+
+
 @pytest.mark.parametrize("text", ["localhost", "127.0.0.1:", ":9000", "127.0.0.1:port", "127.0.0.1:70000"])
 def test_bad_destination_is_refused_with_its_text(text):
     with pytest.raises(ValueError, match="OSC destination"):
