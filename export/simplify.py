@@ -29,11 +29,12 @@ def simplify(proto) -> dict[str, int]:
     and returns how many it made.
     """
     counts: dict[str, int] = defaultdict(int)
+    del proto.graph.value_info[:]  # shapes recorded before a rewrite could be stale after it
     changed = True
     while changed:
         changed = False
         for name, fn in PASSES:
-            n = fn(proto.graph)
+            n = fn(proto)
             if n:
                 counts[name] += n
                 changed = True
@@ -53,10 +54,6 @@ def _consumers(graph) -> dict[str, list]:
 
 def _producers(graph) -> dict[str, object]:
     return {o: node for node in graph.node for o in node.output}
-
-
-def _initializers(graph) -> dict[str, object]:
-    return {t.name: t for t in graph.initializer}
 
 
 def _const(graph, name: str) -> np.ndarray | None:
@@ -83,6 +80,15 @@ def _axes(graph, node) -> list[int] | None:
         value = _const(graph, node.input[1])
         return None if value is None else [int(v) for v in np.atleast_1d(value)]
     return None
+
+
+def _ranks(proto) -> dict[str, int]:
+    """{tensor name: rank} of the graph as it is now, by ONNX shape inference (on a copy)."""
+    import onnx
+
+    g = onnx.shape_inference.infer_shapes(proto).graph
+    return {vi.name: len(vi.type.tensor_type.shape.dim) for vi in list(g.input) + list(g.value_info)
+            + list(g.output) if vi.type.tensor_type.HasField("shape")}
 
 
 def _graph_outputs(graph) -> set[str]:
@@ -112,12 +118,13 @@ def _drop_dead(graph) -> None:
 
 # -- passes --------------------------------------------------------------------------------------
 
-def tensordot_to_matmul(graph) -> int:
+def tensordot_to_matmul(proto) -> int:
     """Reshape(x, [-1, K]) -> MatMul(., W[K, N]) -> Reshape(., computed shape) => MatMul(x, W), for x of rank >= 3.
 
     Applied only when the MatMul's result feeds nothing but the final Reshape, and the first Reshape's
     result nothing but the MatMul (then the result is x's leading axes followed by N, as before).
     """
+    graph = proto.graph
     producers, consumers = _producers(graph), _consumers(graph)
     for mm in [n for n in graph.node if n.op_type == "MatMul"]:
         first = producers.get(mm.input[0])
@@ -133,7 +140,8 @@ def tensordot_to_matmul(graph) -> int:
         if len(consumers.get(first.output[0], [])) != 1:
             continue
         last = after[0]
-        if not _leading_axes_kept(graph, last, first.input[0], producers):
+        rank = _ranks(proto).get(first.input[0])
+        if not _leading_axes_kept(graph, last, first.input[0], producers, weight.shape[1], rank):
             continue
         mm.input[0] = first.input[0]
         _rename_input(graph, last.output[0], mm.output[0])
@@ -145,8 +153,9 @@ def tensordot_to_matmul(graph) -> int:
     return 0
 
 
-def _leading_axes_kept(graph, reshape, source: str, producers) -> bool:
-    """True if `reshape`'s shape is Concat(Gather(Shape(source), leading indices), [N]) (through Casts)."""
+def _leading_axes_kept(graph, reshape, source: str, producers, n: int, rank: int | None) -> bool:
+    """True if `reshape`'s shape is Concat(Gather(Shape(source), all but source's last axis), [n])
+    (through Casts): the Reshape restores source's leading axes and puts the n columns last."""
     def skip_cast(name):
         node = producers.get(name)
         while node is not None and node.op_type == "Cast":
@@ -162,15 +171,15 @@ def _leading_axes_kept(graph, reshape, source: str, producers) -> bool:
     shape = skip_cast(gather.input[0])
     if shape is None or shape.op_type != "Shape" or shape.input[0] != source:
         return False
-    indices = _const(graph, gather.input[1])
-    if indices is None:
+    indices, tail = _const(graph, gather.input[1]), _const(graph, concat.input[1])
+    if indices is None or tail is None or rank is None or [int(v) for v in np.atleast_1d(tail)] != [n]:
         return False
-    indices = [int(i) for i in np.atleast_1d(indices)]
-    return indices == list(range(len(indices))) and len(indices) >= 2
+    return [int(i) for i in np.atleast_1d(indices)] == list(range(rank - 1)) and rank >= 3
 
 
-def conv_bias_through_squeeze(graph) -> int:
+def conv_bias_through_squeeze(proto) -> int:
     """Conv -> Squeeze(axes) -> Add(b) with b constant per output channel => Conv(bias b) -> Squeeze."""
+    graph = proto.graph
     from onnx import numpy_helper
 
     producers, consumers = _producers(graph), _consumers(graph)
@@ -210,8 +219,9 @@ def conv_bias_through_squeeze(graph) -> int:
     return 0
 
 
-def activation_before_squeeze(graph) -> int:
+def activation_before_squeeze(proto) -> int:
     """Squeeze -> elementwise activation => activation -> Squeeze (so the activation sits next to its Conv)."""
+    graph = proto.graph
     producers, consumers = _producers(graph), _consumers(graph)
     for act in [n for n in graph.node if n.op_type in ELEMENTWISE_UNARY]:
         sq = producers.get(act.input[0])
@@ -250,8 +260,9 @@ def _toposort(graph) -> None:
     graph.node.extend(copies)
 
 
-def squeeze_unsqueeze(graph) -> int:
+def squeeze_unsqueeze(proto) -> int:
     """Squeeze(axes) -> Unsqueeze(same axes) => nothing (where the Squeeze's result is used only there)."""
+    graph = proto.graph
     producers, consumers = _producers(graph), _consumers(graph)
     for un in [n for n in graph.node if n.op_type == "Unsqueeze"]:
         sq = producers.get(un.input[0])
