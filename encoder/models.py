@@ -399,6 +399,11 @@ def logmel_stats():
     return _logmel_cnn("logmel_stats", 64, (96, 96, 96, 96), 128, band_stats=True)
 
 
+def logmel_slim():
+    """Ours: `logmel_stats` with 80 channels in the conv stack (about 28 % fewer of its multiply-adds)."""
+    return _logmel_cnn("logmel_slim", 64, (80, 80, 80, 80), 128, band_stats=True)
+
+
 def logmel_fine():
     """Ours, finer in time: as `logmel` with a 4 ms hop (250 frames) and a fifth conv (dilation 16)."""
     return _logmel_cnn("logmel_fine", 48, (64, 64, 64, 64, 64), 64, hop=64)
@@ -425,6 +430,7 @@ ARCHITECTURES: dict[str, Callable] = {
     "logmel_wide": logmel_wide,
     "logmel_fine": logmel_fine,
     "logmel_stats": logmel_stats,
+    "logmel_slim": logmel_slim,
 }
 
 STUDY_PARAMETERS = {"big": 2_122_371, "seven_filters": 348_063, "mid": 283_623, "small": 130_697}
