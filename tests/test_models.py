@@ -18,7 +18,7 @@ def test_study_architectures_have_the_papers_parameter_counts(name, params):
     assert m.output_shape == (None, 7)
 
 
-OURS = ["pooled", "pooled_wide", "logmel", "logmel_wide", "logmel_fine", "logmel_stats"]
+OURS = ["pooled", "pooled_wide", "logmel", "logmel_wide", "logmel_fine", "logmel_stats", "logmel_slim", "logmel_reg"]
 
 
 def trainable(m) -> int:
