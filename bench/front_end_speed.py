@@ -54,20 +54,16 @@ def main(argv: list[str] | None = None) -> int:
 
     import keras
 
-    from encoder.models import _logmel_cnn
+    from encoder.models import _logmel_cnn, copy_trained_weights
     from export.keras_to_onnx import load_keras_model
 
     spec = SPECS[args.arch]
     keras.utils.set_random_seed(0)
     forms = {form: _logmel_cnn(args.arch, front_end=form, **spec) for form in ("conv", "framed", "split")}
     source = load_keras_model(args.weights) if args.weights else forms["conv"]
-    src = [x for x in source.layers if x.trainable_weights]
     for model in forms.values():
-        dst = [x for x in model.layers if x.trainable_weights]
-        if [[w.shape for w in a.get_weights()] for a in src] != [[w.shape for w in b.get_weights()] for b in dst]:
+        if model is not source and not copy_trained_weights(source, model):
             p.error(f"{args.weights}: its trained layers do not fit {args.arch}")
-        for a, b in zip(src, dst):
-            b.set_weights(a.get_weights())
     sessions = {"framed, raw tf2onnx graph": session(forms["framed"], simplify_graph=False),
                 "strided Conv1D": session(forms["conv"]),
                 "framed": session(forms["framed"]),

@@ -111,6 +111,14 @@ def log_layer_class():
     return _LOG_LAYER
 
 
+def same_padding(frame: int, hop: int) -> tuple[int, int, int]:
+    """(frames, zeros before, zeros after) of a Conv1D of kernel `frame`, stride `hop`, padding 'same'
+    over WINDOW_SAMPLES samples: frame i then covers padded samples i * hop .. i * hop + frame - 1."""
+    frames = -(-WINDOW_SAMPLES // hop)
+    pad = max((frames - 1) * hop + frame - WINDOW_SAMPLES, 0)
+    return frames, pad // 2, pad - pad // 2
+
+
 _HALVES_LAYER = None
 
 
@@ -148,10 +156,9 @@ def halves_layer_class():
 
             def call(self, x):
                 ops = keras.ops
-                frames = -(-WINDOW_SAMPLES // self.hop)
-                pad = max((frames - 1) * self.hop + self.frame - WINDOW_SAMPLES, 0)
-                x = ops.pad(x, [[0, 0], [pad // 2, pad - pad // 2], [0, 0]])
-                chunks = ops.reshape(x, (-1, (WINDOW_SAMPLES + pad) // self.hop, self.hop))
+                frames, before, after = same_padding(self.frame, self.hop)
+                x = ops.pad(x, [[0, 0], [before, after], [0, 0]])
+                chunks = ops.reshape(x, (-1, (WINDOW_SAMPLES + before + after) // self.hop, self.hop))
                 k = self.frame // self.hop
 
                 def half(first: int):  # chunks first .. first + k/2 - 1 of every frame, side by side
@@ -163,7 +170,7 @@ def halves_layer_class():
                 return a + b, a - b
 
             def compute_output_shape(self, input_shape):
-                shape = (input_shape[0], -(-WINDOW_SAMPLES // self.hop), self.frame // 2)
+                shape = (input_shape[0], same_padding(self.frame, self.hop)[0], self.frame // 2)
                 return shape, shape
 
             def get_config(self):
@@ -200,6 +207,18 @@ def split_dft_kernels(n_fft: int):
     odd = np.hstack([np.cos(2 * np.pi * (2 * j_odd + 1) * m / n_fft), np.sin(2 * np.pi * (2 * j_odd + 1) * m / n_fft)])
     bins = np.concatenate([2 * j_even, 2 * j_sin, 2 * j_odd + 1, 2 * j_odd + 1])
     return even.astype(np.float32), odd.astype(np.float32), bins
+
+
+def copy_trained_weights(src, dst) -> bool:
+    """Copy the weights of every layer of `src` that has trainable weights into the matching layer of `dst`
+    (the same architecture in another front-end form), in order; False (nothing copied) if they do not fit."""
+    a = [layer for layer in src.layers if layer.trainable_weights]
+    b = [layer for layer in dst.layers if layer.trainable_weights]
+    if [[w.shape for w in x.get_weights()] for x in a] != [[w.shape for w in y.get_weights()] for y in b]:
+        return False
+    for x, y in zip(a, b):
+        y.set_weights(x.get_weights())
+    return True
 
 
 def custom_objects() -> dict:
@@ -268,10 +287,9 @@ def _chunks(L, x, frame: int, hop: int, name: str):
     chunks i .. i + frame / hop - 1."""
     if frame % hop:
         raise ValueError(f"frame {frame} is not a multiple of hop {hop}")
-    out = -(-WINDOW_SAMPLES // hop)
-    pad = max((out - 1) * hop + frame - WINDOW_SAMPLES, 0)
-    x = L.ZeroPadding1D((pad // 2, pad - pad // 2), name=f"{name}_pad")(x)
-    return L.Reshape(((WINDOW_SAMPLES + pad) // hop, hop), name=f"{name}_chunks")(x)
+    _, before, after = same_padding(frame, hop)
+    x = L.ZeroPadding1D((before, after), name=f"{name}_pad")(x)
+    return L.Reshape(((WINDOW_SAMPLES + before + after) // hop, hop), name=f"{name}_chunks")(x)
 
 
 def _frames(L, x, frame: int, hop: int, name: str):
@@ -293,8 +311,10 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
     mapped to `n_mels` mel bands by a fixed Dense; plus `low_bands` long
     (1024 samples = 64 ms) Gabor filters spaced 25-400 Hz for the low end the
     short STFT cannot resolve.  log(power + 1e-10) of both, concatenated,
-    fixed rescaling (no batch statistics: truncated and full windows differ too much).  Then Conv1D(k=3) layers with dilation 1, 2, 4, 8 (ReLU); global average and max pooling over time of the conv features and
-    of the log bands themselves (with `band_stats`, also their mean square over
+    fixed rescaling (no batch statistics: truncated and full windows differ too
+    much).  Then Conv1D(k=3) layers with dilation 1, 2, 4, 8 (ReLU); global
+    average and max pooling over time of the conv features and of the log
+    bands themselves (with `band_stats`, also their mean square over
     time, i.e. their spread, as a classical feature set has); Dense ReLU;
     Dense(7).  Global pooling keeps the head independent of how much of the
     window holds sound.

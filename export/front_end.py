@@ -60,14 +60,8 @@ def fastest_equivalent(model):
     rebuilt = builder()
     if front_end_form(rebuilt) != "split":
         return model, f"front end kept ({form}): {model.name} does not build a split front end"
-    src = [layer for layer in model.layers if layer.trainable_weights]
-    dst = [layer for layer in rebuilt.layers if layer.trainable_weights]
-    shapes_src = [[w.shape for w in layer.get_weights()] for layer in src]
-    shapes_dst = [[w.shape for w in layer.get_weights()] for layer in dst]
-    if shapes_src != shapes_dst:
+    if not models.copy_trained_weights(model, rebuilt):
         return model, f"front end kept ({form}): trained layers do not match a fresh {model.name}"
-    for a, b in zip(src, dst):
-        b.set_weights(a.get_weights())
     x = probe_signals()
     y = model(x, training=False).numpy()
     diff = float(np.abs(y - rebuilt(x, training=False).numpy()).max())

@@ -126,6 +126,7 @@ def tensordot_to_matmul(proto) -> int:
     """
     graph = proto.graph
     producers, consumers = _producers(graph), _consumers(graph)
+    ranks: dict[str, int] | None = None  # shape inference runs once, and only if a candidate gets that far
     for mm in [n for n in graph.node if n.op_type == "MatMul"]:
         first = producers.get(mm.input[0])
         if first is None or first.op_type != "Reshape":
@@ -135,19 +136,19 @@ def tensordot_to_matmul(proto) -> int:
         if shape is None or weight is None or weight.ndim != 2 or list(shape) != [-1, weight.shape[0]]:
             continue
         after = consumers.get(mm.output[0], [])
-        if len(after) != 1 or after[0].op_type != "Reshape" or mm.output[0] in _graph_outputs(graph):
+        if len(after) != 1 or after[0].op_type != "Reshape":
             continue
+        if {mm.output[0], after[0].output[0]} & _graph_outputs(graph):
+            continue  # graph outputs keep their nodes and shapes (output names are part of the contract)
         if len(consumers.get(first.output[0], [])) != 1:
             continue
         last = after[0]
-        rank = _ranks(proto).get(first.input[0])
+        ranks = _ranks(proto) if ranks is None else ranks
+        rank = ranks.get(first.input[0])
         if not _leading_axes_kept(graph, last, first.input[0], producers, weight.shape[1], rank):
             continue
         mm.input[0] = first.input[0]
         _rename_input(graph, last.output[0], mm.output[0])
-        for o in graph.output:
-            if o.name == last.output[0]:
-                o.name = mm.output[0]
         graph.node.remove(last)
         return 1  # node references may be stale after a removal: one rewrite per call
     return 0
@@ -179,9 +180,9 @@ def _leading_axes_kept(graph, reshape, source: str, producers, n: int, rank: int
 
 def conv_bias_through_squeeze(proto) -> int:
     """Conv -> Squeeze(axes) -> Add(b) with b constant per output channel => Conv(bias b) -> Squeeze."""
-    graph = proto.graph
     from onnx import numpy_helper
 
+    graph = proto.graph
     producers, consumers = _producers(graph), _consumers(graph)
     for sq in [n for n in graph.node if n.op_type == "Squeeze"]:
         conv = producers.get(sq.input[0])
@@ -197,7 +198,7 @@ def conv_bias_through_squeeze(proto) -> int:
         bias = _const(graph, other)
         weight = _const(graph, conv.input[1])
         axes = _axes(graph, sq)
-        if bias is None or weight is None or axes is None or sq.output[0] in _graph_outputs(graph):
+        if bias is None or weight is None or axes is None or {sq.output[0], add.output[0]} & _graph_outputs(graph):
             continue
         channels, rank = weight.shape[0], weight.ndim - len(axes)  # rank of the squeezed result
         # the squeezed spatial axes are >= 2, so the channel axis stays 1; the bias must broadcast
@@ -211,9 +212,6 @@ def conv_bias_through_squeeze(proto) -> int:
         graph.initializer.append(numpy_helper.from_array(bias.reshape(channels).astype(weight.dtype), name))
         conv.input.append(name)
         _rename_input(graph, add.output[0], sq.output[0])
-        for o in graph.output:
-            if o.name == add.output[0]:
-                o.name = sq.output[0]
         graph.node.remove(add)
         return 1
     return 0

@@ -109,11 +109,9 @@ def test_front_end_forms_compute_the_convolution_front_end(form):
     keras.utils.set_random_seed(3)
     conv = models._logmel_cnn("conv", 48, (16, 16), 16, front_end="conv")
     other = models._logmel_cnn(form, 48, (16, 16), 16, front_end=form)
-    src = [layer for layer in conv.layers if layer.trainable_weights]
-    dst = [layer for layer in other.layers if layer.trainable_weights]
-    assert len(src) == len(dst) == 4
-    for a, b in zip(src, dst):
-        b.set_weights(a.get_weights())
+    trained = [[layer for layer in m.layers if layer.trainable_weights] for m in (conv, other)]
+    assert len(trained[0]) == len(trained[1]) == 4
+    assert models.copy_trained_weights(conv, other)
     rng = np.random.default_rng(0)
     t = np.arange(WINDOW_SAMPLES) / 16000
     x = np.stack([rng.standard_normal(WINDOW_SAMPLES) * np.exp(-20 * t),  # a noise burst (snare, hat)
