@@ -11,8 +11,8 @@ callback) to just after the early / final bundle was sent, and from the
 arrival of the block that completed the early window to the send (the
 processing part).  CPU: listen's run time over the wall time of the playback, in
 % of one core, from the scheduler's exact per-thread run time
-(/proc/PID/task/*/schedstat; the tick-sampled user+system time is shown beside it,
-see `cpu_seconds`).
+(/proc/PID/task/*/schedstat; the tick-sampled user+system time and each thread's
+share go to the JSON on stderr).  `--repeat N` pools N live runs.
 
 Part 2 (long file): a generated N-minute file at 48 kHz through
 `listen --input` as fast as possible: wall time, real-time factor, resident
@@ -59,13 +59,8 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a process, seconds: the scheduler's run time summed over its threads."""
-    return sum(thread_cpu_seconds(pid).values())
-
-
 def tick_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (tick-sampled; see cpu_seconds), seconds."""
+    """utime + stime of a process (sampled at timer ticks, unlike thread_cpu_seconds), seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
