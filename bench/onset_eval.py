@@ -15,11 +15,12 @@ HELD-OUT set (never looked at while tuning); both are reported.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ AUBIO_METHODS = ("hfc", "complex", "energy", "specflux", "phase", "kl", "mkl", "
 AUBIO_THRESHOLDS = (0.05, 0.1, 0.2, 0.4)
 
 
-@dataclass
+@dataclasses.dataclass
 class Case:
     name: str
     audio: np.ndarray
@@ -45,7 +46,7 @@ class Case:
     truth: np.ndarray
 
 
-@dataclass
+@dataclasses.dataclass
 class Found:
     times: np.ndarray
     """Onset times, s."""
@@ -164,13 +165,14 @@ def by_style(cases: list[Case], found: list[Found]) -> dict[str, float]:
     return {k: score(v)[25]["f"] for k, v in groups.items()}
 
 
-def run_set(cases: list[Case], aubio_grid: bool, block: int) -> tuple[list[tuple[str, dict]], list[str]]:
+def run_set(cases: list[Case], aubio_grid: bool, block: int, params: OnsetParams = OnsetParams()
+            ) -> tuple[list[tuple[str, dict]], list[str]]:
     """Table rows (label, metrics) and a per-style F table (ours vs the best aubio setting)."""
     rows = []
-    mine = [ours(c.audio, c.rate, block) for c in cases]
+    mine = [ours(c.audio, c.rate, block, params) for c in cases]
     rows.append((f"ours (input rate, block {block})", score(list(zip(cases, mine)))))
     rows.append(("ours (detecting at 16 kHz)",
-                 score([(c, ours(c.audio, c.rate, block, detect_rate=16000)) for c in cases])))
+                 score([(c, ours(c.audio, c.rate, block, params, detect_rate=16000)) for c in cases])))
     styles = {"ours": by_style(cases, mine)}
     if aubio_grid:
         try:
@@ -222,7 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", nargs="+", type=Path, help="your own recordings (wav) ...")
     ap.add_argument("--truth", nargs="+", type=Path, help="... and their onset times (s, one per line)")
     ap.add_argument("--out", type=Path, help="write the markdown section here")
+    ap.add_argument("--params", default=None, metavar="JSON",
+                    help='OnsetParams fields to change for our detector, e.g. \'{"window_s": 0.008}\' (default: none)')
     args = ap.parse_args(argv)
+    try:
+        changes = json.loads(args.params) if args.params else {}
+        params = dataclasses.replace(OnsetParams(), **changes)
+    except (ValueError, TypeError) as exc:
+        ap.error(f"--params {args.params!r}: {exc}")
     t0 = time.time()
     sets: list[tuple[str, list[Case]]] = []
     if args.files:
@@ -254,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, cases in sets:
         n = sum(c.truth.size for c in cases)
         lines += ["", f"**{name}**: {len(cases)} loops, {n} ground-truth onsets", "", HEADER]
-        rows, table = run_set(cases, not args.no_aubio, args.block)
+        rows, table = run_set(cases, not args.no_aubio, args.block, params)
         lines += [row(label, m) for label, m in rows]
         lines += ["", f"F at +-25 ms per style ({name.split(' (')[0]}):", ""] + table
         print("\n".join(lines[-len(rows) - len(table) - 3:]), flush=True)
@@ -262,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     head = [f"Command: `{' '.join(['.venv/bin/python', 'bench/onset_eval.py'] + (argv if argv is not None else sys.argv[1:]))}`",
             f"Machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
             f"run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {time.time() - t0:.0f} s wall.",
-            f"Our detector: OnsetParams() defaults, fed {args.block}-sample blocks at {args.rate} Hz. "
+            f"Our detector: OnsetParams({', '.join(f'{k}={v!r}' for k, v in changes.items()) or 'defaults'}), "
+            f"fed {args.block}-sample blocks at {args.rate} Hz. "
             f"aubio: buf {2 * 256}, hop 256, minioi 30 ms, thresholds {AUBIO_THRESHOLDS}, best per method shown. "
             "Timing error = |detected - true| of matched onsets (+-25 ms); delay = end of the block that reported "
             "the onset - true onset."]
