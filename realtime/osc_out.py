@@ -73,9 +73,9 @@ def scale_values(values: np.ndarray, scale: str) -> list[float]:
 def build_bundle(est, prefix: str = DEFAULT_PREFIX, scale: str = "unit", timetag: str = "immediate") -> bytes:
     """The datagram of one estimate (see module docstring).
 
-    Encoded with python-osc's type writers (`pythonosc.parsing.osc_types`); the
-    same bytes as its message and bundle builders, which parse back every
-    message they build and took about as long as the model (a test compares).
+    Encoded with python-osc's type writers (`pythonosc.parsing.osc_types`): the
+    same bytes as its message and bundle builders (a test compares), without
+    their parsing back every message they build.
     """
     from pythonosc.osc_bundle_builder import IMMEDIATELY
     from pythonosc.parsing import osc_types
