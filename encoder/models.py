@@ -262,6 +262,31 @@ def gabor_weights(centres_hz, kernel: int):
     return w
 
 
+def factored_filters(weights, hop: int, rank: int):
+    """A long filter bank (kernel, 1, out) as (basis (hop, rank), taps (kernel / hop, rank, out)).
+
+    The filters, cut into hop-long slices, are projected on the `rank` leading
+    left singular vectors of all their slices side by side (float64 SVD): each
+    hop-long chunk of input is multiplied by `basis` once, and a Conv1D of
+    kernel / hop taps over those projections gives the filter outputs.  The low
+    Gabor bands (25-400 Hz) are smooth over an 8 ms slice: their singular values
+    fall below 1e-6 of the first after the 16th and reach float32 rounding noise
+    (1e-8) after the 19th, so 16 dimensions give the filter outputs to about 1e-6
+    of their scale (BENCHMARKS.md has what that changes in a trained model's output).
+    """
+    import numpy as np
+
+    kernel, _, out = weights.shape
+    if kernel % hop:
+        raise ValueError(f"kernel {kernel} is not a multiple of hop {hop}")
+    taps = np.asarray(weights, dtype=np.float64).reshape(kernel // hop, hop, out)
+    u, _, _ = np.linalg.svd(taps.transpose(1, 0, 2).reshape(hop, -1), full_matrices=False)
+    if not 0 < rank <= u.shape[1]:
+        raise ValueError(f"rank {rank}: expected 1 .. {u.shape[1]}")
+    basis = u[:, :rank]
+    return basis.astype(np.float32), np.einsum("mr,jmk->jrk", basis, taps).astype(np.float32)
+
+
 def pair_sum(bands: int):
     """(2 * bands, bands) matrix adding each cosine/sine pair's squares."""
     import numpy as np
@@ -301,9 +326,14 @@ def _frames(L, x, frame: int, hop: int, name: str):
     return L.Concatenate(name=f"{name}_frames")(parts) if k > 1 else parts[0]
 
 
+FRONT_ENDS = ("factored", "split", "framed", "conv")
+"""The forms of the log-mel family's fixed front end, fastest first (`_logmel_cnn`)."""
+
+
 def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n_fft: int = 256, hop: int = 128,
                 low_bands: int = 16, low_kernel: int = 1024, skip: bool = True, dropout: float = 0.0,
-                batch_norm: bool = False, band_stats: bool = False, front_end: str = "split"):
+                batch_norm: bool = False, band_stats: bool = False, front_end: str = "factored",
+                low_rank: int = 16):
     """Our design: a fixed log-mel front end built from standard layers, a dilated Conv1D stack, global pooling.
 
     Front end (not trained): an STFT (strided convolution arithmetic; n_fft 256 = 16 ms,
@@ -319,7 +349,7 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
     Dense(7).  Global pooling keeps the head independent of how much of the
     window holds sound.
 
-    `front_end` says how the fixed filters are computed; all three forms are
+    `front_end` says how the fixed filters are computed; all four forms are
     the same arithmetic up to float rounding (tests check it):
     "conv": strided Conv1D layers; "framed": the zero-padded input reshaped into
     hop-long chunks, consecutive chunks concatenated into frames, one `Dense`
@@ -327,8 +357,11 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
     mel matrix; "split" (the default): the STFT takes one radix-2 step
     (`HannHalves`: sum and difference of the windowed frame's halves, then two
     half-size DFT matrices: half the multiply-adds of the full DFT matrix), and
-    the Gabor filters are a Conv1D over the hop-long chunks (no frames copied).  Speed of the three:
-    bench/front_end_speed.py.
+    the Gabor filters are a Conv1D over the hop-long chunks (no frames copied);
+    "factored" (the default): split, with each hop-long chunk first projected on
+    the `low_rank` dimensions that hold the Gabor filters' slices
+    (`factored_filters`: a fifth of the Gabor bank's multiply-adds).  Speed of
+    the forms: bench/front_end_speed.py.
     """
     import numpy as np
 
@@ -337,8 +370,8 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
     Log = log_layer_class()
     bins = n_fft // 2 + 1
     inp = keras.Input(shape=(WINDOW_SAMPLES, 1), name="audio")
-    if front_end not in ("split", "framed", "conv"):
-        raise ValueError(f"front_end {front_end!r}: expected 'split', 'framed' or 'conv'")
+    if front_end not in FRONT_ENDS:
+        raise ValueError(f"front_end {front_end!r}: expected one of {', '.join(map(repr, FRONT_ENDS))}")
     gabor = gabor_weights(np.linspace(25.0, 400.0, low_bands), low_kernel)[:, 0, :]
     fixed = {}  # layer -> weight matrix, set once the model is built
 
@@ -350,7 +383,7 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
     def square(x):
         return L.Multiply()([x, x])
 
-    if front_end == "split":
+    if front_end in ("split", "factored"):
         even, odd = halves_layer_class()(n_fft, hop, name="stft_halves")(inp)
         even_w, odd_w, bin_of = split_dft_kernels(n_fft)
         s = L.Concatenate(name="stft_power")([square(fixed_dense(even, n_fft // 2, "stft_even", even_w)),
@@ -374,6 +407,13 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
         chunks = _chunks(L, inp, low_kernel, hop, "low")
         low = L.Conv1D(2 * low_bands, taps, padding="valid", use_bias=False, trainable=False, name="low_filters")
         fixed[low] = gabor.reshape(taps, hop, 2 * low_bands)
+        lo = low(chunks)
+    elif front_end == "factored":  # chunks projected on the filters' slice basis once, then a Conv1D over those
+        basis, taps = factored_filters(gabor[:, None, :], hop, low_rank)
+        chunks = fixed_dense(_chunks(L, inp, low_kernel, hop, "low"), low_rank, "low_basis", basis)
+        low = L.Conv1D(2 * low_bands, taps.shape[0], padding="valid", use_bias=False, trainable=False,
+                       name="low_filters")
+        fixed[low] = taps
         lo = low(chunks)
     else:
         lo = fixed_dense(_frames(L, inp, low_kernel, hop, "low"), 2 * low_bands, "low_filters", gabor)

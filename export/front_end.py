@@ -1,17 +1,21 @@
 """Swap a log-mel model's fixed front end for its fastest equivalent form before conversion.
 
 Models of the log-mel family (`encoder.models._logmel_cnn`) compute a fixed
-STFT in one of three forms that are the same arithmetic up to float rounding
-("conv", "framed", "split"; "split" needs half the multiply-adds).  A model
-trained in an older form is rebuilt here in the "split" form with its trained
-weights copied, and checked on probe signals to give the same outputs; the
-export's parity check then compares the ONNX graph with the original model.
+STFT and Gabor filter bank in one of four forms that are the same arithmetic up
+to float rounding ("conv", "framed", "split": half the STFT's multiply-adds,
+"factored": split, and a fifth of the Gabor bank's).  A model trained in an
+older form is rebuilt here in the "factored" form with its trained weights
+copied, and checked on probe signals to give the same outputs; the export's
+parity check then compares the ONNX graph with the original model.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from encoder.descriptors import SAMPLE_RATE, WINDOW_SAMPLES
+
+FASTEST = "factored"
+"""The form every log-mel model is rebuilt in (`encoder.models.FRONT_ENDS`, fastest first)."""
 
 PROBE_TOLERANCE = 2e-5
 """Largest difference allowed between the two forms on the probe signals, relative to max(1, largest output)
@@ -32,17 +36,17 @@ def probe_signals() -> np.ndarray:
 
 
 def front_end_form(model) -> str | None:
-    """'split', 'framed' or 'conv' for a log-mel family model, else None."""
+    """'factored', 'split', 'framed' or 'conv' for a log-mel family model, else None."""
     names = {layer.name for layer in model.layers}
     if "stft_halves" in names:
-        return "split"
+        return "factored" if "low_basis" in names else "split"
     if "stft" in names and "mel" in names and "low_power" in names:
         return "conv" if "bin_power" in names else "framed"
     return None
 
 
 def fastest_equivalent(model):
-    """(model to convert, note): the "split" rebuild of a framed/conv log-mel model, else the model itself.
+    """(model to convert, note): the "factored" rebuild of an older-form log-mel model, else the model itself.
 
     The note says what was done ('' when nothing was).  The rebuild is used only
     when the architecture is known by name, every trained weight finds its
@@ -50,7 +54,7 @@ def fastest_equivalent(model):
     returned unchanged, with the reason in the note.
     """
     form = front_end_form(model)
-    if form is None or form == "split":
+    if form is None or form == FASTEST:
         return model, ""
     from encoder import models
 
@@ -58,13 +62,13 @@ def fastest_equivalent(model):
     if builder is None:
         return model, f"front end kept ({form}): architecture {model.name!r} unknown"
     rebuilt = builder()
-    if front_end_form(rebuilt) != "split":
-        return model, f"front end kept ({form}): {model.name} does not build a split front end"
+    if front_end_form(rebuilt) != FASTEST:
+        return model, f"front end kept ({form}): {model.name} does not build a {FASTEST} front end"
     if not models.copy_trained_weights(model, rebuilt):
         return model, f"front end kept ({form}): trained layers do not match a fresh {model.name}"
     x = probe_signals()
     y = model(x, training=False).numpy()
     diff = float(np.abs(y - rebuilt(x, training=False).numpy()).max())
     if not diff <= PROBE_TOLERANCE * max(1.0, float(np.abs(y).max())):
-        return model, f"front end kept ({form}): the split rebuild differs by {diff:.1e} on the probes"
-    return rebuilt, f"front end {form} -> split (max difference on probes {diff:.1e})"
+        return model, f"front end kept ({form}): the {FASTEST} rebuild differs by {diff:.1e} on the probes"
+    return rebuilt, f"front end {form} -> {FASTEST} (max difference on probes {diff:.1e})"

@@ -127,7 +127,7 @@ def test_bad_sources_are_clear_errors(tmp_path, capsys):
 
 
 def test_export_rebuilds_an_older_front_end_and_simplifies_the_graph(clips, tmp_path):
-    """A log-mel model trained with the framed front end exports in the split form, through a cleaned-up
+    """A log-mel model trained with the framed front end exports in the factored form, through a cleaned-up
     graph (3-D MatMuls, Conv biases folded in, no Squeeze/Unsqueeze between convolutions), with parity
     against the original Keras model."""
     import onnx
@@ -143,7 +143,7 @@ def test_export_rebuilds_an_older_front_end_and_simplifies_the_graph(clips, tmp_
     out = tmp_path / "logmel.onnx"
     result = exporter.export_model(framed, out, "logmel", "none", clips=clips[0], real_clips=clips[1])
     note = result.contract.extra["conversion"]
-    assert "framed -> split" in note and "conv_bias_through_squeeze x4" in note, note
+    assert "framed -> factored" in note and "conv_bias_through_squeeze x4" in note, note
     assert result.parity.max_abs <= 1e-4
     ops = [n.op_type for n in onnx.load(str(out)).graph.node]
     # one Unsqueeze/Squeeze pair around the Gabor Conv, one around the whole conv stack (5 pairs unsimplified)

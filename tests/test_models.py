@@ -80,7 +80,7 @@ def test_logmel_front_end_is_a_fixed_spectrogram():
     low_freqs = np.linspace(25, 400, 16)
     assert abs(low_freqs[int(np.argmax(bands[1, :16]))] - 60) < 25
     assert bands[0, 16:].max() == pytest.approx(np.log(0.25 * 1.0 + 1e-10), abs=1.0)  # full-scale tone, power ~0.25
-    for name in ("stft_even", "stft_odd", "mel", "low_filters", "low_power"):
+    for name in ("stft_even", "stft_odd", "mel", "low_basis", "low_filters", "low_power"):
         assert not m.get_layer(name).trainable
 
 
@@ -102,10 +102,11 @@ def test_ensemble_averages_its_members():
     np.testing.assert_allclose(e(x, training=False).numpy(), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("form", ["framed", "split"])
+@pytest.mark.parametrize("form", ["framed", "split", "factored"])
 def test_front_end_forms_compute_the_convolution_front_end(form):
-    """The framed (reshape + Dense) and split (radix-2 step, the default) front ends compute what the
-    strided Conv1D form computes: with the same trained-layer weights, the models agree to float rounding."""
+    """The framed (reshape + Dense), split (radix-2 step) and factored (split, Gabor bank through a slice
+    basis: the default) front ends compute what the strided Conv1D form computes: with the same
+    trained-layer weights, the models agree to float rounding."""
     keras.utils.set_random_seed(3)
     conv = models._logmel_cnn("conv", 48, (16, 16), 16, front_end="conv")
     other = models._logmel_cnn(form, 48, (16, 16), 16, front_end=form)
@@ -123,9 +124,40 @@ def test_front_end_forms_compute_the_convolution_front_end(form):
     assert np.abs(ya - yb).max() < 1e-4 * max(1.0, float(np.abs(ya).max()))
     # and the fixed parts really differ in form: no strided convolution left
     assert not any(isinstance(layer, keras.layers.Conv1D) and layer.strides[0] > 1 for layer in other.layers)
-    if form == "split":  # half the STFT's multiply-adds: two 128 x 128 matrices instead of 256 x 258
+    if form in ("split", "factored"):  # half the STFT's multiply-adds: two 128 x 128 matrices, not 256 x 258
         assert other.get_layer("stft_even").kernel.shape == other.get_layer("stft_odd").kernel.shape == (128, 128)
-        assert models.build("logmel").get_layer("stft_halves") is not None  # the default form
+    if form == "factored":  # the Gabor bank: 128 x 16 per chunk, then 8 taps of 16 x 32, not 8 x 128 x 32
+        assert other.get_layer("low_basis").kernel.shape == (128, 16)
+        assert other.get_layer("low_filters").kernel.shape == (8, 16, 32)
+        default = models.build("logmel")
+        assert default.get_layer("stft_halves") is not None and default.get_layer("low_basis") is not None
+
+
+def test_factored_filters_hold_the_gabor_bank():
+    """The slice basis and its taps rebuild the 1024-tap Gabor filters to 3e-6 of their largest weight, and
+    a tone's filter outputs through the factored form equal the direct convolution's; a rank that cannot
+    hold them (4) is visibly worse, and impossible ranks are refused with the value named."""
+    gabor = models.gabor_weights(np.linspace(25.0, 400.0, 16), 1024)  # (1024, 1, 32)
+    slices = gabor[:, 0, :].reshape(8, 128, 32)
+    scale = float(np.abs(gabor).max())
+
+    def rebuild_error(rank):
+        basis, taps = models.factored_filters(gabor, 128, rank)
+        assert basis.shape == (128, rank) and taps.shape == (8, rank, 32)
+        np.testing.assert_allclose(basis.T @ basis, np.eye(rank), atol=1e-6)  # orthonormal
+        return float(np.abs(np.einsum("mr,jrk->jmk", basis, taps) - slices).max()) / scale
+
+    assert rebuild_error(16) < 3e-6
+    assert rebuild_error(4) > 1e-3
+    basis, taps = models.factored_filters(gabor, 128, 16)
+    x = np.sin(2 * np.pi * 120 * np.arange(2048) / 16000).reshape(16, 128)  # 16 chunks of a 120 Hz tone
+    direct = sum(x[j:j + 9] @ slices[j] for j in range(8))
+    z = x @ basis
+    np.testing.assert_allclose(sum(z[j:j + 9] @ taps[j] for j in range(8)), direct, atol=1e-6 * np.abs(direct).max())
+    with pytest.raises(ValueError, match="rank 129"):
+        models.factored_filters(gabor, 128, 129)
+    with pytest.raises(ValueError, match="kernel 1000"):
+        models.factored_filters(gabor[:1000], 128, 16)
 
 
 def test_split_dft_is_the_hann_windowed_dft():
