@@ -75,13 +75,13 @@ def _row(path: str, values: tuple[float, ...] | None, error: str) -> list[str]:
     return [path, *cells, error]
 
 
-def read_done(out: Path) -> tuple[list[list[str]], dict[str, str]]:
-    """Rows already labelled in `out` and their hashes {hash: path}.  Error rows and
-    a row cut short by an interruption are dropped (they are labelled again)."""
+def read_done(out: Path) -> tuple[list[list[str]], list[str]]:
+    """Rows already labelled in `out`, in file order, and the content hash of each.  Error rows, rows
+    without a hash and a row cut short by an interruption are dropped (they are labelled again)."""
     rows: list[list[str]] = []
-    hashes: dict[str, str] = {}
+    digests: list[str] = []
     if not out.exists():
-        return rows, hashes
+        return rows, digests
     by_path: dict[str, str] = {}
     sidecar = hash_path(out)
     if sidecar.exists():
@@ -95,24 +95,24 @@ def read_done(out: Path) -> tuple[list[list[str]], dict[str, str]]:
             if labels is None or (row.get("error") or "").strip() or row.get("path") not in by_path:
                 continue
             rows.append(_row(row["path"], labels, ""))
-            hashes.setdefault(by_path[row["path"]], row["path"])
-    return rows, {h: p for h, p in hashes.items()}
+            digests.append(by_path[row["path"]])
+    return rows, digests
 
 
 class _Writer:
     """Appends rows to the CSV and hashes to its sidecar, flushing each."""
 
-    def __init__(self, out: Path, keep: list[list[str]], keep_hashes: dict[str, str]):
+    def __init__(self, out: Path, keep: list[list[str]], keep_digests: list[str]):
+        """Start `out` afresh with the rows `keep` (and their hashes, in the same order: one sidecar line
+        per row, so a rerun over the same files rewrites both files unchanged)."""
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
         with open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(LABEL_COLUMNS)
             w.writerows(keep)
-        path_hash = {p: h for h, p in keep_hashes.items()}
-        kept_paths = {r[0] for r in keep}
         tmp_h = hash_path(tmp)
-        tmp_h.write_text("".join(f"{path_hash[p]}  {p}\n" for p in kept_paths if p in path_hash))
+        tmp_h.write_text("".join(f"{h}  {r[0]}\n" for r, h in zip(keep, keep_digests)))
         os.replace(tmp_h, hash_path(out))
         os.replace(tmp, out)
         self._csv_file = open(out, "a", newline="")
@@ -145,7 +145,10 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
     out = Path(out)
     start = time.perf_counter()
     summary = LabelSummary(out=out, total=len(paths))
-    keep, done = read_done(out) if resume else ([], {})
+    keep, keep_digests = read_done(out) if resume else ([], [])
+    done: dict[str, str] = {}  # content hash -> the first kept path with it
+    for r, h in zip(keep, keep_digests):
+        done.setdefault(h, r[0])
     labels_of = {r[0]: r[1:1 + len(DESCRIPTORS)] for r in keep}
     kept_paths = set(labels_of)
     todo: list[tuple[str, str | None]] = []
@@ -165,7 +168,7 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
                 kept_paths.add(name)
             continue
         todo.append((p, digest))
-    writer = _Writer(out, keep, done)
+    writer = _Writer(out, keep, keep_digests)
     for p, cells, digest in extra_rows:
         writer.write(p, tuple(float(c) for c in cells), "", digest)
     digests = dict(todo)
@@ -185,15 +188,25 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
             for p, _ in todo:
                 record(*label_one(p))
         else:
+            # rows are written in the order of `paths` (a rerun gives the same file), each as soon as all
+            # before it are done; an interruption still writes every finished one
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(label_one, p): p for p, _ in todo}
+                index = {pool.submit(label_one, p): i for i, (p, _) in enumerate(todo)}
+                finished: dict[int, tuple] = {}
+                next_row = 0
                 try:
-                    for fut in as_completed(futures):
+                    for fut in as_completed(index):
+                        i = index[fut]
                         try:
-                            record(*fut.result())
+                            finished[i] = fut.result()
                         except BrokenProcessPool:
-                            record(futures[fut], None, f"{futures[fut]}: labelling worker process died")
+                            finished[i] = (todo[i][0], None, f"{todo[i][0]}: labelling worker process died")
+                        while next_row in finished:
+                            record(*finished.pop(next_row))
+                            next_row += 1
                 except KeyboardInterrupt:
+                    for i in sorted(finished):
+                        record(*finished[i])
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
     finally:

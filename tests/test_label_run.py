@@ -129,3 +129,25 @@ def test_relative_paths_are_stored_relative_to_the_csv(tmp_path):
     m = read_label_csv(tmp_path / "moved_labels/out.csv")
     assert all(Path(p).is_file() for p in m.paths())
     assert m.records[0].group == str(tmp_path / "audio" / "kit")
+
+
+def test_rerun_with_resume_leaves_both_files_unchanged(tmp_path):
+    """Rebuilding over the same files (as `build-data` does over committed labels) rewrites the CSV and
+    its .sha256 sidecar byte for byte, with two workers, failures retried and two files of identical
+    content: one sidecar line per labelled row, rows in a fixed order."""
+    good = make_kit(tmp_path / "kit", 4)
+    shutil.copy(good[0], tmp_path / "kit" / "same_as_first.flac")
+    for name in ("bad_a.wav", "bad_b.wav", "bad_c.wav"):
+        (tmp_path / "kit" / name).write_bytes(b"RIFF....WAVE")
+    out = tmp_path / "labels.csv"
+    args = ("label", str(tmp_path / "kit"), "-o", str(out), "--workers", "2", "--no-progress")
+    assert drumtimbre(*args).returncode == 0
+    assert drumtimbre(*args, "--resume").returncode == 0
+    first = out.read_bytes(), hash_path(out).read_bytes()
+    res = drumtimbre(*args, "--resume")
+    assert res.returncode == 0 and "0 labelled, 5 already labelled, 3 failed" in res.stdout, res.stdout
+    assert (out.read_bytes(), hash_path(out).read_bytes()) == first
+    rows = read_rows(out)
+    assert [Path(r["path"]).name for r in rows if r["error"]] == ["bad_a.wav", "bad_b.wav", "bad_c.wav"]
+    sidecar = hash_path(out).read_text().splitlines()
+    assert [line.split("  ", 1)[1] for line in sidecar] == [r["path"] for r in rows if not r["error"]]
