@@ -46,6 +46,9 @@ class TrainConfig:
     schedule_from: Path | None = None
     """With `all_data`: a grouped run folder whose learning-rate schedule (history.csv, set there by
     ReduceLROnPlateau on validation) is replayed epoch by epoch, so the refit follows the run that judged it."""
+    ema: float = 0.0
+    """Momentum of an exponential moving average of the weights (0: none).  With it, validation, early
+    stopping and the saved model use the averaged weights."""
     extra: dict = field(default_factory=dict)
 
 
@@ -104,9 +107,10 @@ def train(cfg: TrainConfig) -> dict:
     from encoder.manifest import load_manifests
     from encoder.models import build
 
-    if cfg.epochs < 1 or cfg.batch_size < 1 or not (0.0 <= cfg.truncate_fraction <= 1.0) or cfg.lr <= 0:
+    if (cfg.epochs < 1 or cfg.batch_size < 1 or not (0.0 <= cfg.truncate_fraction <= 1.0) or cfg.lr <= 0
+            or not 0.0 <= cfg.ema < 1.0):
         raise ValueError(f"bad training settings: epochs={cfg.epochs}, batch_size={cfg.batch_size}, "
-                         f"lr={cfg.lr}, truncate_fraction={cfg.truncate_fraction}")
+                         f"lr={cfg.lr}, truncate_fraction={cfg.truncate_fraction}, ema={cfg.ema}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
@@ -139,7 +143,8 @@ def train(cfg: TrainConfig) -> dict:
         raise ValueError(f"empty training or validation split ({len(x_tr)} / {len(x_va)} clips)")
 
     model = build(cfg.arch)
-    model.compile(optimizer=keras.optimizers.Adam(cfg.lr), loss="mae")
+    model.compile(optimizer=keras.optimizers.Adam(cfg.lr, use_ema=cfg.ema > 0, ema_momentum=cfg.ema or 0.99),
+                  loss="mae")
     monitor = "loss" if cfg.all_data else "val_loss"
     if cfg.schedule_from is not None:
         if not cfg.all_data:
@@ -153,6 +158,8 @@ def train(cfg: TrainConfig) -> dict:
     if not cfg.all_data:
         callbacks.insert(0, keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience,
                                                           restore_best_weights=True))
+    if cfg.ema:  # first: the averaged weights are in the model whenever the others look (and when it ends)
+        callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     start = time.perf_counter()
     hist = model.fit(
         dataset.training_dataset(x_tr, y_tr, cfg.batch_size, cfg.seed, cfg.truncate_fraction),
@@ -186,6 +193,7 @@ def train(cfg: TrainConfig) -> dict:
         "truncate_fraction": cfg.truncate_fraction,
         "oversample": cfg.oversample,
         "patience": cfg.patience,
+        "ema": cfg.ema,
         "train_seconds": round(seconds, 1),
         "seconds_per_epoch": round(seconds / epochs_run, 2),
         "counts": {s: int((a == s).sum()) for s in splits.SPLITS},

@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, default=10, help="early-stopping patience, epochs")
     p.add_argument("--oversample", nargs="*", default=[], metavar="SOURCE=N",
                    help="repeat a source's training clips N times per epoch, e.g. debian.csv=3 (real kits count more)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
+                   help="keep an exponential moving average of the weights with this momentum, e.g. 0.999, and "
+                        "validate, stop early and save with it (default 0: off)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                       grouped=args.grouped, batch_size=args.batch_size, lr=args.lr,
                       truncate_fraction=args.truncate_fraction, patience=args.patience,
                       oversample=oversample, progress=not args.no_progress,
-                      all_data=args.all_data, schedule_from=args.schedule_from)
+                      all_data=args.all_data, schedule_from=args.schedule_from, ema=args.ema)
     try:
         info = train(cfg)
     except (ValueError, FileNotFoundError) as exc:
