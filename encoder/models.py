@@ -354,7 +354,7 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
     "conv": strided Conv1D layers; "framed": the zero-padded input reshaped into
     hop-long chunks, consecutive chunks concatenated into frames, one `Dense`
     for the STFT and one for the Gabor filters, the pair sums folded into the
-    mel matrix; "split" (the default): the STFT takes one radix-2 step
+    mel matrix; "split": the STFT takes one radix-2 step
     (`HannHalves`: sum and difference of the windowed frame's halves, then two
     half-size DFT matrices: half the multiply-adds of the full DFT matrix), and
     the Gabor filters are a Conv1D over the hop-long chunks (no frames copied);
