@@ -1,6 +1,7 @@
 """ONNX Runtime time per hit of a log-mel model with each form of its fixed front end, and with the raw graph.
 
-    .venv/bin/python bench/front_end_speed.py [--arch logmel_stats] [--reps 1000] [--weights models/default.keras]
+    .venv/bin/python bench/front_end_speed.py [--arch logmel_reg] [--reps 1000] [--weights models/default.keras]
+        [--ranks 24] [--clips 925]
 
 The forms of `encoder.models._logmel_cnn` (strided Conv1D, framed, split,
 factored) are built with the same trained-layer weights (from `--weights`, a
@@ -8,9 +9,13 @@ factored) are built with the same trained-layer weights (from `--weights`, a
 in memory with `export.keras_to_onnx.to_onnx` (no front-end rebuild; graph
 clean-up on, as `drumtimbre export` does), and the framed form once more
 without the clean-up (tf2onnx's graph as it comes: what the export wrote
-before the clean-up existed).  All are checked to agree and timed alternately
-(batch 1, one thread, graph optimisation 'all') on a decaying noise burst;
-p50 and p10 wall time in ms.
+before the clean-up existed); the factored form at its default rank
+(`encoder.models.LOW_RANK`) and at each further `--ranks` value.  They are timed alternately (batch 1, one
+thread, graph optimisation 'all') on a decaying noise burst; p50 and p10 wall
+time in ms.  Each row also gives its largest output difference from the
+strided Conv1D form (normalised units) over `--clips` real kit clips
+(`export.parity.parity_clips`), and for the factored rows how closely the
+basis rebuilds the Gabor filters (largest error / largest weight).
 """
 from __future__ import annotations
 
@@ -51,29 +56,49 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arch", choices=sorted(SPECS), default="logmel_reg")
     p.add_argument("--reps", type=int, default=1000)
     p.add_argument("--weights", type=Path, help="a trained .keras file of --arch to take the weights from")
+    p.add_argument("--ranks", type=int, nargs="+", default=[], help="more ranks of the factored form to time "
+                   "(its default rank is always timed)")
+    p.add_argument("--clips", type=int, default=64, help="real kit clips to compare the forms' outputs on")
     args = p.parse_args(argv)
 
     import keras
 
-    from encoder.models import _logmel_cnn, copy_trained_weights
+    from encoder.models import LOW_RANK, _logmel_cnn, copy_trained_weights
     from export.keras_to_onnx import load_keras_model
+    from export.parity import parity_clips
 
     spec = SPECS[args.arch]
     keras.utils.set_random_seed(0)
-    forms = {form: _logmel_cnn(args.arch, front_end=form, **spec) for form in ("conv", "framed", "split", "factored")}
-    source = load_keras_model(args.weights) if args.weights else forms["conv"]
+    forms = {"strided Conv1D": _logmel_cnn(args.arch, front_end="conv", **spec),
+             "framed": _logmel_cnn(args.arch, front_end="framed", **spec),
+             "split": _logmel_cnn(args.arch, front_end="split", **spec)}
+    factored = []  # row labels of the factored forms
+    for r in [LOW_RANK] + sorted(set(args.ranks) - {LOW_RANK}):
+        factored.append(f"factored, rank {r}" + (" (default)" if r == LOW_RANK else ""))
+        forms[factored[-1]] = _logmel_cnn(args.arch, front_end="factored", low_rank=r, **spec)
+    source = load_keras_model(args.weights) if args.weights else forms["strided Conv1D"]
     for model in forms.values():
         if model is not source and not copy_trained_weights(source, model):
             p.error(f"{args.weights}: its trained layers do not fit {args.arch}")
-    sessions = {"framed, raw tf2onnx graph": session(forms["framed"], simplify_graph=False),
-                "strided Conv1D": session(forms["conv"]),
-                "framed": session(forms["framed"]),
-                "split": session(forms["split"]),
-                "factored (default)": session(forms["factored"])}
+    sessions = {"framed, raw tf2onnx graph": session(forms["framed"], simplify_graph=False)}
+    sessions.update({label: session(model) for label, model in forms.items()})
+    clips, real = parity_clips(args.clips)
+    clips = clips[:, :, None]
+
+    def outputs(s):
+        return np.concatenate([s.run(None, {s.get_inputs()[0].name: clips[i:i + 64]})[0]
+                               for i in range(0, len(clips), 64)])
+
+    ref_out = outputs(sessions["strided Conv1D"])
+    diffs = {k: float(np.abs(outputs(s) - ref_out).max()) for k, s in sessions.items()}
+    slices = forms["split"].get_layer("low_filters").get_weights()[0]  # (taps, hop, filters): the Gabor bank
+    rebuild = {}  # the factored models' basis times taps against those slices, / the largest weight
+    for label in factored:
+        basis = forms[label].get_layer("low_basis").get_weights()[0]
+        taps = forms[label].get_layer("low_filters").get_weights()[0]
+        rebuild[label] = float(np.abs(np.einsum("mr,jrk->jmk", basis, taps) - slices).max() / np.abs(slices).max())
     t = np.arange(16000) / 16000
     x = (0.5 * np.random.default_rng(0).standard_normal(16000) * np.exp(-t / 0.08)).astype(np.float32)[None, :, None]
-    outs = [s.run(None, {s.get_inputs()[0].name: x})[0] for s in sessions.values()]
-    diff = max(float(np.abs(o - outs[0]).max()) for o in outs)
     times: dict[str, list[float]] = {k: [] for k in sessions}
     for k, s in sessions.items():
         for _ in range(50):
@@ -85,11 +110,13 @@ def main(argv: list[str] | None = None) -> int:
             s.run(None, {name: x})
             times[k].append(time.perf_counter() - t0)
     weights = args.weights or "seeded random init"
-    print(f"{args.arch} ({weights}): max |difference| between the graphs {diff:.2e} (normalised units); "
-          f"{args.reps} alternating calls each, batch 1, one thread")
-    print("| front end and graph | p50 ms | p10 ms |\n|---|---|---|")
+    print(f"{args.arch} ({weights}): {args.reps} alternating calls each, batch 1, one thread; output differences "
+          f"from the strided Conv1D form over {len(clips)} clips ({real} from drum kits), normalised units")
+    print("| front end and graph | p50 ms | p10 ms | max output difference | Gabor filters rebuilt to |\n"
+          "|---|---|---|---|---|")
     for k, v in times.items():
-        print(f"| {k} | {1000 * np.median(v):.3f} | {1000 * np.percentile(v, 10):.3f} |")
+        print(f"| {k} | {1000 * np.median(v):.3f} | {1000 * np.percentile(v, 10):.3f} | {diffs[k]:.1e} | "
+              + (f"{rebuild[k]:.1e} |" if k in rebuild else "- |"))
     return 0
 
 

@@ -269,10 +269,9 @@ def factored_filters(weights, hop: int, rank: int):
     left singular vectors of all their slices side by side (float64 SVD): each
     hop-long chunk of input is multiplied by `basis` once, and a Conv1D of
     kernel / hop taps over those projections gives the filter outputs.  The low
-    Gabor bands (25-400 Hz) are smooth over an 8 ms slice: their singular values
-    fall below 1e-6 of the first after the 16th and reach float32 rounding noise
-    (1e-8) after the 19th, so 16 dimensions give the filter outputs to about 1e-6
-    of their scale (BENCHMARKS.md has what that changes in a trained model's output).
+    Gabor bands (25-400 Hz) are smooth over an 8 ms slice, so few dimensions hold
+    them: 16 rebuild the filters to 1.5e-6 of their largest weight
+    (bench/front_end_speed.py, with what that changes in a trained model's output).
     """
     import numpy as np
 
@@ -329,11 +328,14 @@ def _frames(L, x, frame: int, hop: int, name: str):
 FRONT_ENDS = ("factored", "split", "framed", "conv")
 """The forms of the log-mel family's fixed front end, fastest first (`_logmel_cnn`)."""
 
+LOW_RANK = 16
+"""Dimensions of the basis the factored form projects the Gabor filters' slices on (`factored_filters`)."""
+
 
 def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n_fft: int = 256, hop: int = 128,
                 low_bands: int = 16, low_kernel: int = 1024, skip: bool = True, dropout: float = 0.0,
                 batch_norm: bool = False, band_stats: bool = False, front_end: str = "factored",
-                low_rank: int = 16):
+                low_rank: int = LOW_RANK):
     """Our design: a fixed log-mel front end built from standard layers, a dilated Conv1D stack, global pooling.
 
     Front end (not trained): an STFT (strided convolution arithmetic; n_fft 256 = 16 ms,
@@ -349,8 +351,9 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
     Dense(7).  Global pooling keeps the head independent of how much of the
     window holds sound.
 
-    `front_end` says how the fixed filters are computed; all four forms are
-    the same arithmetic up to float rounding (tests check it):
+    `front_end` says how the fixed filters are computed; the forms compute the
+    same up to float rounding (tests check it), the factored one up to its
+    basis, which holds the Gabor filters to 1.5e-6 of their largest weight:
     "conv": strided Conv1D layers; "framed": the zero-padded input reshaped into
     hop-long chunks, consecutive chunks concatenated into frames, one `Dense`
     for the STFT and one for the Gabor filters, the pair sums folded into the
@@ -402,15 +405,13 @@ def _logmel_cnn(name: str, n_mels: int, channels: tuple[int, ...], dense: int, n
                        name="low_filters")
         fixed[low] = gabor[:, None, :]
         lo = low(inp)
-    elif front_end == "split":  # a Conv1D over hop-long chunks: each frame's chunks times the kernel's, summed
-        taps = low_kernel // hop
+    elif front_end in ("split", "factored"):
+        # a Conv1D over hop-long chunks: each frame's chunks times the kernel's slices, summed
         chunks = _chunks(L, inp, low_kernel, hop, "low")
-        low = L.Conv1D(2 * low_bands, taps, padding="valid", use_bias=False, trainable=False, name="low_filters")
-        fixed[low] = gabor.reshape(taps, hop, 2 * low_bands)
-        lo = low(chunks)
-    elif front_end == "factored":  # chunks projected on the filters' slice basis once, then a Conv1D over those
-        basis, taps = factored_filters(gabor[:, None, :], hop, low_rank)
-        chunks = fixed_dense(_chunks(L, inp, low_kernel, hop, "low"), low_rank, "low_basis", basis)
+        taps = gabor.reshape(low_kernel // hop, hop, 2 * low_bands)
+        if front_end == "factored":  # the chunks projected on the slices' basis once, the taps in that basis
+            basis, taps = factored_filters(gabor[:, None, :], hop, low_rank)
+            chunks = fixed_dense(chunks, low_rank, "low_basis", basis)
         low = L.Conv1D(2 * low_bands, taps.shape[0], padding="valid", use_bias=False, trainable=False,
                        name="low_filters")
         fixed[low] = taps

@@ -1,9 +1,10 @@
 """Swap a log-mel model's fixed front end for its fastest equivalent form before conversion.
 
 Models of the log-mel family (`encoder.models._logmel_cnn`) compute a fixed
-STFT and Gabor filter bank in one of four forms that are the same arithmetic up
-to float rounding ("conv", "framed", "split": half the STFT's multiply-adds,
-"factored": split, and a fifth of the Gabor bank's).  A model trained in an
+STFT and Gabor filter bank in one of four forms that compute the same up to
+float rounding ("conv", "framed", "split": half the STFT's multiply-adds;
+"factored": split, and a fifth of the Gabor bank's, through a basis that holds
+the filters to 1.5e-6 of their largest weight).  A model trained in an
 older form is rebuilt here in the "factored" form with its trained weights
 copied, and checked on probe signals to give the same outputs; the export's
 parity check then compares the ONNX graph with the original model.
@@ -13,13 +14,14 @@ from __future__ import annotations
 import numpy as np
 
 from encoder.descriptors import SAMPLE_RATE, WINDOW_SAMPLES
+from encoder.models import FRONT_ENDS  # no TensorFlow import: Keras loads lazily
 
-FASTEST = "factored"
-"""The form every log-mel model is rebuilt in (`encoder.models.FRONT_ENDS`, fastest first)."""
+FASTEST = FRONT_ENDS[0]
+"""The form every log-mel model is rebuilt in."""
 
 PROBE_TOLERANCE = 2e-5
 """Largest difference allowed between the two forms on the probe signals, relative to max(1, largest output)
-(normalised units; float32 rounding of the two orders of summation, well inside the export's 1e-4 parity)."""
+(normalised units; float32 rounding and the factored basis, well inside the export's 1e-4 parity)."""
 
 
 def probe_signals() -> np.ndarray:

@@ -97,8 +97,9 @@ def to_onnx(model, opset: int = DEFAULT_OPSET, notes: list[str] | None = None, r
 
     With `rebuild_front_end`, a log-mel model's fixed front end is first rebuilt
     in its fastest equivalent form (`export.front_end`); with `simplify_graph`
-    the converted graph is cleaned up (`export.simplify`).  Both keep the
-    arithmetic; what they did is appended to `notes`.
+    the converted graph is cleaned up (`export.simplify`).  Both keep what the
+    model computes (the rebuild up to the factored basis' precision, checked on
+    probes); what they did is appended to `notes`.
     """
     import tensorflow as tf
     import tf2onnx

@@ -398,13 +398,13 @@ class OnsetDetector:
         """The frame's level is above the floor, and its newer half not much quieter than the older
         (an abrupt stop splatters flux but is no hit).  Only asked of candidate peaks."""
         i = frame_end - self._buf_start
-        raw = self._buf[None, i - self.n_win:i]
+        raw = self._buf[i - self.n_win:i]
         frame = raw * self.window
-        ms = np.einsum("ij,ij->i", frame, frame) / self.n_win  # mean square; einsum: no temporaries
+        ms = np.einsum("i,i->", frame, frame) / self.n_win  # mean square; einsum: no temporaries
         half = self.n_win // 2
-        newer = np.einsum("ij,ij->i", raw[:, half:], raw[:, half:]) / (self.n_win - half)
-        older = np.einsum("ij,ij->i", raw[:, :half], raw[:, :half]) / half
-        return bool(ms[0] > self.floor_ms and newer[0] >= 0.25 * older[0])
+        newer = np.einsum("i,i->", raw[half:], raw[half:]) / (self.n_win - half)
+        older = np.einsum("i,i->", raw[:half], raw[:half]) / half
+        return bool(ms > self.floor_ms and newer >= 0.25 * older)
 
     def _cut_after(self, frame_end: int) -> bool:
         """True when the hop after the peak frame holds less energy than the hop just before the frame:

@@ -106,7 +106,7 @@ def test_ensemble_averages_its_members():
 def test_front_end_forms_compute_the_convolution_front_end(form):
     """The framed (reshape + Dense), split (radix-2 step) and factored (split, Gabor bank through a slice
     basis: the default) front ends compute what the strided Conv1D form computes: with the same
-    trained-layer weights, the models agree to float rounding."""
+    trained-layer weights, the models agree to float rounding (the factored one also to its basis)."""
     keras.utils.set_random_seed(3)
     conv = models._logmel_cnn("conv", 48, (16, 16), 16, front_end="conv")
     other = models._logmel_cnn(form, 48, (16, 16), 16, front_end=form)
