@@ -29,12 +29,13 @@ from encoder.evaluate import WINDOWS_MS, keras_predictor, truncate  # noqa: E402
 from encoder.manifest import Manifest, load_manifests  # noqa: E402
 
 
-def kit_of(path: str) -> str:
-    """A clip's kit: the folder name below the kit roots (hydrogen) or 'lmms' for the LMMS samples."""
+def kit_of(path: str, group: str = "") -> str:
+    """A clip's kit: the folder name below the kit roots (hydrogen), 'lmms' for the LMMS samples,
+    else its group (the extra kits: `soundfont/<font>/<kit>`, `sonic-pi/<family>`) or folder name."""
     parts = Path(path).parts
     if "drumkits" in parts:
         return parts[parts.index("drumkits") + 1]
-    return "lmms" if "lmms" in parts else Path(path).parent.name
+    return "lmms" if "lmms" in parts else group or Path(path).parent.name
 
 
 def judge(run: Path, manifest: Manifest, real: str) -> dict:
@@ -51,7 +52,7 @@ def judge(run: Path, manifest: Manifest, real: str) -> dict:
         err["nn"][ms] = np.abs(nn(xi) - true)
         err["gb"][ms] = np.abs(gb(xi) - true)
     is_real = np.array([Path(r.source).name == real for r in test.records])
-    kits = np.array([kit_of(r.path) if Path(r.source).name == real else "" for r in test.records])
+    kits = np.array([kit_of(r.path, r.group) if Path(r.source).name == real else "" for r in test.records])
     return {"run": str(run), "err": err, "real": is_real, "kits": kits}
 
 

@@ -1,7 +1,8 @@
 """The training-data recipe: synthesised drums + Debian's drum kits, labelled.
 
 Everything here can be rebuilt on a fresh machine with the Debian packages
-`hydrogen-drumkits`, `hydrogen-data` and `lmms-common` installed:
+`hydrogen-drumkits`, `hydrogen-data` and `lmms-common` installed (and, for
+the extra kits, `fluid-soundfont-gm`, `timgm6mb-soundfont`, `sonic-pi-samples`):
 
 - `render_synth(out, n)` writes `n` synth clips as 16-bit FLAC at 16 kHz to
   `<out>/audio/synth/<family>/<batch>/<family>_<seed>.flac`.  Families take
@@ -13,8 +14,12 @@ Everything here can be rebuilt on a fresh machine with the Debian packages
   file (`encoder.augment`: repitch, EQ, choke, drive, room, layered hits) to
   `<out>/audio/augmented/<kit>/`; their CSV carries a `group` column naming
   the original kit, so a grouped split keeps a kit and its variants together.
+- `extra_kit_files(out)` lists more real one-shots: the drum kits of General
+  MIDI SoundFonts (extracted by `encoder.soundfont`) and Sonic Pi's drum and
+  percussion samples, each with its group (kit, or sample family).
 - `build(...)` renders and labels all of them into `<out>/labels/synth.csv`,
-  `<out>/labels/debian.csv` and `<out>/labels/debian_aug.csv` with
+  `<out>/labels/debian.csv`, `<out>/labels/debian_aug.csv`, `extra.csv` and
+  `extra_aug.csv` (the extra kits and their variants) with
   `encoder.label_run.label_to_csv`, resumably: run it again with a larger `n`
   and only the new clips are labelled.
 """
@@ -37,6 +42,11 @@ GROUP_SIZE = 25
 AUGMENT_VARIANTS = 4
 """Label-true variants made of every Debian kit file by default."""
 DEBIAN_KIT_ROOTS = (Path("/usr/share/hydrogen/data/drumkits"), Path("/usr/share/lmms/samples/drums"))
+SOUNDFONTS = (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), Path("/usr/share/sounds/sf2/TimGM6mb.sf2"))
+"""General MIDI SoundFonts whose drum kits are extracted (Debian: fluid-soundfont-gm, timgm6mb-soundfont)."""
+SONIC_PI_SAMPLES = Path("/usr/share/sonic-pi/samples")
+"""Debian's sonic-pi-samples; its percussive one-shots are the files with the prefixes below."""
+SONIC_PI_PREFIXES = ("bd", "drum", "elec", "perc", "sn", "tabla")
 
 
 @dataclass
@@ -49,6 +59,10 @@ class BuildSummary:
     debian_csv: Path | None
     augmented_files: int = 0
     augmented_csv: Path | None = None
+    extra_files: int = 0
+    extra_csv: Path | None = None
+    extra_augmented_files: int = 0
+    extra_augmented_csv: Path | None = None
 
 
 def synth_path(out: Path, index: int) -> Path:
@@ -81,6 +95,30 @@ def debian_kit_files(roots: tuple[Path, ...] = DEBIAN_KIT_ROOTS) -> list[Path]:
     return find_audio(present) if present else []
 
 
+def extra_kit_files(out: Path, soundfonts: tuple[Path, ...] = SOUNDFONTS,
+                    sonic_pi: Path = SONIC_PI_SAMPLES) -> dict[Path, str]:
+    """More real one-shots, where their Debian packages are installed -> {file: group}.
+
+    The drum-kit recordings of General MIDI SoundFonts (`encoder.soundfont`, extracted to
+    `<out>/audio/soundfonts/<font>/<kit>/`; group `soundfont/<font>/<kit>`) and Sonic Pi's drum
+    and percussion samples (group `sonic-pi/<family>`, the file-name prefix: bd, sn, tabla, ...).
+    Group names do not depend on `out`, so neither do grouped splits.
+    """
+    from encoder.soundfont import extract
+
+    files: dict[Path, str] = {}
+    for font in soundfonts:
+        if font.is_file():
+            for f in extract(font, out / "audio" / "soundfonts"):
+                files[f] = f"soundfont/{f.parent.parent.name}/{f.parent.name}"
+    if sonic_pi.is_dir():
+        for f in sorted(sonic_pi.glob("*.flac")):
+            family = f.name.split("_", 1)[0]
+            if family in SONIC_PI_PREFIXES:
+                files[f] = f"sonic-pi/{family}"
+    return files
+
+
 def augmented_path(out: Path, original: Path, index: int) -> Path:
     """Where variant `index` of kit file `original` lives under the data folder `out`."""
     kit = original.parent
@@ -89,11 +127,12 @@ def augmented_path(out: Path, original: Path, index: int) -> Path:
 
 
 def augment_kits(out: Path, files: list[Path], variants: int = AUGMENT_VARIANTS,
-                 progress: bool = True) -> dict[Path, str]:
+                 progress: bool = True, groups_of: dict[Path, str] | None = None) -> dict[Path, str]:
     """Write `variants` augmented versions of each file (skipping existing ones) -> {variant path: original's group}.
 
     Partners for layered hits come from the same kit folder.  A file that cannot
-    be read is skipped (its labelling reports it in the originals' CSV).
+    be read is skipped (its labelling reports it in the originals' CSV).  The
+    original's group is `groups_of[file]` where given, else its folder.
     """
     import numpy as np
     from tqdm import tqdm
@@ -122,7 +161,7 @@ def augment_kits(out: Path, files: list[Path], variants: int = AUGMENT_VARIANTS,
                 if f not in clips:
                     continue
                 dest = augmented_path(out, f, k)
-                groups[dest] = group_of(str(f))
+                groups[dest] = (groups_of or {}).get(f) or group_of(str(f))
                 if dest.exists():
                     continue
                 rng = np.random.default_rng(seed_of(f, k))
@@ -157,8 +196,12 @@ def attach_groups(csv_path: Path, groups: dict[str, str]) -> None:
 
 
 def build(out: Path = Path("data"), n_synth: int = 2400, workers: int = 1, debian: bool = True,
-          progress: bool = True, augment: int = AUGMENT_VARIANTS) -> BuildSummary:
-    """Render and label the whole recipe under `out` (resumable); `augment` variants per kit file."""
+          progress: bool = True, augment: int = AUGMENT_VARIANTS, extra: bool = True) -> BuildSummary:
+    """Render and label the whole recipe under `out` (resumable); `augment` variants per kit file.
+
+    `extra`: also the SoundFont and Sonic Pi kits (`extra_kit_files`) into `extra.csv` and their
+    variants into `extra_aug.csv`, where those packages are installed.
+    """
     from encoder.label_run import label_to_csv
 
     out = Path(out)
@@ -179,4 +222,18 @@ def build(out: Path = Path("data"), n_synth: int = 2400, workers: int = 1, debia
         label_to_csv(sorted(groups), aug_csv, workers=workers, resume=True, progress=progress)
         attach_groups(aug_csv, {stored_path(p, aug_csv): g for p, g in groups.items()})
         summary.augmented_files, summary.augmented_csv = len(groups), aug_csv
+    more = extra_kit_files(out) if extra else {}
+    if more:
+        from encoder.label_run import stored_path
+
+        extra_csv = labels / "extra.csv"
+        label_to_csv(sorted(more), extra_csv, workers=workers, resume=True, progress=progress)
+        attach_groups(extra_csv, {stored_path(p, extra_csv): g for p, g in more.items()})
+        summary.extra_files, summary.extra_csv = len(more), extra_csv
+        if augment > 0:
+            groups = augment_kits(out, sorted(more), augment, progress, groups_of=more)
+            aug_csv = labels / "extra_aug.csv"
+            label_to_csv(sorted(groups), aug_csv, workers=workers, resume=True, progress=progress)
+            attach_groups(aug_csv, {stored_path(p, aug_csv): g for p, g in groups.items()})
+            summary.extra_augmented_files, summary.extra_augmented_csv = len(groups), aug_csv
     return summary

@@ -1,4 +1,4 @@
-"""`drumtimbre build-data [--out data] [--synth N] [--workers W]`: rebuild the training data."""
+"""`drumtimbre build-data [--out data] [--synth N] [--workers W] [--no-extra]`: rebuild the training data."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", type=int, default=None, metavar="K",
                    help="label-true augmented variants per Debian kit file (default 4; 0: none)")
     p.add_argument("--no-debian", action="store_true", help="skip the Debian drum kits")
+    p.add_argument("--no-extra", action="store_true",
+                   help="skip the extra kits (GM SoundFont drum kits, Sonic Pi's percussion samples)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -33,7 +35,16 @@ def run(args: argparse.Namespace) -> int:
         print("drumtimbre build-data: no Debian kits found; install hydrogen-drumkits hydrogen-data "
               "lmms-common, or pass --no-debian", file=sys.stderr)
         return 2
-    s = build(args.out, args.synth, args.workers, debian=not args.no_debian, progress=not args.no_progress, augment=augment)
+    s = build(args.out, args.synth, args.workers, debian=not args.no_debian, progress=not args.no_progress,
+              augment=augment, extra=not args.no_extra)
     print(f"{s.synth_files} synth clips -> {s.synth_csv}; {s.debian_files} Debian kit files -> {s.debian_csv}; "
           f"{s.augmented_files} augmented variants -> {s.augmented_csv}")
+    if args.no_extra:
+        return 0
+    if s.extra_files:
+        print(f"{s.extra_files} extra kit files -> {s.extra_csv}; "
+              f"{s.extra_augmented_files} augmented variants -> {s.extra_augmented_csv}")
+    else:
+        print("no extra kits found (install fluid-soundfont-gm timgm6mb-soundfont sonic-pi-samples for them); "
+              "the rest of the recipe is built")
     return 0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up drumtimbre on a fresh Debian machine:
-#   - Debian packages: PortAudio, libsndfile, the Debian drum kits (training data),
+#   - Debian packages: PortAudio, libsndfile, the Debian drum kits, GM SoundFonts and Sonic Pi's
+#     samples (training data),
 #     and the real components the realtime tests use (JACK, liblo, Pure Data);
 #   - a virtual environment in .venv with drumtimbre and its [train,dev] extras;
 #   - timbral_models 0.4.0 (--no-deps: its metadata names the dead 'sklearn').
@@ -9,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(python3-venv libportaudio2 libsndfile1 hydrogen-drumkits hydrogen-data lmms-common
+          fluid-soundfont-gm timgm6mb-soundfont sonic-pi-samples
           jackd2 sndfile-tools liblo-tools puredata-core)
 if [ -f scripts/realtime-system-packages.txt ]; then
     while read -r p; do [[ -n "$p" && "$p" != \#* ]] && packages+=("$p"); done < scripts/realtime-system-packages.txt

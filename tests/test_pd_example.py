@@ -73,14 +73,20 @@ def test_patch_receives_hits_and_sets_its_voice_from_the_timbre():
             lines += pd.collect(lambda got: any("drumtimbre-hit:" in g for g in got), 0.15)
             if any("drumtimbre-hit:" in g for g in lines):
                 break
-        lines += pd.collect(lambda got: False, 0.3)
+        assert any("drumtimbre-hit:" in g for g in lines), "\n".join(lines)
+        # pd is listening now: one more hit, both of its bundles sent to a bound port (a hit of the
+        # loop above can have lost its early bundle while pd was still starting)
+        hit_id = 99
+        for kind in ("early", "final"):
+            out(Estimate(kind, hit_id, 1.5 + hit_id, -6.5, values, 0.5, time.time(), 0.0, 0.0))
+        lines += pd.collect(lambda got: any(f"drumtimbre-voice: {hit_id} " in g for g in got), 3.0)
+        lines += pd.collect(lambda got: False, 0.2)
     finally:
         pd.stop()
     text = "\n".join(lines)
     assert "couldn't create" not in text, text
-    hit = re.search(r"drumtimbre-hit: (\d+) ([\d.]+) (-[\d.]+)", text)
+    hit = re.search(rf"drumtimbre-hit: ({hit_id}) ([\d.]+) (-[\d.]+)", text)
     assert hit, text
-    hit_id = int(hit.group(1))
     assert float(hit.group(2)) == pytest.approx(1.5 + hit_id) and float(hit.group(3)) == pytest.approx(-6.5)
     assert re.search(rf"drumtimbre-early: {hit_id} ", text)
     timbre = re.search(rf"drumtimbre-timbre: {hit_id} (.*)", text)
