@@ -62,7 +62,7 @@ def loops(kits: list[str], seeds: int, seconds: float, rate: int) -> list[Case]:
             for seed in range(seeds):
                 bpm = BPMS[(s + seed) % len(BPMS)] + 5 * seed
                 loop = render_loop(style, bpm, seconds, rate, seed=seed, kit=kit)
-                out.append(Case(f"{kit}/{style}/{bpm}/{seed}", loop.audio, rate, loop.onsets))
+                out.append(Case(f"{Path(kit).name}/{style}/{bpm}/{seed}", loop.audio, rate, loop.onsets))
     return out
 
 
@@ -156,12 +156,12 @@ HEADER = ("| detector | F 25 ms | P 25 ms | R 25 ms | F 50 ms | timing err p50 /
           "|---|---|---|---|---|---|---|")
 
 
-def by_style(cases: list[Case], found: list[Found]) -> dict[str, float]:
-    """F at +-25 ms per loop style (the style is the 2nd field of a rendered case's name)."""
+def by_style(cases: list[Case], found: list[Found], field: int = 1) -> dict[str, float]:
+    """F at +-25 ms per loop style (the 2nd field of a rendered case's name; `field=0`: per kit)."""
     groups: dict[str, list] = {}
     for c, f in zip(cases, found):
         parts = c.name.split("/")
-        groups.setdefault(parts[1] if len(parts) == 4 else "files", []).append((c, f))
+        groups.setdefault(parts[field] if len(parts) == 4 else "files", []).append((c, f))
     return {k: score(v)[25]["f"] for k, v in groups.items()}
 
 
@@ -174,6 +174,7 @@ def run_set(cases: list[Case], aubio_grid: bool, block: int, params: OnsetParams
     rows.append(("ours (detecting at 16 kHz)",
                  score([(c, ours(c.audio, c.rate, block, params, detect_rate=16000)) for c in cases])))
     styles = {"ours": by_style(cases, mine)}
+    kits = {"ours": by_style(cases, mine, field=0)}
     if aubio_grid:
         try:
             import aubio  # noqa: F401
@@ -193,9 +194,12 @@ def run_set(cases: list[Case], aubio_grid: bool, block: int, params: OnsetParams
             rows.append((f"aubio {method} (threshold {thr})", m))
         top, (thr, _, found) = ranked[0]
         styles[f"aubio {top} {thr}"] = by_style(cases, found)
-    names = sorted(styles["ours"])
-    table = ["| style | " + " | ".join(styles) + " |", "|---|" + "---|" * len(styles)]
-    table += [f"| {s} | " + " | ".join(f"{v[s]:.3f}" for v in styles.values()) + " |" for s in names]
+        kits[f"aubio {top} {thr}"] = by_style(cases, found, field=0)
+    table = []
+    for what, cols in (("style", styles), ("kit", kits)):
+        names = sorted(cols["ours"])
+        table += ([""] if table else []) + [f"| {what} | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        table += [f"| {s} | " + " | ".join(f"{v[s]:.3f}" for v in cols.values()) + " |" for s in names]
     return rows, table
 
 
@@ -221,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=int, default=48000, help="loop sample rate, Hz")
     ap.add_argument("--block", type=int, default=256, help="block size fed to our detector")
     ap.add_argument("--no-aubio", action="store_true")
+    ap.add_argument("--kits", nargs="+", type=Path, default=[], metavar="DIR",
+                    help="also loops from these kit folders (one-shots named by drum), scored as a third set, "
+                         "'other kits' (e.g. the extracted extra kits of build-data)")
     ap.add_argument("--files", nargs="+", type=Path, help="your own recordings (wav) ...")
     ap.add_argument("--truth", nargs="+", type=Path, help="... and their onset times (s, one per line)")
     ap.add_argument("--out", type=Path, help="write the markdown section here")
@@ -259,13 +266,20 @@ def main(argv: list[str] | None = None) -> int:
             sets.append((f"tuning kits ({', '.join(tuning)})", loops(tuning, args.seeds, args.seconds, args.rate)))
         if held:
             sets.append((f"held-out kits ({', '.join(held)})", loops(held, args.seeds, args.seconds, args.rate)))
+        if args.kits:
+            missing = [str(k) for k in args.kits if not k.is_dir()]
+            if missing:
+                ap.error(f"--kits: no such folder {', '.join(missing)}")
+            others = [str(k) for k in args.kits]
+            sets.append((f"other kits ({', '.join(Path(k).name for k in others)})",
+                         loops(others, args.seeds, args.seconds, args.rate)))
     lines = []
     for name, cases in sets:
         n = sum(c.truth.size for c in cases)
         lines += ["", f"**{name}**: {len(cases)} loops, {n} ground-truth onsets", "", HEADER]
         rows, table = run_set(cases, not args.no_aubio, args.block, params)
         lines += [row(label, m) for label, m in rows]
-        lines += ["", f"F at +-25 ms per style ({name.split(' (')[0]}):", ""] + table
+        lines += ["", f"F at +-25 ms per style and per kit ({name.split(' (')[0]}):", ""] + table
         print("\n".join(lines[-len(rows) - len(table) - 3:]), flush=True)
     lines += ["", cost_line(args.rate)]
     head = [f"Command: `{' '.join(['.venv/bin/python', 'bench/onset_eval.py'] + (argv if argv is not None else sys.argv[1:]))}`",

@@ -2,7 +2,8 @@
 
 Everything here can be rebuilt on a fresh machine with the Debian packages
 `hydrogen-drumkits`, `hydrogen-data` and `lmms-common` installed (and, for
-the extra kits, `fluid-soundfont-gm`, `timgm6mb-soundfont`, `sonic-pi-samples`):
+the extra kits, `fluid-soundfont-gm`, `timgm6mb-soundfont`, `avldrums.lv2-soundfont`, `freepats`,
+`sonic-pi-samples`):
 
 - `render_synth(out, n)` writes `n` synth clips as 16-bit FLAC at 16 kHz to
   `<out>/audio/synth/<family>/<batch>/<family>_<seed>.flac`.  Families take
@@ -15,8 +16,9 @@ the extra kits, `fluid-soundfont-gm`, `timgm6mb-soundfont`, `sonic-pi-samples`):
   `<out>/audio/augmented/<kit>/`; their CSV carries a `group` column naming
   the original kit, so a grouped split keeps a kit and its variants together.
 - `extra_kit_files(out)` lists more real one-shots: the drum kits of General
-  MIDI SoundFonts (extracted by `encoder.soundfont`) and Sonic Pi's drum and
-  percussion samples, each with its group (kit, or sample family).
+  MIDI and drum-only SoundFonts (extracted by `encoder.soundfont`), freepats'
+  drum patches (`encoder.gus_patch`) and Sonic Pi's drum and percussion
+  samples, each with its group (kit, or sample family).
 - `build(...)` renders and labels all of them into `<out>/labels/synth.csv`,
   `<out>/labels/debian.csv`, `<out>/labels/debian_aug.csv`, `extra.csv` and
   `extra_aug.csv` (the extra kits and their variants) with
@@ -44,6 +46,11 @@ AUGMENT_VARIANTS = 4
 DEBIAN_KIT_ROOTS = (Path("/usr/share/hydrogen/data/drumkits"), Path("/usr/share/lmms/samples/drums"))
 SOUNDFONTS = (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), Path("/usr/share/sounds/sf2/TimGM6mb.sf2"))
 """General MIDI SoundFonts whose drum kits are extracted (Debian: fluid-soundfont-gm, timgm6mb-soundfont)."""
+DRUM_SOUNDFONTS = (Path("/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2"),)
+"""Drum-only SoundFonts, every preset a kit (Debian: avldrums.lv2-soundfont; its other kit, Black Pearl,
+is the AVL recording already among the Hydrogen kits as "The Black Pearl 1.0", so it is left out)."""
+FREEPATS_DRUMS = Path("/usr/share/midi/freepats/Drum_000")
+"""Debian's freepats GUS drum patches (`encoder.gus_patch`)."""
 SONIC_PI_SAMPLES = Path("/usr/share/sonic-pi/samples")
 """Debian's sonic-pi-samples; its percussive one-shots are the files with the prefixes below."""
 SONIC_PI_PREFIXES = ("bd", "drum", "elec", "perc", "sn", "tabla")
@@ -96,21 +103,29 @@ def debian_kit_files(roots: tuple[Path, ...] = DEBIAN_KIT_ROOTS) -> list[Path]:
 
 
 def extra_kit_files(out: Path, soundfonts: tuple[Path, ...] = SOUNDFONTS,
-                    sonic_pi: Path = SONIC_PI_SAMPLES) -> dict[Path, str]:
+                    sonic_pi: Path = SONIC_PI_SAMPLES, drum_soundfonts: tuple[Path, ...] = DRUM_SOUNDFONTS,
+                    freepats: Path = FREEPATS_DRUMS) -> dict[Path, str]:
     """More real one-shots, where their Debian packages are installed -> {file: group}.
 
-    The drum-kit recordings of General MIDI SoundFonts (`encoder.soundfont`, extracted to
-    `<out>/audio/soundfonts/<font>/<kit>/`; group `soundfont/<font>/<kit>`) and Sonic Pi's drum
-    and percussion samples (group `sonic-pi/<family>`, the file-name prefix: bd, sn, tabla, ...).
-    Group names do not depend on `out`, so neither do grouped splits.
+    The drum-kit recordings of General MIDI and drum-only SoundFonts (`encoder.soundfont`,
+    extracted to `<out>/audio/soundfonts/<font>/<kit>/`; group `soundfont/<font>/<kit>`), the
+    freepats drum patches (`encoder.gus_patch`, to `<out>/audio/freepats/Drum_000/`; group
+    `freepats/Drum_000`) and Sonic Pi's drum and percussion samples (group `sonic-pi/<family>`, the
+    file-name prefix: bd, sn, tabla, ...).  Group names do not depend on `out`, so neither do
+    grouped splits.
     """
+    from encoder import gus_patch
     from encoder.soundfont import extract
 
     files: dict[Path, str] = {}
-    for font in soundfonts:
-        if font.is_file():
-            for f in extract(font, out / "audio" / "soundfonts"):
-                files[f] = f"soundfont/{f.parent.parent.name}/{f.parent.name}"
+    for fonts, every in ((soundfonts, False), (drum_soundfonts, True)):
+        for font in fonts:
+            if font.is_file():
+                for f in extract(font, out / "audio" / "soundfonts", every_preset=every):
+                    files[f] = f"soundfont/{f.parent.parent.name}/{f.parent.name}"
+    if freepats.is_dir():
+        for f in gus_patch.extract(freepats, out / "audio" / "freepats"):
+            files[f] = f"freepats/{freepats.name}"
     if sonic_pi.is_dir():
         for f in sorted(sonic_pi.glob("*.flac")):
             family = f.name.split("_", 1)[0]

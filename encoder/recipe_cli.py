@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="label-true augmented variants per Debian kit file (default 4; 0: none)")
     p.add_argument("--no-debian", action="store_true", help="skip the Debian drum kits")
     p.add_argument("--no-extra", action="store_true",
-                   help="skip the extra kits (GM SoundFont drum kits, Sonic Pi's percussion samples)")
+                   help="skip the extra kits (SoundFont drum kits, freepats drums, Sonic Pi's percussion samples)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -45,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{s.extra_files} extra kit files -> {s.extra_csv}; "
               f"{s.extra_augmented_files} augmented variants -> {s.extra_augmented_csv}")
     else:
-        print("no extra kits found (install fluid-soundfont-gm timgm6mb-soundfont sonic-pi-samples for them); "
+        print("no extra kits found (install fluid-soundfont-gm timgm6mb-soundfont avldrums.lv2-soundfont freepats sonic-pi-samples for them); "
               "the rest of the recipe is built")
     return 0

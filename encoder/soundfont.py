@@ -3,7 +3,7 @@
 A SoundFont keeps its recordings as raw 16-bit PCM (`sdta/smpl`) and says
 which of them each preset plays (`pdta`: preset -> instrument zones -> sample
 headers).  The drum kits of a General MIDI SoundFont are its presets in bank
-128.  `drum_samples` walks that chain and returns each recording a drum kit
+128; a drum-only SoundFont (a drum plugin's kit) has them in bank 0.  `drum_samples` walks that chain and returns each recording a drum kit
 plays, once, with the kit that first plays it; `extract` writes them as WAV
 files at their own sample rate, one folder per kit, ready for the labeller.
 
@@ -83,11 +83,11 @@ def _name(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("latin-1").strip()
 
 
-def drum_samples(path: str | Path) -> tuple[list[DrumSample], bytes]:
+def drum_samples(path: str | Path, every_preset: bool = False) -> tuple[list[DrumSample], bytes]:
     """The recordings the drum kits (bank 128) of a .sf2 file play, once each -> (samples, the file's bytes).
 
-    Raises SoundFontError naming the file when it is no SoundFont 2 (an .sf3's compressed samples
-    included).
+    `every_preset`: a drum-only SoundFont (one whose kits sit in bank 0, as drum plugins ship them):
+    every preset is a kit.  Raises SoundFontError naming the file when it is no SoundFont 2.
     """
     path = Path(path)
     data = path.read_bytes()
@@ -114,7 +114,8 @@ def drum_samples(path: str | Path) -> tuple[list[DrumSample], bytes]:
     def gens(bags, gen, b):  # generators of zone b -> {oper: amount}
         return {op: amt for op, amt in gen[bags[b][0]:bags[b + 1][0]]}
 
-    kits = sorted((h for h in phdr[:-1] if h[2] == PERCUSSION_BANK), key=lambda h: (h[1], _name(h[0])))
+    kits = sorted((h for h in phdr[:-1] if every_preset or h[2] == PERCUSSION_BANK),
+                  key=lambda h: (h[2], h[1], _name(h[0])))
     seen: set[int] = set()
     out: list[DrumSample] = []
     for h in kits:
@@ -147,8 +148,8 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "unnamed"
 
 
-def extract(path: str | Path, out: str | Path) -> list[Path]:
-    """Write the drum recordings of a .sf2 file as 16-bit WAVs -> their paths.
+def extract(path: str | Path, out: str | Path, every_preset: bool = False) -> list[Path]:
+    """Write the drum recordings of a .sf2 file (see `drum_samples`) as 16-bit WAVs -> their paths.
 
     Layout: `<out>/<file stem>/<kit>/<sample index>_<sample name>.wav`, at the recording's own rate;
     files already there are kept (the extraction is deterministic).
@@ -156,7 +157,7 @@ def extract(path: str | Path, out: str | Path) -> list[Path]:
     import soundfile as sf
 
     path, out = Path(path), Path(out)
-    samples, data = drum_samples(path)
+    samples, data = drum_samples(path, every_preset)
     top = _chunks(data, 12, len(data), path)
     smpl_off = _chunks(data, *_span(top["sdta"]), path)["smpl"][0]
     paths = []

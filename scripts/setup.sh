@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(python3-venv libportaudio2 libsndfile1 hydrogen-drumkits hydrogen-data lmms-common
-          fluid-soundfont-gm timgm6mb-soundfont sonic-pi-samples
+          fluid-soundfont-gm timgm6mb-soundfont avldrums.lv2-soundfont freepats sonic-pi-samples
           jackd2 sndfile-tools liblo-tools puredata-core)
 if [ -f scripts/realtime-system-packages.txt ]; then
     while read -r p; do [[ -n "$p" && "$p" != \#* ]] && packages+=("$p"); done < scripts/realtime-system-packages.txt

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from encoder.recipe import SONIC_PI_SAMPLES, SOUNDFONTS, extra_kit_files
+from encoder.recipe import DRUM_SOUNDFONTS, SONIC_PI_SAMPLES, SOUNDFONTS, extra_kit_files
 from encoder.soundfont import SoundFontError, drum_samples, extract
 
 SR = 44100
@@ -138,3 +138,18 @@ def test_extra_kits_are_grouped_by_kit_and_sample_family(tmp_path):
     bd = [f for f, g in files.items() if g == "sonic-pi/bd"]
     assert bd and all(f.name.startswith("bd_") for f in bd)
     assert all(f.is_file() for f in files)
+
+
+def test_drum_only_soundfonts_have_their_kits_in_bank_0(tmp_path):
+    rec = {"kick soft": _decay(60, 0.4, 0), "kick hard": _decay(60, 0.4, 1)}
+    sf2 = tmp_path / "plugin kit.sf2"
+    write_sf2(sf2, rec, [("4pc kit", 0, [0])], [("kit", [(0, 0), (1, 0)])])
+    assert drum_samples(sf2)[0] == []  # no bank-128 preset: a GM reading finds no kit
+    samples, _ = drum_samples(sf2, every_preset=True)
+    assert [(s.name, s.kit) for s in samples] == [("kick soft", "4pc kit"), ("kick hard", "4pc kit")]
+    red = DRUM_SOUNDFONTS[0]
+    if not red.is_file():
+        pytest.skip(f"{red} absent: install the Debian package avldrums.lv2-soundfont (scripts/setup.sh does)")
+    samples, _ = drum_samples(red, every_preset=True)
+    kicks = [s for s in samples if s.name.startswith("36-")]
+    assert len(samples) > 100 and len(kicks) == 5  # five velocity layers of the kick
