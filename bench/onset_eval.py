@@ -156,8 +156,12 @@ HEADER = ("| detector | F 25 ms | P 25 ms | R 25 ms | F 50 ms | timing err p50 /
           "|---|---|---|---|---|---|---|")
 
 
-def by_style(cases: list[Case], found: list[Found], field: int = 1) -> dict[str, float]:
-    """F at +-25 ms per loop style (the 2nd field of a rendered case's name; `field=0`: per kit)."""
+KIT, STYLE = 0, 1
+"""Fields of a rendered case's name (kit/style/bpm/seed)."""
+
+
+def f_per(cases: list[Case], found: list[Found], field: int) -> dict[str, float]:
+    """F at +-25 ms per value of one field of the cases' names (KIT or STYLE); "files" for your own files."""
     groups: dict[str, list] = {}
     for c, f in zip(cases, found):
         parts = c.name.split("/")
@@ -167,14 +171,14 @@ def by_style(cases: list[Case], found: list[Found], field: int = 1) -> dict[str,
 
 def run_set(cases: list[Case], aubio_grid: bool, block: int, params: OnsetParams = OnsetParams()
             ) -> tuple[list[tuple[str, dict]], list[str]]:
-    """Table rows (label, metrics) and a per-style F table (ours vs the best aubio setting)."""
+    """Table rows (label, metrics) and per-style and per-kit F tables (ours vs the best aubio setting)."""
     rows = []
     mine = [ours(c.audio, c.rate, block, params) for c in cases]
     rows.append((f"ours (input rate, block {block})", score(list(zip(cases, mine)))))
     rows.append(("ours (detecting at 16 kHz)",
                  score([(c, ours(c.audio, c.rate, block, params, detect_rate=16000)) for c in cases])))
-    styles = {"ours": by_style(cases, mine)}
-    kits = {"ours": by_style(cases, mine, field=0)}
+    styles = {"ours": f_per(cases, mine, STYLE)}
+    kits = {"ours": f_per(cases, mine, KIT)}
     if aubio_grid:
         try:
             import aubio  # noqa: F401
@@ -193,8 +197,8 @@ def run_set(cases: list[Case], aubio_grid: bool, block: int, params: OnsetParams
         for method, (thr, m, _) in ranked:
             rows.append((f"aubio {method} (threshold {thr})", m))
         top, (thr, _, found) = ranked[0]
-        styles[f"aubio {top} {thr}"] = by_style(cases, found)
-        kits[f"aubio {top} {thr}"] = by_style(cases, found, field=0)
+        styles[f"aubio {top} {thr}"] = f_per(cases, found, STYLE)
+        kits[f"aubio {top} {thr}"] = f_per(cases, found, KIT)
     table = []
     for what, cols in (("style", styles), ("kit", kits)):
         names = sorted(cols["ours"])

@@ -8,7 +8,6 @@ the labeller (a looped wave stands for a sustained sound never recorded whole).
 """
 from __future__ import annotations
 
-import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,10 +69,12 @@ def extract(folder: str | Path, out: str | Path, min_seconds: float = 0.02) -> l
     has no such wave, is skipped; files already there are kept."""
     import soundfile as sf
 
+    from encoder.soundfont import safe_name
+
     folder, out = Path(folder), Path(out)
     paths = []
     for pat in sorted(folder.glob("*.pat")):
-        dest = out / folder.name / (re.sub(r"[^A-Za-z0-9_.-]+", "_", pat.stem) + ".wav")
+        dest = out / folder.name / (safe_name(pat.stem) + ".wav")
         if not dest.exists():
             try:
                 wave = next((w for w in read_patch(pat)

@@ -210,12 +210,30 @@ def attach_groups(csv_path: Path, groups: dict[str, str]) -> None:
     os.replace(tmp, csv_path)
 
 
+def _label_kits(out: Path, csv_path: Path, files: list[Path], augment: int, workers: int, progress: bool,
+                groups: dict[Path, str] | None = None) -> tuple[int, Path | None]:
+    """Label kit files into `csv_path` (with a `group` column when `groups` is given), then `augment`
+    variants of each into `<csv stem>_aug.csv` -> (variants, that CSV, or None without variants)."""
+    from encoder.label_run import label_to_csv, stored_path
+
+    label_to_csv(files, csv_path, workers=workers, resume=True, progress=progress)
+    if groups:
+        attach_groups(csv_path, {stored_path(f, csv_path): g for f, g in groups.items()})
+    if augment <= 0:
+        return 0, None
+    variants = augment_kits(out, files, augment, progress, groups_of=groups)
+    aug_csv = csv_path.with_name(csv_path.stem + "_aug.csv")
+    label_to_csv(sorted(variants), aug_csv, workers=workers, resume=True, progress=progress)
+    attach_groups(aug_csv, {stored_path(f, aug_csv): g for f, g in variants.items()})
+    return len(variants), aug_csv
+
+
 def build(out: Path = Path("data"), n_synth: int = 2400, workers: int = 1, debian: bool = True,
           progress: bool = True, augment: int = AUGMENT_VARIANTS, extra: bool = True) -> BuildSummary:
     """Render and label the whole recipe under `out` (resumable); `augment` variants per kit file.
 
-    `extra`: also the SoundFont and Sonic Pi kits (`extra_kit_files`) into `extra.csv` and their
-    variants into `extra_aug.csv`, where those packages are installed.
+    `extra`: also the SoundFont, freepats and Sonic Pi kits (`extra_kit_files`) into `extra.csv` and
+    their variants into `extra_aug.csv`, where those packages are installed.
     """
     from encoder.label_run import label_to_csv
 
@@ -223,32 +241,14 @@ def build(out: Path = Path("data"), n_synth: int = 2400, workers: int = 1, debia
     labels = out / "labels"
     synth_files = render_synth(out, n_synth, progress)
     label_to_csv(synth_files, labels / "synth.csv", workers=workers, resume=True, progress=progress)
-    debian_csv = None
     deb = debian_kit_files() if debian else []
+    summary = BuildSummary(len(synth_files), len(deb), labels / "synth.csv", labels / "debian.csv" if deb else None)
     if deb:
-        debian_csv = labels / "debian.csv"
-        label_to_csv(deb, debian_csv, workers=workers, resume=True, progress=progress)
-    summary = BuildSummary(len(synth_files), len(deb), labels / "synth.csv", debian_csv)
-    if deb and augment > 0:
-        from encoder.label_run import stored_path
-
-        groups = augment_kits(out, deb, augment, progress)
-        aug_csv = labels / "debian_aug.csv"
-        label_to_csv(sorted(groups), aug_csv, workers=workers, resume=True, progress=progress)
-        attach_groups(aug_csv, {stored_path(p, aug_csv): g for p, g in groups.items()})
-        summary.augmented_files, summary.augmented_csv = len(groups), aug_csv
+        summary.augmented_files, summary.augmented_csv = _label_kits(out, labels / "debian.csv", deb, augment,
+                                                                     workers, progress)
     more = extra_kit_files(out) if extra else {}
     if more:
-        from encoder.label_run import stored_path
-
-        extra_csv = labels / "extra.csv"
-        label_to_csv(sorted(more), extra_csv, workers=workers, resume=True, progress=progress)
-        attach_groups(extra_csv, {stored_path(p, extra_csv): g for p, g in more.items()})
-        summary.extra_files, summary.extra_csv = len(more), extra_csv
-        if augment > 0:
-            groups = augment_kits(out, sorted(more), augment, progress, groups_of=more)
-            aug_csv = labels / "extra_aug.csv"
-            label_to_csv(sorted(groups), aug_csv, workers=workers, resume=True, progress=progress)
-            attach_groups(aug_csv, {stored_path(p, aug_csv): g for p, g in groups.items()})
-            summary.extra_augmented_files, summary.extra_augmented_csv = len(groups), aug_csv
+        summary.extra_files, summary.extra_csv = len(more), labels / "extra.csv"
+        summary.extra_augmented_files, summary.extra_augmented_csv = _label_kits(
+            out, labels / "extra.csv", sorted(more), augment, workers, progress, groups=more)
     return summary

@@ -83,8 +83,9 @@ def _name(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("latin-1").strip()
 
 
-def drum_samples(path: str | Path, every_preset: bool = False) -> tuple[list[DrumSample], bytes]:
-    """The recordings the drum kits (bank 128) of a .sf2 file play, once each -> (samples, the file's bytes).
+def drum_samples(path: str | Path, every_preset: bool = False) -> tuple[list[DrumSample], np.ndarray]:
+    """The recordings the drum kits (bank 128) of a .sf2 file play, once each -> (samples, the file's
+    16-bit sample data, which a sample's start:end indexes).
 
     `every_preset`: a drum-only SoundFont (one whose kits sit in bank 0, as drum plugins ship them):
     every preset is a kit.  Raises SoundFontError naming the file when it is no SoundFont 2.
@@ -109,19 +110,19 @@ def drum_samples(path: str | Path, every_preset: bool = False) -> tuple[list[Dru
     ibag = _records(data, pdta["ibag"], "<HH")
     igen = _records(data, pdta["igen"], "<HH")
     shdr = _records(data, pdta["shdr"], "<20sIIIIIBbHH")
-    n_frames = sdta["smpl"][1] // 2
+    smpl_off, smpl_size = sdta["smpl"]
+    pcm = np.frombuffer(data, dtype="<i2", count=smpl_size // 2, offset=smpl_off)
 
     def gens(bags, gen, b):  # generators of zone b -> {oper: amount}
         return {op: amt for op, amt in gen[bags[b][0]:bags[b + 1][0]]}
 
-    kits = sorted((h for h in phdr[:-1] if every_preset or h[2] == PERCUSSION_BANK),
-                  key=lambda h: (h[2], h[1], _name(h[0])))
+    kits = sorted((i for i, h in enumerate(phdr[:-1]) if every_preset or h[2] == PERCUSSION_BANK),
+                  key=lambda i: (phdr[i][2], phdr[i][1], _name(phdr[i][0])))
     seen: set[int] = set()
     out: list[DrumSample] = []
-    for h in kits:
-        kit = _name(h[0])
-        i = phdr.index(h)
-        for pb in range(h[3], phdr[i + 1][3]):
+    for i in kits:
+        kit = _name(phdr[i][0])
+        for pb in range(phdr[i][3], phdr[i + 1][3]):
             inst_id = gens(pbag, pgen, pb).get(_GEN_INSTRUMENT)
             if inst_id is None or inst_id >= len(inst) - 1:
                 continue
@@ -132,19 +133,21 @@ def drum_samples(path: str | Path, every_preset: bool = False) -> tuple[list[Dru
                     continue
                 name, start, end, _, _, rate, _, _, _, stype = shdr[s]
                 seen.add(s)
-                if stype & _ROM or stype & _RIGHT or not 0 <= start < end <= n_frames or rate <= 0:
+                if stype & _ROM or stype & _RIGHT or not 0 <= start < end <= pcm.size or rate <= 0:
                     continue
                 if (end - start) / rate < MIN_SECONDS:
                     continue
                 out.append(DrumSample(s, _name(name), kit, int(start), int(end), int(rate)))
-    return out, data
+    return out, pcm
 
 
 def _span(chunk: tuple[int, int]) -> tuple[int, int]:
     return chunk[0], chunk[0] + chunk[1]
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
+    """`name` as a portable file-name part: runs of other characters than letters, digits, '_', '.', '-'
+    become one '_'."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "unnamed"
 
 
@@ -157,17 +160,14 @@ def extract(path: str | Path, out: str | Path, every_preset: bool = False) -> li
     import soundfile as sf
 
     path, out = Path(path), Path(out)
-    samples, data = drum_samples(path, every_preset)
-    top = _chunks(data, 12, len(data), path)
-    smpl_off = _chunks(data, *_span(top["sdta"]), path)["smpl"][0]
+    samples, pcm = drum_samples(path, every_preset)
     paths = []
     for s in samples:
-        dest = out / _safe(path.stem) / _safe(s.kit) / f"{s.index:04d}_{_safe(s.name)}.wav"
+        dest = out / safe_name(path.stem) / safe_name(s.kit) / f"{s.index:04d}_{safe_name(s.name)}.wav"
         if not dest.exists():
-            pcm = np.frombuffer(data, dtype="<i2", count=s.end - s.start, offset=smpl_off + 2 * s.start)
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(dest.stem + ".tmp.wav")
-            sf.write(tmp, pcm, s.sample_rate, subtype="PCM_16")
+            sf.write(tmp, pcm[s.start:s.end], s.sample_rate, subtype="PCM_16")
             tmp.replace(dest)
         paths.append(dest)
     return paths
