@@ -160,6 +160,7 @@ class Engine:
         self.stats = EngineStats()
         self._dc = 0.0
         self._dc_tau = 0.2
+        self._ramps: dict[int, np.ndarray] = {}
         self._detected = 0  # samples fed to the detector
         self._blocks: deque = deque(maxlen=4096)  # (t_arrival, wall_arrival) of recent blocks
         # end sample (input rate) of each of those blocks, for finding the block holding an onset
@@ -238,12 +239,21 @@ class Engine:
             mean = float(np.float32(float(np.add.reduce(x)) / x.size))
             if self.stats.blocks == 0:
                 self._dc = mean  # a stream that starts with an offset has no step
-            else:
-                a = 1.0 - math.exp(-x.size / (self._dc_tau * self.sample_rate))
-                self._dc += a * (mean - self._dc)
-            if abs(self._dc) > 1e-6:
-                x = x - np.float32(self._dc)
+            prev = self._dc
+            a = 1.0 - math.exp(-x.size / (self._dc_tau * self.sample_rate))
+            self._dc += a * (mean - self._dc)
+            if abs(self._dc) > 1e-6 or abs(prev) > 1e-6:
+                # the estimate glides from its last value to the new one across the block: a step at each
+                # block boundary would be a click (a kick's lopsided waveform moves the estimate quickly)
+                x = x - (np.float32(prev) + np.float32(self._dc - prev) * self._ramp_of(x.size))
         return x
+
+    def _ramp_of(self, n: int) -> np.ndarray:
+        """(1..n)/n as float32, cached per block size."""
+        r = self._ramps.get(n)
+        if r is None:
+            r = self._ramps[n] = (np.arange(1, n + 1, dtype=np.float32) / np.float32(n))
+        return r
 
     def _detect(self, x: np.ndarray) -> list:
         self._detected += x.size

@@ -19,7 +19,8 @@ in the one-pole filters, and the same onsets):
    above a masking threshold (`masking_ratio` x the last peak, decaying with
    `masking_s`), frame level above `floor_dbfs`, and not a truncation (the
    sound must not stop dead right after the frame: the hop after it must hold
-   `energy_rise` x the energy of the hop before it; splatter of a cut is no hit).
+   `energy_rise` x the energy of the hop before it, or `treble_rise` x that of
+   its first difference; splatter of a cut is no hit).
 5. Backtracking: in the DC-blocked samples before the peak frame's end (at
    most `max_latency_s` minus the confirmation delay), the attack is the point
    of biggest envelope rise (`envelope_s` resolution); the onset is where the
@@ -30,8 +31,9 @@ in the one-pole filters, and the same onsets):
    within that interval (a flam's main note, detected late) is searched again
    only after the interval, and kept only if the level rises `late_rise_db` there.
 
-Defaults were tuned at 48 kHz on the tuning kits of bench/onset_eval.py; the
-same parameters (in seconds / Hz) apply at any rate.  process() costs a few
+Defaults were tuned at 48 kHz on the tuning kits of bench/onset_eval.py (the
+short hop, 1.33 ms, was chosen for its timing and confirmation delay on all its
+sets; see BENCHMARKS.md); the same parameters (in seconds / Hz) apply at any rate.  process() costs a few
 numpy calls per hop (about 2 % of a core at 48 kHz, see bench/results/onsets.md;
 close to half of it is the FFT: 514 points at 48 kHz, and 257 is prime).
 """
@@ -48,15 +50,15 @@ class OnsetParams:
 
     window_s: float = 0.0107
     """FFT frame length, s (512 samples at 48 kHz)."""
-    hop_s: float = 0.00267
-    """Hop between frames, s (128 samples at 48 kHz)."""
+    hop_s: float = 0.001333
+    """Hop between frames, s (64 samples at 48 kHz: the peak is confirmed one short hop after it)."""
     min_hz: float = 40.0
     max_hz: float = 16000.0
     n_bands: int = 32
     """Log-spaced frequency bands between min_hz and max_hz (kick and hat weigh alike)."""
-    ref_frames: int = 5
+    ref_frames: int = 10
     """Flux reference: the band-wise maximum of this many previous frames (noisy decays rarely exceed it)."""
-    ref_frames_low: int = 10
+    ref_frames_low: int = 20
     """... for the bands centred below `ref_low_hz`: at least a period of a kick's fundamental, so a
     low tone's waveform phase moving through the short frame (worse when clipped) is no rise."""
     ref_low_hz: float = 300.0
@@ -65,7 +67,7 @@ class OnsetParams:
     """Detection function = mean flux of the this many strongest bands (0: all bands)."""
     log_gamma: float = 500.0
     """Log compression log(1 + gamma * |X|), |X| in full-scale units."""
-    threshold_offset: float = 0.07
+    threshold_offset: float = 0.045
     """Absolute part of the adaptive threshold (detection-function units)."""
     threshold_ratio: float = 1.2
     """Multiplier of the moving median of the detection function."""
@@ -75,7 +77,7 @@ class OnsetParams:
     """After a detection-function peak P, the threshold is at least masking_ratio * P ..."""
     masking_s: float = 0.03
     """... decaying with this time constant, s (suppresses a hit's own secondary peaks)."""
-    pre_frames: int = 3
+    pre_frames: int = 6
     post_frames: int = 1
     floor_dbfs: float = -60.0
     """A frame must have an RMS level above this (dBFS) to hold an onset."""
@@ -90,7 +92,10 @@ class OnsetParams:
     rise_fraction: float = 0.2
     """... and not below this fraction of the rise (dB) from the quietest point before the attack."""
     energy_rise: float = 0.2
-    """The hop after the peak frame must hold at least this times the energy of the hop before the frame."""
+    """The hop after the peak frame must hold at least this times the energy of the hop before the frame ..."""
+    treble_rise: float = 1.0
+    """... or its first difference (the treble) this times that of the hop before: a soft hat over a
+    decaying kick is a hit, a kick cut dead while a hat rings on is none."""
     late_rise_db: float = 6.0
     """An attack backtracked to within min_interval_s of the last onset is searched again after that
     interval, and counts only when the level rises this many dB there (a new hit, not the flam's main note)."""
@@ -110,7 +115,7 @@ class OnsetParams:
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be > 0")
         for name in ("min_interval_s", "lookback_s", "threshold_offset", "threshold_ratio", "attack_db", "min_hz",
-                     "low_cut_hz", "rise_fraction", "late_rise_db"):
+                     "low_cut_hz", "rise_fraction", "late_rise_db", "energy_rise", "treble_rise"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 0")
         if self.hop_s > self.window_s:
@@ -407,12 +412,18 @@ class OnsetDetector:
         return bool(ms > self.floor_ms and newer >= 0.25 * older)
 
     def _cut_after(self, frame_end: int) -> bool:
-        """True when the hop after the peak frame holds less energy than the hop just before the frame:
-        no new sound arrived (e.g. the splatter of a sound cut dead, a NaN gap), so no hit."""
+        """True when the hop after the peak frame holds less energy than the hop just before the frame, in
+        full and in its first difference (the treble): no new sound arrived (e.g. the splatter of a sound
+        cut dead, a NaN gap), so no hit.  A soft hat over a loud decaying kick adds little energy but much
+        treble."""
         i = frame_end - self._buf_start
         before = self._buf[i - self.n_win - 2 * self.hop: i - self.n_win - self.hop]
         nxt = self._buf[i: i + self.hop]
-        return float(np.dot(nxt, nxt)) < self.params.energy_rise * float(np.dot(before, before))
+        rise = self.params.energy_rise
+        if float(np.dot(nxt, nxt)) >= rise * float(np.dot(before, before)):
+            return False
+        d_nxt, d_before = np.diff(nxt), np.diff(before)
+        return float(np.dot(d_nxt, d_nxt)) < self.params.treble_rise * float(np.dot(d_before, d_before))
 
     def _backtrack(self, frame_end: int, not_before: int = 0, min_rise_db: float | None = None) -> int | None:
         """Attack start (absolute sample) within the peak frame and lookback_s before it, not before

@@ -174,6 +174,34 @@ def test_bad_input_nan_inf_dc_clipping_and_long_silence_are_survived():
     assert engine.stats.clipped_samples > 0
 
 
+def test_dc_removal_glides_without_steps_at_block_boundaries():
+    """A kick's lopsided waveform moves the DC estimate quickly; subtracting it block by block as a constant
+    would put a step (a click, then an onset) at every block boundary of the decay."""
+    t = np.arange(RATE) / RATE
+    lopsided = (0.8 * np.maximum(np.sin(2 * np.pi * 60 * t), -0.3) * np.exp(-t / 0.3)).astype(np.float32) + 0.2
+    class Heard:
+        """A detector that keeps what the engine gives it."""
+        latency_samples = 0
+
+        def __init__(self):
+            self.blocks = []
+
+        def process(self, x):
+            self.blocks.append(np.array(x))
+            return []
+
+        def flush(self):
+            return []
+
+    heard = Heard()
+    engine = Engine(RecordingModel(), RATE, EngineConfig(), detector=heard)
+    for i in range(0, lopsided.size, 512):
+        engine.process_block(lopsided[i:i + 512])
+    removed = lopsided - np.concatenate(heard.blocks)
+    assert abs(float(removed[-1]) - 0.2) < 0.05  # the offset is gone...
+    assert np.max(np.abs(np.diff(removed[512:]))) < 1e-4  # ...by a glide: no step at any block boundary
+
+
 def test_silence_and_windows_cut_to_nothing_never_crash():
     engine, got, _ = run_engine(np.zeros(3 * RATE, dtype=np.float32))
     assert got == [] and engine.stats.hits == 0
