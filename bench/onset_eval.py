@@ -222,6 +222,15 @@ def cost_line(rate: int, block: int = 128, seconds: float = 20.0) -> str:
             f"{seconds:.0f} s mixed loop); latency_samples bound {lat} = {1000 * lat / rate:.1f} ms.")
 
 
+def parse_params(ap: argparse.ArgumentParser, text: str | None) -> tuple[dict, OnsetParams]:
+    """--params JSON -> (the changed fields, OnsetParams with them); a bad value is the parser's error."""
+    try:
+        changes = json.loads(text) if text else {}
+        return changes, dataclasses.replace(OnsetParams(), **changes)
+    except (ValueError, TypeError) as exc:
+        ap.error(f"--params {text!r}: {exc}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=2, help="loops per kit x style (default 2)")
@@ -229,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=int, default=48000, help="loop sample rate, Hz")
     ap.add_argument("--block", type=int, default=256, help="block size fed to our detector")
     ap.add_argument("--no-aubio", action="store_true")
+    ap.add_argument("--gain-db", type=float, default=0.0,
+                    help="scale every loop by this many dB first (the loops peak at 0.9; e.g. -24: a quiet input)")
     ap.add_argument("--kits", nargs="+", type=Path, default=[], metavar="DIR",
                     help="also loops from these kit folders (one-shots named by drum), scored as a third set, "
                          "'other kits' (e.g. the extracted extra kits of build-data)")
@@ -238,11 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", default=None, metavar="JSON",
                     help='OnsetParams fields to change for our detector, e.g. \'{"window_s": 0.008}\' (default: none)')
     args = ap.parse_args(argv)
-    try:
-        changes = json.loads(args.params) if args.params else {}
-        params = dataclasses.replace(OnsetParams(), **changes)
-    except (ValueError, TypeError) as exc:
-        ap.error(f"--params {args.params!r}: {exc}")
+    changes, params = parse_params(ap, args.params)
     t0 = time.time()
     sets: list[tuple[str, list[Case]]] = []
     if args.files:
@@ -277,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
             others = [str(k) for k in args.kits]
             sets.append((f"other kits ({', '.join(Path(k).name for k in others)})",
                          loops(others, args.seeds, args.seconds, args.rate)))
+    if args.gain_db:
+        scale = np.float32(10 ** (args.gain_db / 20))
+        sets = [(f"{name}, at {args.gain_db:+g} dB", [dataclasses.replace(c, audio=c.audio * scale) for c in cases])
+                for name, cases in sets]
     lines = []
     for name, cases in sets:
         n = sum(c.truth.size for c in cases)

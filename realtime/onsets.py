@@ -9,7 +9,12 @@ in the one-pole filters, and the same onsets):
 2. Hann frames of `window_s` every `hop_s` of that signal high-passed once more
    (`low_cut_hz`, one pole; a DC offset fading out at a one-shot's end is a
    sub-bass swell, no hit); magnitudes averaged into `n_bands`
-   log-spaced bands (`min_hz`..`max_hz`), log-compressed log(1 + gamma |X|).
+   log-spaced bands (`min_hz`..`max_hz`; a band of fewer than `min_bins` FFT
+   bins merged upwards), raised by a level control (a quiet input by up to
+   `agc_max_gain_db`, so that its recent peak frame RMS reaches
+   `agc_target_db`, and its quietest frames no higher than `agc_noise_db`;
+   never lowered), log-compressed log(1 + gamma |X|).  The frame and its
+   reference (below) get the same gain, so a change of gain is no rise.
 3. Detection function: mean over bands of the rise over the band-wise maximum
    of the `ref_frames` previous frames (noisy decays rarely exceed it); bands
    below `ref_low_hz` use `ref_frames_low` frames, a kick's whole period, so a
@@ -33,8 +38,10 @@ in the one-pole filters, and the same onsets):
 
 Defaults were tuned at 48 kHz on the tuning kits of bench/onset_eval.py (the
 short hop, 1.33 ms, was chosen for its timing and confirmation delay on all its
-sets; see BENCHMARKS.md); the same parameters (in seconds / Hz) apply at any rate.  process() costs a few
-numpy calls per hop (about 2 % of a core at 48 kHz, see bench/results/onsets.md;
+sets; the level control and the 4-bin bands for quiet inputs and steady noise,
+bench/onset_robustness.py; see BENCHMARKS.md); the same parameters (in seconds /
+Hz) apply at any rate.  process() costs a few
+numpy calls per hop (about 2.4 % of a core at 48 kHz, see bench/results/onsets.md;
 close to half of it is the FFT: 514 points at 48 kHz, and 257 is prime).
 """
 from __future__ import annotations
@@ -55,6 +62,8 @@ class OnsetParams:
     min_hz: float = 40.0
     max_hz: float = 16000.0
     n_bands: int = 32
+    min_bins: int = 4
+    """A band of fewer FFT bins is merged with the bands above it (a one-bin band swings widely in noise)."""
     """Log-spaced frequency bands between min_hz and max_hz (kick and hat weigh alike)."""
     ref_frames: int = 10
     """Flux reference: the band-wise maximum of this many previous frames (noisy decays rarely exceed it)."""
@@ -66,6 +75,21 @@ class OnsetParams:
     top_bands: int = 0
     """Detection function = mean flux of the this many strongest bands (0: all bands)."""
     log_gamma: float = 500.0
+    agc_target_db: float = -17.0
+    """Level control: a quiet input's frames are raised, before the log compression, so that the recent
+    peak frame RMS (Hann-windowed, after `low_cut_hz`) reaches this level, dBFS (the loops of
+    bench/onset_eval.py, peaking at 0.9, sit there): the thresholds then mean the same for an input
+    peaking at -30 dBFS as at 0; the gain is never below 1 ..."""
+    agc_release_s: float = 10.0
+    """... the recent loudest band follows a louder frame at once and decays with this time constant, s
+    (0: no level control, gain 1) ..."""
+    agc_max_gain_db: float = 30.0
+    """... and the gain is at most this (dB) ..."""
+    agc_noise_db: float = -46.0
+    """... and raises the recent floor (the quietest frames' RMS, dBFS) no higher than this: steady noise
+    (hiss, a wash) at this level does not trigger ..."""
+    agc_floor_rise_s: float = 2.0
+    """... the floor follows a quieter frame at once and rises with this time constant, s ..."""
     """Log compression log(1 + gamma * |X|), |X| in full-scale units."""
     threshold_offset: float = 0.045
     """Absolute part of the adaptive threshold (detection-function units)."""
@@ -79,7 +103,7 @@ class OnsetParams:
     """... decaying with this time constant, s (suppresses a hit's own secondary peaks)."""
     pre_frames: int = 6
     post_frames: int = 1
-    floor_dbfs: float = -60.0
+    floor_dbfs: float = -75.0
     """A frame must have an RMS level above this (dBFS) to hold an onset."""
     min_interval_s: float = 0.03
     """Minimum time between two onsets, s."""
@@ -111,13 +135,17 @@ class OnsetParams:
     blocker alone it leaks into the low bands as a strong rise."""
 
     def __post_init__(self):
-        for name in ("window_s", "hop_s", "log_gamma", "median_window_s", "envelope_s", "dc_cutoff_hz"):
+        for name in ("window_s", "hop_s", "log_gamma", "median_window_s", "envelope_s", "dc_cutoff_hz",
+                     "agc_floor_rise_s"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be > 0")
         for name in ("min_interval_s", "lookback_s", "threshold_offset", "threshold_ratio", "attack_db", "min_hz",
-                     "low_cut_hz", "rise_fraction", "late_rise_db", "energy_rise", "treble_rise"):
+                     "low_cut_hz", "rise_fraction", "late_rise_db", "energy_rise", "treble_rise", "agc_release_s",
+                     "agc_max_gain_db"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 0")
+        if self.min_bins < 1:
+            raise ValueError(f"OnsetParams.min_bins = {self.min_bins!r}: must be >= 1")
         if self.hop_s > self.window_s:
             raise ValueError(f"OnsetParams.hop_s = {self.hop_s}: must not exceed window_s = {self.window_s}")
         if self.pre_frames < 1 or self.post_frames < 0:
@@ -189,7 +217,7 @@ class OnsetDetector:
         self.bins = np.flatnonzero((freqs >= max(p.min_hz, freqs[1] * 0.99)) & (freqs <= p.max_hz))
         if self.bins.size == 0:
             raise ValueError(f"OnsetParams min_hz={p.min_hz}, max_hz={p.max_hz}: no FFT bin at {sr} Hz")
-        self.bands = _band_matrix(freqs[self.bins], max(1, p.n_bands))
+        self.bands = _band_matrix(freqs[self.bins], max(1, p.n_bands), p.min_bins, p.max_hz)
         self.scale = np.float32(2.0 * p.log_gamma / self.window.sum())
         self.floor_ms = 10 ** (p.floor_dbfs / 10) * float(np.mean(self.window ** 2))
         r = float(np.exp(-2 * np.pi * p.dc_cutoff_hz / sr))
@@ -219,10 +247,17 @@ class OnsetDetector:
         # bands ascend in frequency, so the low bands are the first _n_low columns
         self._n_low = int(np.count_nonzero(self._low)) if self._r_lo != self._r_hi else 0
         self._r = max(self._r_hi, self._r_lo)
-        # log magnitudes of past frames: rows [_n_log - _r, _n_log) are the _r latest (zeros before the stream)
-        self._logs = np.zeros((self._r + 64, self.bands.shape[1]), dtype=np.float32)
+        # band magnitudes (x scale) of past frames: rows [_n_log - _r, _n_log) are the _r latest (zeros before the stream)
+        self._mags = np.zeros((self._r + 64, self.bands.shape[1]), dtype=np.float32)
         self._n_log = self._r
         self._mask = 0.0  # masking threshold after the last peak
+        self._env = 0.0  # peak follower of the frame RMS, for the gain
+        self._floor = 0.0  # floor follower (0: not yet known)
+        self._floor_rise = float(np.exp(p.hop_s / p.agc_floor_rise_s))
+        self._noise_level = float(10 ** (p.agc_noise_db / 20))
+        self._env_decay = float(np.exp(-p.hop_s / p.agc_release_s)) if p.agc_release_s > 0 else 0.0
+        self._max_gain = float(10 ** (p.agc_max_gain_db / 20))
+        self._agc_level = float(10 ** (p.agc_target_db / 20))  # frame RMS, full scale 1
         self._mask_decay = float(np.exp(-p.hop_s / p.masking_s)) if p.masking_s > 0 else 0.0
         self._hist = max(self.n_median, p.pre_frames) + p.post_frames + 2
         self._df = np.zeros(0, dtype=np.float64)  # recent detection function values
@@ -327,23 +362,30 @@ class OnsetDetector:
             hraw = self._hbuf[None, s0:s0 + self.n_win]
         else:
             hraw = self._hbuf[(s0 + self.hop * np.arange(nf))[:, None] + self._win_idx]  # (frames, n_win)
-        spec = np.abs(np.fft.rfft(hraw * self.window, axis=1)[:, self._bin_slice]) @ self.bands
-        logmag = np.log1p(spec * self.scale)
+        framed = hraw * self.window
+        spec = np.abs(np.fft.rfft(framed, axis=1)[:, self._bin_slice]) @ self.bands
+        mag = spec * self.scale
         # reference of frame i: the band-wise maximum of the r_hi (low bands: r_lo) frames before it
         r, nl = self._r, self._n_low
-        if self._n_log + nf > self._logs.shape[0]:  # keep the last r rows, at the front
-            logs = np.empty((r + max(64, nf), logmag.shape[1]), dtype=np.float32)
-            logs[:r] = self._logs[self._n_log - r:self._n_log]
-            self._logs, self._n_log = logs, r
-        logs, k = self._logs, self._n_log
-        logs[k:k + nf] = logmag
+        if self._n_log + nf > self._mags.shape[0]:  # keep the last r rows, at the front
+            mags = np.empty((r + max(64, nf), mag.shape[1]), dtype=np.float32)
+            mags[:r] = self._mags[self._n_log - r:self._n_log]
+            self._mags, self._n_log = mags, r
+        mags, k = self._mags, self._n_log
+        mags[k:k + nf] = mag
         self._n_log += nf
-        prev = np.empty_like(logmag)
+        prev = np.empty_like(mag)
         for i in range(nf):
             if nl:
-                np.maximum.reduce(logs[k + i - self._r_lo:k + i, :nl], axis=0, out=prev[i, :nl])
+                np.maximum.reduce(mags[k + i - self._r_lo:k + i, :nl], axis=0, out=prev[i, :nl])
             if nl < prev.shape[1]:
-                np.maximum.reduce(logs[k + i - self._r_hi:k + i, nl:], axis=0, out=prev[i, nl:])
+                np.maximum.reduce(mags[k + i - self._r_hi:k + i, nl:], axis=0, out=prev[i, nl:])
+        gain = self._gains(framed)
+        if gain is not None:  # frame and reference alike, so a change of gain is no rise
+            mag = mag * gain
+            prev *= gain
+        logmag = np.log1p(mag)
+        prev = np.log1p(prev)
         pos = np.maximum(logmag - prev, 0.0)
         kb = self.params.top_bands
         if 0 < kb < pos.shape[1]:
@@ -356,6 +398,28 @@ class OnsetDetector:
             clean = ~((ends - self.n_win < self._bad_until + r * self.hop) & (ends > self._bad_from))
         self._df = np.concatenate([self._df, flux.astype(np.float64)])
         self._ok = np.concatenate([self._ok, clean])
+
+    def _gains(self, framed: np.ndarray) -> np.ndarray | None:
+        """Per-frame gain (frames, 1) from the levels before each frame: the recent peak level (frame RMS;
+        instant rise, `agc_release_s` decay) raised to `agc_target_db`, by at most `agc_max_gain_db`, and
+        the recent floor (the quietest frames; rising by `agc_floor_rise_s`) no higher than `agc_noise_db`;
+        never below 1.  None when off."""
+        p = self.params
+        if p.agc_release_s <= 0:
+            return None
+        level = np.sqrt(np.einsum("ij,ij->i", framed, framed) / framed.shape[1])  # windowed frame RMS
+        out = np.empty((framed.shape[0], 1), dtype=np.float32)
+        env, floor = self._env, self._floor
+        for i in range(framed.shape[0]):
+            g = min(self._max_gain, self._agc_level / env) if env > 0 else self._max_gain
+            if floor > 0:
+                g = min(g, self._noise_level / floor)
+            out[i, 0] = max(g, 1.0)
+            x = float(level[i])
+            env = max(x, env * self._env_decay)
+            floor = min(x, floor * self._floor_rise) if floor > 0 else x
+        self._env, self._floor = env, floor
+        return out
 
     def _decide(self) -> list[Onset]:
         p = self.params
@@ -451,12 +515,25 @@ class OnsetDetector:
         return start + i * self.env_len + first
 
 
-def _band_matrix(freqs: np.ndarray, n_bands: int) -> np.ndarray:
-    """(n_bins, n_bands') matrix averaging FFT bins into log-spaced bands (empty bands dropped)."""
-    edges = np.geomspace(max(freqs[0], 1.0), freqs[-1] * 1.0001, n_bands + 1)
+def _band_matrix(freqs: np.ndarray, n_bands: int, min_bins: int = 1, top_hz: float | None = None) -> np.ndarray:
+    """(n_bins, n_bands') matrix averaging FFT bins into log-spaced bands from the first bin to `top_hz`
+    (default: the last bin; the same edges at any rate, bands above the last bin empty); empty bands are
+    dropped, and a band of fewer than `min_bins` bins is merged with the bands above it until it has that many."""
+    top = max(float(top_hz), float(freqs[-1])) if top_hz else float(freqs[-1])
+    edges = np.geomspace(max(freqs[0], 1.0), top * 1.0001, n_bands + 1)
     idx = np.clip(np.searchsorted(edges, freqs, side="right") - 1, 0, n_bands - 1)
     used = np.unique(idx)
-    m = (idx[:, None] == used[None, :]).astype(np.float32)
+    label = np.empty_like(idx)
+    group, count = 0, 0
+    for b in used:  # ascending: merge upwards until a group holds min_bins bins
+        label[idx == b] = group
+        count += int(np.count_nonzero(idx == b))
+        if count >= min_bins:
+            group, count = group + 1, 0
+    if count and group:  # a short last group joins the one below it
+        label[label == group] = group - 1
+    groups = np.unique(label)
+    m = (label[:, None] == groups[None, :]).astype(np.float32)
     return m / m.sum(axis=0, keepdims=True)
 
 

@@ -164,9 +164,39 @@ def test_soft_hats_over_ringing_drums_are_not_taken_for_cuts():
     assert false <= false_energy_only
 
 
+def test_a_quiet_input_is_heard_as_well_as_a_loud_one():
+    """The level control raises a quiet input before the log compression: a real kit's loop at -30 dB is
+    found as well as at full level (without it, most hits fall under the thresholds)."""
+    kits = [k for k in available_kits() if k.name == "GMRockKit"]
+    if not kits:
+        pytest.skip("Debian kit GMRockKit not installed (apt install hydrogen-drumkits)")
+    loop = render_loop("ghosts", 110, 6.0, RATE, seed=0, kit=kits[0])
+    quiet = loop.audio * np.float32(10 ** (-30 / 20))
+    loud_f = f_measure(detect(loop.audio, RATE), loop.onsets)
+    assert loud_f >= 0.95
+    assert f_measure(detect(quiet, RATE), loop.onsets) >= loud_f - 0.01
+    assert f_measure(detect(quiet, RATE, params=OnsetParams(agc_release_s=0)), loop.onsets) < 0.5
+
+
+def test_hiss_is_not_raised_into_hits():
+    """Steady hiss peaking at -40 dBFS, alone for 10 s: the level control must not raise it to a drum's level
+    (its gain stops where the quietest frames would reach agc_noise_db)."""
+    rng = np.random.default_rng(5)
+    hiss = rng.standard_normal(10 * RATE)
+    hiss = (hiss / np.abs(hiss).max() * 10 ** (-40 / 20)).astype(np.float32)
+    found = detect(hiss, RATE)
+    assert found[found > 0.05].size == 0, found  # (the hiss starting at 0 s is an onset)
+    unguarded = detect(hiss, RATE, params=OnsetParams(agc_noise_db=20.0))
+    assert unguarded[unguarded > 0.05].size > 0
+
+
 def test_bad_parameters_are_named():
     with pytest.raises(ValueError, match="hop_s"):
         OnsetParams(hop_s=0.0)
+    with pytest.raises(ValueError, match="agc_max_gain_db"):
+        OnsetParams(agc_max_gain_db=-6.0)
+    with pytest.raises(ValueError, match="min_bins"):
+        OnsetParams(min_bins=0)
     with pytest.raises(ValueError, match="sample rate 100"):
         OnsetDetector(100)
     with pytest.raises(ValueError, match="block_size"):
