@@ -7,10 +7,13 @@ aubio's online `onset` objects, and reports F / precision / recall at +-25 and
 +-50 ms (greedy one-to-one matching), timing error of matched onsets and the
 detection delay (when the detector reports the onset, after the true onset).
 Kits are split into a TUNING set (used while choosing OnsetParams) and a
-HELD-OUT set (never looked at while tuning); both are reported.
+HELD-OUT set (no parameter fitted on it; on 2026-11-26 its F was one of the
+things looked at when choosing among a few finished settings, see
+BENCHMARKS.md); both are reported.
 
     .venv/bin/python bench/onset_eval.py --out bench/results/onsets.md
     .venv/bin/python bench/onset_eval.py --files my.wav --truth my.txt
+    .venv/bin/python bench/onset_eval.py --gain-db -24    # the same loops, 24 dB quieter
 """
 from __future__ import annotations
 
