@@ -190,6 +190,12 @@ def test_hiss_is_not_raised_into_hits():
     assert unguarded[unguarded > 0.05].size > 0
 
 
+def test_frames_have_fast_fft_lengths():
+    """window_s is rounded to the nearest length with no prime factor above 5 (514 = 2 x 257 is slow)."""
+    for rate, n in ((48000, 512), (44100, 480), (16000, 162), (96000, 1024)):
+        assert OnsetDetector(rate).n_win == n
+
+
 def test_bad_parameters_are_named():
     with pytest.raises(ValueError, match="hop_s"):
         OnsetParams(hop_s=0.0)
