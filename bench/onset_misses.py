@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from onset_eval import BPMS, TUNING_KITS, match, ours  # noqa: E402
-from realtime.loops import STYLES, installed_kits, load_kit, render_loop  # noqa: E402
+from realtime.loops import MERGE_S, STYLES, add_shot, installed_kits, load_kit, render_loop  # noqa: E402
 
 MASKED_DB = -6.0
 """A miss quieter than the rest of the mix by more than this (dB), broadband and above 5 kHz, is masked."""
@@ -32,12 +32,10 @@ SPAN_S = 0.015
 
 
 def _render(hits, byfile, rate: int, n: int) -> np.ndarray:
+    """The hits mixed alone into n samples, as render_loop placed them (before its peak normalisation)."""
     out = np.zeros(n)
     for h in hits:
-        shot = byfile[h.file]
-        start = int(round(h.time * rate)) - shot.attack
-        seg = shot.samples[: n - start]
-        out[start:start + seg.size] += seg * 10 ** (h.gain_db / 20)
+        add_shot(out, byfile[h.file], int(round(h.time * rate)), h.gain_db)
     return out
 
 
@@ -57,10 +55,11 @@ def misses(kit: str, rate: int = 48000, seconds: float = 6.0) -> list[dict]:
         for r, t in enumerate(loop.onsets):
             if r in hit:
                 continue
-            group = [h for h in loop.hits if 0 <= h.time - t < 0.03]  # the hits merged into this onset
+            group = [h for h in loop.hits if 0 <= h.time - t < MERGE_S]  # the hits merged into this onset
             alone = _render(group, byfile, rate, full.size)
             rest = full - alone
-            w = slice(int(round(t * rate)), int(round(t * rate)) + span)
+            at = int(round(t * rate))
+            w = slice(at, at + span)
 
             def db(x: np.ndarray) -> float:
                 return float(10 * np.log10(np.mean(x[w] ** 2) + 1e-20))

@@ -343,6 +343,14 @@ def merge_close(times: np.ndarray, merge_s: float = MERGE_S) -> np.ndarray:
     return np.asarray(kept)
 
 
+def add_shot(audio: np.ndarray, shot: OneShot, at: int, gain_db: float) -> None:
+    """Mix `shot` into `audio` (in place) so that its attack lands on sample `at`, `gain_db` re its peak;
+    cut at the end of `audio`.  Needs at >= shot.attack."""
+    start = at - shot.attack
+    seg = shot.samples[: audio.size - start]
+    audio[start: start + seg.size] += seg * 10 ** (gain_db / 20)
+
+
 def render_loop(style: str, bpm: float, seconds: float, sample_rate: int = 48000, seed: int = 0,
                 kit: str | Path | None = None) -> Loop:
     """Render `seconds` of a drum loop (16th grid at `bpm`, humanised +-6 ms) with exact onset truth."""
@@ -367,8 +375,7 @@ def render_loop(style: str, bpm: float, seconds: float, sample_rate: int = 48000
         start = at - shot.attack
         if at >= total - int(0.05 * sample_rate) or start < 0:
             continue
-        seg = shot.samples[: total - start]
-        audio[start: start + seg.size] += seg * 10 ** (gain_db / 20)
+        add_shot(audio, shot, at, gain_db)
         hits.append(Hit(at / sample_rate, shot.file, float(gain_db), role))
     hits.sort(key=lambda h: h.time)
     peak = float(np.max(np.abs(audio))) or 1.0

@@ -64,9 +64,9 @@ class OnsetParams:
     min_hz: float = 40.0
     max_hz: float = 16000.0
     n_bands: int = 32
+    """Log-spaced frequency bands between min_hz and max_hz (kick and hat weigh alike)."""
     min_bins: int = 4
     """A band of fewer FFT bins is merged with the bands above it (a one-bin band swings widely in noise)."""
-    """Log-spaced frequency bands between min_hz and max_hz (kick and hat weigh alike)."""
     ref_frames: int = 10
     """Flux reference: the band-wise maximum of this many previous frames (noisy decays rarely exceed it)."""
     ref_frames_low: int = 20
@@ -77,13 +77,14 @@ class OnsetParams:
     top_bands: int = 0
     """Detection function = mean flux of the this many strongest bands (0: all bands)."""
     log_gamma: float = 500.0
+    """Log compression log(1 + gamma * |X|), |X| in full-scale units."""
     agc_target_db: float = -17.0
     """Level control: a quiet input's frames are raised, before the log compression, so that the recent
     peak frame RMS (Hann-windowed, after `low_cut_hz`) reaches this level, dBFS (the loops of
     bench/onset_eval.py, peaking at 0.9, sit there): the thresholds then mean the same for an input
     peaking at -30 dBFS as at 0; the gain is never below 1 ..."""
     agc_release_s: float = 10.0
-    """... the recent loudest band follows a louder frame at once and decays with this time constant, s
+    """... the recent peak level follows a louder frame at once and decays with this time constant, s
     (0: no level control, gain 1) ..."""
     agc_max_gain_db: float = 30.0
     """... and the gain is at most this (dB) ..."""
@@ -91,8 +92,7 @@ class OnsetParams:
     """... and raises the recent floor (the quietest frames' RMS, dBFS) no higher than this: steady noise
     (hiss, a wash) at this level does not trigger ..."""
     agc_floor_rise_s: float = 2.0
-    """... the floor follows a quieter frame at once and rises with this time constant, s ..."""
-    """Log compression log(1 + gamma * |X|), |X| in full-scale units."""
+    """... the floor follows a quieter frame at once and rises with this time constant, s."""
     threshold_offset: float = 0.045
     """Absolute part of the adaptive threshold (detection-function units)."""
     threshold_ratio: float = 1.2
@@ -249,9 +249,9 @@ class OnsetDetector:
         # bands ascend in frequency, so the low bands are the first _n_low columns
         self._n_low = int(np.count_nonzero(self._low)) if self._r_lo != self._r_hi else 0
         self._r = max(self._r_hi, self._r_lo)
-        # band magnitudes (x scale) of past frames: rows [_n_log - _r, _n_log) are the _r latest (zeros before the stream)
+        # band magnitudes (x scale) of past frames: rows [_n_mag - _r, _n_mag) are the _r latest (zeros before)
         self._mags = np.zeros((self._r + 64, self.bands.shape[1]), dtype=np.float32)
-        self._n_log = self._r
+        self._n_mag = self._r
         self._mask = 0.0  # masking threshold after the last peak
         self._env = 0.0  # peak follower of the frame RMS, for the gain
         self._floor = 0.0  # floor follower (0: not yet known)
@@ -369,13 +369,13 @@ class OnsetDetector:
         mag = spec * self.scale
         # reference of frame i: the band-wise maximum of the r_hi (low bands: r_lo) frames before it
         r, nl = self._r, self._n_low
-        if self._n_log + nf > self._mags.shape[0]:  # keep the last r rows, at the front
+        if self._n_mag + nf > self._mags.shape[0]:  # keep the last r rows, at the front
             mags = np.empty((r + max(64, nf), mag.shape[1]), dtype=np.float32)
-            mags[:r] = self._mags[self._n_log - r:self._n_log]
-            self._mags, self._n_log = mags, r
-        mags, k = self._mags, self._n_log
+            mags[:r] = self._mags[self._n_mag - r:self._n_mag]
+            self._mags, self._n_mag = mags, r
+        mags, k = self._mags, self._n_mag
         mags[k:k + nf] = mag
-        self._n_log += nf
+        self._n_mag += nf
         prev = np.empty_like(mag)
         for i in range(nf):
             if nl:
