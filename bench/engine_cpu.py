@@ -40,7 +40,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
+from realtime_latency import thread_cpu_seconds  # noqa: E402
 from tests.jack_harness import DRUMTIMBRE, drum_pattern  # noqa: E402
 
 RATE = 48000
@@ -98,17 +100,6 @@ def measure(audio: np.ndarray, block: int, repeat: int) -> list[dict]:
                              percent=statistics.median(pct), runs=pct,
                              us_per_block=1e6 * statistics.median(cpu) / len(blocks)))
     return rows
-
-
-def thread_cpu_seconds(pid: int) -> dict[int, float]:
-    """{thread id: CPU seconds} from /proc/PID/task/*/schedstat (the scheduler's exact run time)."""
-    out = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            out[int(task.name)] = int((task / "schedstat").read_text().split()[0]) / 1e9
-        except (OSError, ValueError, IndexError):
-            pass
-    return out
 
 
 def listen_threads(audio: np.ndarray, block: int, tmp: Path) -> dict:

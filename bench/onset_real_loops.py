@@ -22,24 +22,15 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from onset_eval import aubio_onsets  # noqa: E402
 from realtime.onsets import detect  # noqa: E402
 
 SAMPLES = Path("/usr/share/sonic-pi/samples")
 LOOPS = ("loop_amen", "loop_amen_full", "loop_breakbeat", "loop_compus", "loop_garzul", "loop_mika",
          "loop_perc1", "loop_perc2", "loop_safari", "loop_tabla")
 METHODS = ("mkl", "complex", "hfc")
-
-
-def aubio_times(x: np.ndarray, rate: int, method: str, threshold: float = 0.05, hop: int = 256) -> np.ndarray:
-    import aubio
-
-    det = aubio.onset(method, 2 * hop, hop, rate)
-    det.set_threshold(threshold)
-    det.set_minioi_s(0.03)
-    padded = np.concatenate([x, np.zeros(4 * hop, np.float32)])
-    return np.array([det.get_last() / rate for i in range(0, padded.size - hop + 1, hop)
-                     if det(padded[i:i + hop])[0]])
 
 
 def found_in(a: np.ndarray, b: np.ndarray, tol: float = 0.025) -> int:
@@ -93,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         theirs = {}
         for m in METHODS:
-            theirs[m] = aubio_times(x, rate, m)
+            theirs[m] = aubio_onsets(x, rate, m, 0.05).times
             cells.append(f"{theirs[m].size} ({found_in(ours, theirs[m])} / {found_in(theirs[m], ours)})")
         lines.append(f"| {name} | {x.size / rate:.1f} | {ours.size} | " + " | ".join(cells) + " |")
         if args.plot == name:
