@@ -40,8 +40,12 @@ Defaults were tuned at 48 kHz on the tuning kits of bench/onset_eval.py (the
 short hop, 1.33 ms, was chosen for its timing and confirmation delay on all its
 sets; the level control and the 4-bin bands for quiet inputs and steady noise,
 bench/onset_robustness.py; see BENCHMARKS.md); the same parameters (in seconds /
-Hz) apply at any rate.  process() costs a few
-numpy calls per hop (about 1.8 % of a core at 48 kHz, see bench/results/onsets.md).
+Hz) apply at any rate.  process() makes about 15 numpy calls and a dozen array
+operators per block (one matrix product for both one-pole filters; one FFT, band
+sum and log for all the block's frames; Python floats for the peak picking): at
+48 kHz in 128-sample blocks (2 frames) about 1.1 % of a core back to back, 3 % at
+real-time pace, where every call costs more after each sleep of the worker
+(bench/engine_cpu.py).
 The frame length is `window_s` rounded to the nearest length with no prime factor
 above 5 (512 samples at 48 kHz, 480 at 44.1 kHz): a 514-point FFT cost four times
 as much.
@@ -165,38 +169,71 @@ class Onset:
     """Detection-function peak (mean log-flux)."""
 
 
-class _OnePole:
-    """One-pole high-pass y[n] = g (x[n] - x[n-1]) + r y[n-1] on float64 blocks of any length.
+class _DcAndHighPass:
+    """The DC blocker and, on its output, the high-pass: one-pole filters y[n] = g (x[n] - x[n-1]) + r y[n-1]
+    (the DC blocker's g is 1; no high-pass: its output is its input), on float32 blocks of any length.
 
-    Closed form instead of a per-sample loop: from rest, y = g L u with u the first difference of x and
-    L[n, k] = r^(n - k) (k <= n); the state enters as the term r^(n+1) y[-1] = g L[n, 0] (r y[-1] / g).
-    One matrix-vector product per `chunk` samples; the same as the recursion up to float64 rounding.
+    Both are linear, so every output sample of a `chunk` is a fixed combination of the first differences of the
+    chunk's input and the state before it (the last DC-blocked and high-passed samples): a (2, chunk, chunk + 2)
+    matrix, found by running the recursions on unit inputs, turns [state, differences] into both outputs in ONE
+    product per chunk (the same as the recursions up to float64 rounding).  Two numpy calls a block, not ten per
+    filter: the detector runs on a thread that sleeps between blocks, and every call then costs microseconds.
+    The differences, not the samples, go in, as in the recursion: a constant input (an offset over digital
+    silence) gives exactly 0, which the level control's floor takes for "not known yet".
     """
 
-    def __init__(self, g: float, r: float, chunk: int = 128):
-        lag = np.arange(chunk)[:, None] - np.arange(chunk)[None, :]
-        self._L = np.where(lag >= 0, g * r ** np.maximum(lag, 0), 0.0)
-        self._state_gain = r / g
-        self.x_prev = 0.0
-        """Last input sample."""
-        self.y_prev = 0.0
-        """Last output sample."""
+    def __init__(self, r_dc: float, hp: tuple[float, float] | None, chunk: int = 128):
+        self._chunk = chunk
+        self._hp = hp
+        self._m = _cascade_matrix(chunk, r_dc, hp)
+        self._x = np.zeros(chunk + 1)
+        """[last input sample, the chunk's samples]."""
+        self._w = np.zeros(chunk + 2)
+        """[last DC-blocked sample, last high-passed sample, the chunk's first differences]: the product's vector."""
+
+    def start_at(self, x0: float) -> None:
+        """Take x0 as the input before the first sample (a stream starting with an offset has no step)."""
+        self._x[0] = x0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        xe = np.concatenate(((self.x_prev,), x), dtype=np.float64)
-        u = xe[1:] - xe[:-1]
-        if u.size == 0:
-            return u
-        c = self._L.shape[0]
-        out = []
-        for a in range(0, u.size, c):
-            seg = u[a:a + c]
-            seg[0] += self._state_gain * self.y_prev
-            y = self._L[:seg.size, :seg.size] @ seg
-            self.y_prev = float(y[-1])
-            out.append(y)
-        self.x_prev = float(xe[-1])
-        return out[0] if len(out) == 1 else np.concatenate(out)
+        """(2, len(x)) float64: the DC-blocked samples of x and their high-passed copy."""
+        n, c = x.size, self._chunk
+        if n > c:  # a long block: chunk by chunk
+            out = np.empty((2, n))
+            for a in range(0, n, c):
+                out[:, a:a + c] = self(x[a:a + c])
+            return out
+        xs, w = self._x, self._w
+        xs[1:n + 1] = x
+        np.subtract(xs[1:n + 1], xs[:n], out=w[2:n + 2])
+        y = self._m[:, :n, :n + 2] @ w[:n + 2]  # the matrix's top-left part serves a shorter chunk
+        w[:2] = y[:, -1]
+        xs[0] = xs[n]
+        return y
+
+    def zeros(self, n: int) -> np.ndarray:
+        """(2, n) float64: n DC-blocked zeros (flush's padding, which skips the DC blocker) and their high-passed
+        copy, the high-pass's state decaying."""
+        out = np.zeros((2, n))
+        if self._hp is not None:
+            g, r = self._hp
+            out[1] = (g * (0.0 - self._w[0]) + r * self._w[1]) * r ** np.arange(n)
+        return out
+
+
+def _cascade_matrix(n: int, r_dc: float, hp: tuple[float, float] | None) -> np.ndarray:
+    """(2, n, n + 2) matrix of _DcAndHighPass: row t of [0] / [1] gives the DC-blocked / high-passed sample t
+    from [last DC-blocked, last high-passed, u_0 .. u_{n-1}], u the input's first differences; hp (g, r) None:
+    no high-pass."""
+    basis = np.eye(n + 2)
+    y_prev, h_prev = basis[0], basis[1]
+    out = np.empty((2, n, n + 2))
+    for t in range(n):  # the recursions, on the coefficients of every input at once
+        y = basis[2 + t] + r_dc * y_prev
+        h = y if hp is None else hp[0] * (y - y_prev) + hp[1] * h_prev
+        out[0, t], out[1, t] = y, h
+        y_prev, h_prev = y, h
+    return out
 
 
 class OnsetDetector:
@@ -223,22 +260,22 @@ class OnsetDetector:
         self.scale = np.float32(2.0 * p.log_gamma / self.window.sum())
         self.floor_ms = 10 ** (p.floor_dbfs / 10) * float(np.mean(self.window ** 2))
         r = float(np.exp(-2 * np.pi * p.dc_cutoff_hz / sr))
-        self._dc = _OnePole(1.0, r)
-        self._started = False  # the DC blocker starts at the first sample (an offset at the start is no step)
         r2 = float(np.exp(-2 * np.pi * p.low_cut_hz / sr)) if p.low_cut_hz > 0 else 1.0
-        self._hp = _OnePole((1 + r2) / 2, r2) if p.low_cut_hz > 0 else None
+        self._filters = _DcAndHighPass(r, ((1 + r2) / 2, r2) if p.low_cut_hz > 0 else None)
+        self._started = False  # the DC blocker starts at the first sample (an offset at the start is no step)
         self.n_median = max(1, int(round(p.median_window_s / p.hop_s)))
         self.keep = self.n_win + self.lookback + (p.post_frames + 3) * self.hop
-        # DC-blocked samples (row 0) and their high-passed copy (row 1) sit in a preallocated store:
-        # _buf / _hbuf are views of its live part, whose first sample has the absolute index _buf_start
-        # (zeros before the stream); appending writes after it, trimming only moves the views.
+        # DC-blocked samples (row 0) and their high-passed copy (row 1) sit in a preallocated store: absolute
+        # sample s in column s + _col0; the live part is [_buf_start, _n) (zeros before the stream); appending
+        # writes after it, trimming only moves _buf_start.  _hp_windows: every n_win-sample window of row 1 (a
+        # strided view), so a block's frames are one slice of it.
         self._store = np.zeros((2, 8 * self.keep), dtype=np.float32)
-        self._off = 0  # store column of _buf_start
-        self._len = self.keep  # live samples
         self._buf_start = -self.keep
-        self._set_views()
-        self._win_idx = np.arange(self.n_win)
+        self._col0 = self.keep
+        self._hp_windows = np.lib.stride_tricks.sliding_window_view(self._store[1], self.n_win)
         self._n = 0
+        # what _trim keeps before the oldest sample a frame still needs (backtracking's reach, _cut_after's hop)
+        self._trim_margin = max(self.lookback + 2 * self.env_len, 2 * self.hop)
         self._next_end = self.hop  # absolute end index of the next frame
         # the band averages only need the FFT bins min_hz..max_hz, a contiguous run
         self._bin_slice = slice(int(self.bins[0]), int(self.bins[-1]) + 1)
@@ -250,8 +287,8 @@ class OnsetDetector:
         self._n_low = int(np.count_nonzero(self._low)) if self._r_lo != self._r_hi else 0
         self._r = max(self._r_hi, self._r_lo)
         # band magnitudes (x scale) of past frames: rows [_n_mag - _r, _n_mag) are the _r latest (zeros before)
-        self._mags = np.zeros((self._r + 64, self.bands.shape[1]), dtype=np.float32)
-        self._n_mag = self._r
+        self._new_mags(np.zeros((self._r + 64, self.bands.shape[1]), dtype=np.float32), self._r)
+        self._work = np.empty((4, self.bands.shape[1]), dtype=np.float32)  # see _frames
         self._mask = 0.0  # masking threshold after the last peak
         self._env = 0.0  # peak follower of the frame RMS, for the gain
         self._floor = 0.0  # floor follower (0: not yet known)
@@ -262,8 +299,9 @@ class OnsetDetector:
         self._agc_level = float(10 ** (p.agc_target_db / 20))  # frame RMS, full scale 1
         self._mask_decay = float(np.exp(-p.hop_s / p.masking_s)) if p.masking_s > 0 else 0.0
         self._hist = max(self.n_median, p.pre_frames) + p.post_frames + 2
-        self._df = np.zeros(0, dtype=np.float64)  # recent detection function values
-        self._ok = np.zeros(0, dtype=bool)  # frame clear of non-finite stretches (the level is checked in _decide)
+        # Python lists, not arrays: _decide's usual path (no candidate peak) then makes no numpy call
+        self._df: list[float] = []  # recent detection function values
+        self._ok: list[bool] = []  # frame clear of non-finite stretches (the level is checked in _decide)
         self._bad_from = -10 ** 12  # first / last+1 sample of the latest non-finite stretch (or zero padding)
         self._bad_until = -10 ** 12
         self._df_first = 0  # frame number of _df[0] (frame k ends at (k + 1) * hop)
@@ -279,17 +317,19 @@ class OnsetDetector:
     # ------------------------------------------------------------------
     def process(self, block: np.ndarray) -> list[Onset]:
         """Feed one mono block (any length); returns the onsets it confirmed, in order."""
-        x = np.asarray(block, dtype=np.float32).reshape(-1)
+        x = np.asarray(block, dtype=np.float32)
+        if x.ndim != 1:
+            x = x.reshape(-1)
         if x.size == 0:
             return []
-        # one pass finds all samples finite and well inside the clip range (a NaN propagates through max)
-        if not np.maximum.reduce(np.abs(x)) <= 1e3:
-            x = self._sanitize(x)
+        # one product finds all samples finite and well inside the clip range: a NaN or inf propagates into
+        # the sum of squares, and a sum below 1e5 keeps every sample far below 1e3 (about 316)
+        if not x @ x <= 1e5:
+            x = self._sanitize(x)  # (clipping samples within +-1e3 changes nothing)
         if not self._started:  # a stream starting with an offset has no step
-            self._dc.x_prev = float(x[0])
+            self._filters.start_at(float(x[0]))
             self._started = True
-        y = self._dc(x)
-        self._append(y)
+        self._append(self._filters(x))
         self._frames()
         out = self._decide()
         self._trim()
@@ -303,7 +343,7 @@ class OnsetDetector:
         self._started = True
         pad = self.n_win + (self.params.post_frames + 2) * self.hop
         self._bad_from, self._bad_until = end, end + pad  # the padding is no signal
-        self._append(np.zeros(pad))
+        self._append(self._filters.zeros(pad))
         self._frames()
         out = [o for o in self._decide() if o.sample < end]
         self._flushed = True
@@ -321,37 +361,58 @@ class OnsetDetector:
             x = np.where(finite, x, np.float32(0.0))
         return np.clip(x, -1e3, 1e3)
 
-    def _set_views(self) -> None:
-        self._buf = self._store[0, self._off:self._off + self._len]
-        self._hbuf = self._store[1, self._off:self._off + self._len]
-
     def _append(self, y: np.ndarray) -> None:
-        """Append DC-blocked samples (float64) to the buffer, and their high-passed copy to _hbuf."""
-        h = y if self._hp is None else self._hp(y)
-        n = y.size
-        if self._off + self._len + n > self._store.shape[1]:  # full: move the live part to the front
+        """Append (2, n) samples to the store: DC-blocked (row 0) and high-passed (row 1)."""
+        n = y.shape[1]
+        if self._n + self._col0 + n > self._store.shape[1]:  # full: move the live part to the front
+            live = self._n - self._buf_start
             store = self._store
-            if self._len + n > store.shape[1]:
-                store = np.empty((2, 2 * (self._len + n)), dtype=np.float32)
-            store[:, :self._len] = self._store[:, self._off:self._off + self._len]
-            self._store, self._off = store, 0
-        end = self._off + self._len
-        self._store[0, end:end + n] = y
-        self._store[1, end:end + n] = h
-        self._len += n
+            if live + n > store.shape[1]:
+                store = np.empty((2, 2 * (live + n)), dtype=np.float32)
+            start = self._buf_start + self._col0
+            store[:, :live] = self._store[:, start:start + live]
+            if store is not self._store:
+                self._store = store
+                self._hp_windows = np.lib.stride_tricks.sliding_window_view(store[1], self.n_win)
+            self._col0 = -self._buf_start
+        end = self._n + self._col0
+        self._store[:, end:end + n] = y
         self._n += n
-        self._set_views()
+
+    def _dc_blocked(self, start: int, end: int) -> np.ndarray:
+        """DC-blocked samples [start, end) (absolute indices; live ones): a view of the store."""
+        return self._store[0, start + self._col0:end + self._col0]
 
     def _trim(self) -> None:
         """Drop samples that no future frame or backtracking can need."""
-        need = min(self._next_end - self.n_win,
-                   (self._next_check + 1) * self.hop - self.n_win) - max(self.lookback + 2 * self.env_len, 2 * self.hop)
-        drop = need - self._buf_start
-        if drop > self.keep:
-            self._off += drop
-            self._len -= drop
-            self._buf_start += drop
-            self._set_views()
+        oldest = (self._next_check + 1) * self.hop  # the end of the next frame to decide on ...
+        if self._next_end < oldest:  # ... or of the next frame to compute
+            oldest = self._next_end
+        need = oldest - self.n_win - self._trim_margin
+        if need - self._buf_start > self.keep:
+            self._buf_start = need
+
+    def _new_mags(self, mags: np.ndarray, n_mag: int) -> None:
+        """Take `mags` as the store of band magnitudes, its rows [n_mag - _r, n_mag) the _r latest, and make its
+        sliding views: _ref_lo[j] / _ref_hi[j] (bands, window) are the low / other bands of the r_lo / r_hi rows
+        from row j on, so one maximum over their last axis gives the references of a block's frames."""
+        self._mags, self._n_mag = mags, n_mag
+        nl = self._n_low
+        view = np.lib.stride_tricks.sliding_window_view
+        self._ref_lo = view(mags[:, :nl], self._r_lo, axis=0) if nl else None
+        self._ref_hi = view(mags[:, nl:], self._r_hi, axis=0) if nl < mags.shape[1] else None
+
+    def _wrap_mags(self, nf: int) -> None:
+        """Make room for nf new rows in the band-magnitude store: its last _r rows move to the front (into a
+        larger store when it cannot hold them apart from the new rows)."""
+        r, mags = self._r, self._mags
+        if r + nf > mags.shape[0] - r:
+            mags = np.empty((r + max(64, nf), mags.shape[1]), dtype=np.float32)
+        mags[:r] = self._mags[self._n_mag - r:self._n_mag]
+        if mags is self._mags:
+            self._n_mag = r
+        else:
+            self._new_mags(mags, r)
 
     def _frames(self) -> None:
         if self._next_end > self._n:
@@ -359,90 +420,98 @@ class OnsetDetector:
         nf = (self._n - self._next_end) // self.hop + 1  # frames ending in the new samples
         first_end = self._next_end
         self._next_end += nf * self.hop
-        s0 = first_end - self.n_win - self._buf_start
-        if nf == 1:  # the usual case: a view, no copy
-            hraw = self._hbuf[None, s0:s0 + self.n_win]
-        else:
-            hraw = self._hbuf[(s0 + self.hop * np.arange(nf))[:, None] + self._win_idx]  # (frames, n_win)
-        framed = hraw * self.window
+        s0 = first_end - self.n_win + self._col0  # store column of the first frame's first sample
+        framed = self._hp_windows[s0:s0 + nf * self.hop:self.hop] * self.window  # (frames, n_win)
         spec = np.abs(np.fft.rfft(framed, axis=1)[:, self._bin_slice]) @ self.bands
-        mag = spec * self.scale
-        # reference of frame i: the band-wise maximum of the r_hi (low bands: r_lo) frames before it
-        r, nl = self._r, self._n_low
-        if self._n_mag + nf > self._mags.shape[0]:  # keep the last r rows, at the front
-            mags = np.empty((r + max(64, nf), mag.shape[1]), dtype=np.float32)
-            mags[:r] = self._mags[self._n_mag - r:self._n_mag]
-            self._mags, self._n_mag = mags, r
-        mags, k = self._mags, self._n_mag
-        mags[k:k + nf] = mag
+        # the frames' band magnitudes (x scale) go to rows [0, nf) of `work`, their references to [nf, 2 nf):
+        # one log1p for both
+        if 2 * nf > self._work.shape[0]:
+            self._work = np.empty((2 * nf, spec.shape[1]), dtype=np.float32)
+        work = self._work[:2 * nf]
+        mag, ref = work[:nf], work[nf:]
+        np.multiply(spec, self.scale, out=mag)
+        if self._n_mag + nf > self._mags.shape[0]:
+            self._wrap_mags(nf)
+        k = self._n_mag
+        self._mags[k:k + nf] = mag
         self._n_mag += nf
-        prev = np.empty_like(mag)
-        for i in range(nf):
-            if nl:
-                np.maximum.reduce(mags[k + i - self._r_lo:k + i, :nl], axis=0, out=prev[i, :nl])
-            if nl < prev.shape[1]:
-                np.maximum.reduce(mags[k + i - self._r_hi:k + i, nl:], axis=0, out=prev[i, nl:])
-        gain = self._gains(framed)
-        if gain is not None:  # frame and reference alike, so a change of gain is no rise
-            mag = mag * gain
-            prev *= gain
-        logmag = np.log1p(mag)
-        prev = np.log1p(prev)
-        pos = np.maximum(logmag - prev, 0.0)
+        # reference of frame i: the band-wise maximum of the r_hi (low bands: r_lo) frames before it, all of
+        # the block's frames in one maximum over the windows of the sliding views
+        r, nl = self._r, self._n_low
+        if nl:
+            np.maximum.reduce(self._ref_lo[k - self._r_lo:k - self._r_lo + nf], axis=-1, out=ref[:, :nl])
+        if self._ref_hi is not None:
+            np.maximum.reduce(self._ref_hi[k - self._r_hi:k - self._r_hi + nf], axis=-1, out=ref[:, nl:])
+        gains = self._gains(framed)
+        if gains is not None:  # frame and reference alike, so a change of gain is no rise
+            work *= np.array(gains * 2, dtype=np.float32)[:, None]
+        np.log1p(work, out=work)
+        pos = mag - ref
+        np.maximum(pos, 0.0, out=pos)
         kb = self.params.top_bands
         if 0 < kb < pos.shape[1]:
             pos = np.partition(pos, pos.shape[1] - kb, axis=1)[:, -kb:]
         flux = np.add.reduce(pos, axis=1) / pos.shape[1]  # the mean, without np.mean's overhead
+        self._df += flux.tolist()
         # frames overlapping a non-finite stretch, and the reference frames after it, are no onset
-        clean = np.ones(nf, dtype=bool)
         if self._bad_until > first_end - self.n_win - r * self.hop:
-            ends = first_end + self.hop * np.arange(nf)
-            clean = ~((ends - self.n_win < self._bad_until + r * self.hop) & (ends > self._bad_from))
-        self._df = np.concatenate([self._df, flux.astype(np.float64)])
-        self._ok = np.concatenate([self._ok, clean])
+            self._ok += [not (end - self.n_win < self._bad_until + r * self.hop and end > self._bad_from)
+                         for end in range(first_end, first_end + nf * self.hop, self.hop)]
+        else:
+            self._ok += [True] * nf
 
-    def _gains(self, framed: np.ndarray) -> np.ndarray | None:
-        """Per-frame gain (frames, 1) from the levels before each frame: the recent peak level (frame RMS;
-        instant rise, `agc_release_s` decay) raised to `agc_target_db`, by at most `agc_max_gain_db`, and
-        the recent floor (the quietest frames; rising by `agc_floor_rise_s`) no higher than `agc_noise_db`;
-        never below 1.  None when off."""
+    def _gains(self, framed: np.ndarray) -> list[float] | None:
+        """Per-frame gain from the levels before each frame: the recent peak level (frame RMS; instant rise,
+        `agc_release_s` decay) raised to `agc_target_db`, by at most `agc_max_gain_db`, and the recent floor
+        (the quietest frames; rising by `agc_floor_rise_s`) no higher than `agc_noise_db`; never below 1.
+        None when off, or 1 for every frame (a loud input: multiplying by 1 changes nothing)."""
         p = self.params
         if p.agc_release_s <= 0:
             return None
         level = np.sqrt(np.einsum("ij,ij->i", framed, framed) / framed.shape[1])  # windowed frame RMS
-        out = np.empty((framed.shape[0], 1), dtype=np.float32)
+        out = []
+        raised = False
         env, floor = self._env, self._floor
-        for i in range(framed.shape[0]):
-            g = min(self._max_gain, self._agc_level / env) if env > 0 else self._max_gain
-            if floor > 0:
-                g = min(g, self._noise_level / floor)
-            out[i, 0] = max(g, 1.0)
-            x = float(level[i])
-            env = max(x, env * self._env_decay)
-            floor = min(x, floor * self._floor_rise) if floor > 0 else x
+        # plain float arithmetic; comparisons, not min()/max(): the same values, and no call per frame
+        for x in level.tolist():
+            g = self._max_gain
+            if env > 0 and self._agc_level / env < g:
+                g = self._agc_level / env
+            if floor > 0 and self._noise_level / floor < g:
+                g = self._noise_level / floor
+            if g > 1.0:
+                raised = True
+            else:
+                g = 1.0
+            out.append(g)
+            decayed = env * self._env_decay
+            env = x if x > decayed else decayed
+            risen = floor * self._floor_rise
+            floor = x if floor <= 0 or x < risen else risen
         self._env, self._floor = env, floor
-        return out
+        return out if raised else None
 
     def _decide(self) -> list[Onset]:
         p = self.params
         out: list[Onset] = []
-        last_frame = self._df_first + self._df.size - 1
+        df = self._df
+        last_frame = self._df_first + len(df) - 1
         while self._next_check + p.post_frames <= last_frame:
             k = self._next_check
             self._next_check += 1
             i = k - self._df_first
-            v = self._df[i]
+            v = df[i]
             mask = self._mask
             self._mask *= self._mask_decay
             if not self._ok[i] or v <= p.threshold_offset or v <= mask or not self._level_ok((k + 1) * self.hop):
                 continue
             lo = max(0, i - p.pre_frames)
-            if i > lo and v < self._df[lo:i].max():
+            if i > lo and v < max(df[lo:i]):
                 continue
-            if p.post_frames and v <= self._df[i + 1: i + 1 + p.post_frames].max():
+            if p.post_frames and v <= max(df[i + 1: i + 1 + p.post_frames]):
                 continue
-            past = self._df[max(0, i - self.n_median): i]
-            med = float(np.median(past)) if past.size else 0.0
+            past = df[max(0, i - self.n_median): i]
+            med = float(np.median(past)) if past else 0.0
             if v <= p.threshold_ratio * med + p.threshold_offset:
                 continue
             self._mask = max(self._mask, p.masking_ratio * v)
@@ -458,18 +527,16 @@ class OnsetDetector:
                 continue
             self._last_onset = sample
             out.append(Onset(int(sample), sample / self.sample_rate, float(v)))
-        drop = self._df.size - self._hist
+        drop = len(df) - self._hist
         if drop > 0:
-            self._df = self._df[drop:]
-            self._ok = self._ok[drop:]
+            del df[:drop], self._ok[:drop]
             self._df_first += drop
         return out
 
     def _level_ok(self, frame_end: int) -> bool:
         """The frame's level is above the floor, and its newer half not much quieter than the older
         (an abrupt stop splatters flux but is no hit).  Only asked of candidate peaks."""
-        i = frame_end - self._buf_start
-        raw = self._buf[i - self.n_win:i]
+        raw = self._dc_blocked(frame_end - self.n_win, frame_end)
         frame = raw * self.window
         ms = np.einsum("i,i->", frame, frame) / self.n_win  # mean square; einsum: no temporaries
         half = self.n_win // 2
@@ -482,9 +549,8 @@ class OnsetDetector:
         full and in its first difference (the treble): no new sound arrived (e.g. the splatter of a sound
         cut dead, a NaN gap), so no hit.  A soft hat over a loud decaying kick adds little energy but much
         treble."""
-        i = frame_end - self._buf_start
-        before = self._buf[i - self.n_win - 2 * self.hop: i - self.n_win - self.hop]
-        nxt = self._buf[i: i + self.hop]
+        before = self._dc_blocked(frame_end - self.n_win - 2 * self.hop, frame_end - self.n_win - self.hop)
+        nxt = self._dc_blocked(frame_end, frame_end + self.hop)
         rise = self.params.energy_rise
         if float(np.dot(nxt, nxt)) >= rise * float(np.dot(before, before)):
             return False
@@ -499,7 +565,7 @@ class OnsetDetector:
         start -= (start - frame_end) % self.env_len  # sub-blocks aligned to frame_end
         if start >= frame_end:
             return None
-        seg = np.abs(self._buf[start - self._buf_start: frame_end - self._buf_start])
+        seg = np.abs(self._dc_blocked(start, frame_end))
         env = seg.reshape(-1, self.env_len).max(axis=1)
         env_db = 20 * np.log10(env + 1e-9)
         floor_db = np.minimum.accumulate(env_db)
