@@ -13,8 +13,11 @@ in the one-pole filters, and the same onsets):
    bins merged upwards), raised by a level control (a quiet input by up to
    `agc_max_gain_db`, so that its recent peak frame RMS reaches
    `agc_target_db`, and its quietest frames no higher than `agc_noise_db`;
-   never lowered), log-compressed log(1 + gamma |X|).  The frame and its
-   reference (below) get the same gain, so a change of gain is no rise.
+   never lowered), each band centred above `ref_low_hz` lifted toward the
+   recent peak of the loudest band below it (by at most `lift_max_db`, its
+   recent floor to at most `lift_noise`: a soft hat under a loud kick or bass
+   counts, steady hiss does not), log-compressed log(1 + gamma |X|).  The frame
+   and its reference (below) get the same gains, so a change of gain is no rise.
 3. Detection function: mean over bands of the rise over the band-wise maximum
    of the `ref_frames` previous frames (noisy decays rarely exceed it); bands
    below `ref_low_hz` use `ref_frames_low` frames, a kick's whole period, so a
@@ -22,7 +25,8 @@ in the one-pole filters, and the same onsets):
 4. Peak picking: local maximum over `pre_frames` before / `post_frames` after,
    above `threshold_ratio` x moving median (`median_window_s`) + `threshold_offset`,
    above a masking threshold (`masking_ratio` x the last peak, decaying with
-   `masking_s`), frame level above `floor_dbfs`, and not a truncation (the
+   `masking_s`), frame level above `floor_dbfs` with its newer half not much
+   quieter than its older (in full or in the treble), and not a truncation (the
    sound must not stop dead right after the frame: the hop after it must hold
    `energy_rise` x the energy of the hop before it, or `treble_rise` x that of
    its first difference; splatter of a cut is no hit).
@@ -40,12 +44,13 @@ Defaults were tuned at 48 kHz on the tuning kits of bench/onset_eval.py (the
 short hop, 1.33 ms, was chosen for its timing and confirmation delay on all its
 sets; the level control and the 4-bin bands for quiet inputs and steady noise,
 bench/onset_robustness.py; see BENCHMARKS.md); the same parameters (in seconds /
-Hz) apply at any rate.  process() makes about 15 numpy calls and a dozen array
+Hz) apply at any rate.  process() makes about 25 numpy calls and a few dozen array
 operators per block (one matrix product for both one-pole filters; one FFT, band
-sum and log for all the block's frames; Python floats for the peak picking): at
-48 kHz in 128-sample blocks (2 frames) about 1.1 % of a core back to back, 3 % at
-real-time pace, where every call costs more after each sleep of the worker
-(bench/engine_cpu.py).
+sum and log for all the block's frames; the treble lift's followers for all of
+them at once; Python floats for the peak picking): at 48 kHz in 128-sample blocks
+(2 frames) about 1.6 % of a core back to back and 4-5 % at real-time pace on the
+project's 2-core VM, where every call costs more after each sleep of the worker
+(bench/engine_cpu.py; the treble lift is about a third of it).
 The frame length is `window_s` rounded to the nearest length with no prime factor
 above 5 (512 samples at 48 kHz, 480 at 44.1 kHz): a 514-point FFT cost four times
 as much.
@@ -97,7 +102,16 @@ class OnsetParams:
     (hiss, a wash) at this level does not trigger ..."""
     agc_floor_rise_s: float = 2.0
     """... the floor follows a quieter frame at once and rises with this time constant, s."""
-    threshold_offset: float = 0.045
+    lift_max_db: float = 12.0
+    """Treble lift: each band centred above `ref_low_hz` is raised, before the log compression, toward the
+    recent peak of the loudest band below it (kick, bass), by at most this (dB; 0: off) - a soft hat
+    under a loud low sound rises in a few treble bands only, which the mean over all bands would drown ..."""
+    lift_release_s: float = 3.0
+    """... the bands' recent peaks follow a louder frame at once and decay with this time constant, s ..."""
+    lift_noise: float = 0.1
+    """... and a band's recent floor (its quietest frames, rising with `agc_floor_rise_s`), after the level
+    control, is raised no higher than this (magnitude x gamma, full-scale units): steady noise stays down."""
+    threshold_offset: float = 0.05
     """Absolute part of the adaptive threshold (detection-function units)."""
     threshold_ratio: float = 1.2
     """Multiplier of the moving median of the detection function."""
@@ -142,12 +156,12 @@ class OnsetParams:
 
     def __post_init__(self):
         for name in ("window_s", "hop_s", "log_gamma", "median_window_s", "envelope_s", "dc_cutoff_hz",
-                     "agc_floor_rise_s"):
+                     "agc_floor_rise_s", "lift_release_s"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be > 0")
         for name in ("min_interval_s", "lookback_s", "threshold_offset", "threshold_ratio", "attack_db", "min_hz",
                      "low_cut_hz", "rise_fraction", "late_rise_db", "energy_rise", "treble_rise", "agc_release_s",
-                     "agc_max_gain_db"):
+                     "agc_max_gain_db", "lift_max_db", "lift_noise"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 0")
         if self.min_bins < 1:
@@ -293,6 +307,17 @@ class OnsetDetector:
         self._env = 0.0  # peak follower of the frame RMS, for the gain
         self._floor = 0.0  # floor follower (0: not yet known)
         self._floor_rise = float(np.exp(p.hop_s / p.agc_floor_rise_s))
+        # treble lift: the bands centred below ref_low_hz (the first _n_ref columns) set the reference, the
+        # bands above are raised; followers: the recent peak (first half) and minus the recent floor (second
+        # half) of each band, as they stand before the next frame
+        self._n_ref = int(np.count_nonzero(self._low))
+        self._lift = p.lift_max_db > 0 and 0 < self._n_ref < self._low.size
+        self._lift_inv = float(10 ** (-p.lift_max_db / 20))
+        n_b = self.bands.shape[1]
+        self._lift_rates = np.concatenate([
+            np.full(n_b, np.exp(-p.hop_s / p.lift_release_s) if p.lift_release_s > 0 else 0.0),
+            np.full(n_b, self._floor_rise)])
+        self._lift_tables(64)
         self._noise_level = float(10 ** (p.agc_noise_db / 20))
         self._env_decay = float(np.exp(-p.hop_s / p.agc_release_s)) if p.agc_release_s > 0 else 0.0
         self._max_gain = float(10 ** (p.agc_max_gain_db / 20))
@@ -443,6 +468,8 @@ class OnsetDetector:
         if self._ref_hi is not None:
             np.maximum.reduce(self._ref_hi[k - self._r_hi:k - self._r_hi + nf], axis=-1, out=ref[:, nl:])
         gains = self._gains(framed)
+        if self._lift:  # frame and reference alike
+            work.reshape(2, nf, -1)[:, :, self._n_ref:] *= self._lift_gains(mag, gains)
         if gains is not None:  # frame and reference alike, so a change of gain is no rise
             work *= np.array(gains * 2, dtype=np.float32)[:, None]
         np.log1p(work, out=work)
@@ -459,6 +486,48 @@ class OnsetDetector:
                          for end in range(first_end, first_end + nf * self.hop, self.hop)]
         else:
             self._ok += [True] * nf
+
+    def _lift_gains(self, mag: np.ndarray, gains: list[float] | None) -> np.ndarray:
+        """Treble lift (frames, bands above ref_low_hz) from the band levels before each frame: each band
+        raised to the recent peak of the loudest band below ref_low_hz, by at most `lift_max_db`, and its
+        recent floor (times the level control's gain) to at most `lift_noise`; never below 1.  `mag`: the
+        frames' band magnitudes (x scale) before any gain."""
+        nf, nb = mag.shape
+        n = self._n_ref
+        if nf >= self._lift_pow.shape[0]:
+            self._lift_tables(nf + 1)
+        # followers: peak = max(m, decayed peak); -floor = max(-m, -(risen floor)); rows [0, nf] of s are
+        # the state before the block and after each frame, all at once: with R the per-frame rates,
+        # s[k] = max_j<=k s0[j] R^(k-j) = R^k * running max of (s0[j] R^-j)
+        s = self._lift_buf[:nf + 1]
+        s[0] = self._lift_buf[self._lift_last]
+        s[1:, :nb] = mag
+        np.negative(mag, out=s[1:, nb:])
+        if not mag.all():  # an exact 0 (digital silence) says nothing about the floor (as in _gains)
+            s[1:, nb:][mag == 0] = -np.inf
+        np.multiply(s, self._lift_neg[:nf + 1], out=s)
+        np.maximum.accumulate(s, axis=0, out=s)
+        np.multiply(s, self._lift_pow[:nf + 1], out=s)
+        self._lift_last = nf  # the state after the block, for the next one
+        top = np.maximum.reduce(s[:nf, :n], axis=1, keepdims=True)
+        lift = top / np.maximum(s[:nf, n:nb], top * self._lift_inv + 1e-12)  # <= 10^(lift_max_db/20)
+        floor = s[:nf, nb + n:]  # minus the floor
+        if gains is not None:
+            floor = floor * np.array(gains, dtype=np.float32)[:, None]
+        np.minimum(lift, self.params.lift_noise / (1e-12 - floor), out=lift)
+        return np.maximum(lift, 1.0, out=lift)
+
+    def _lift_tables(self, rows: int) -> None:
+        """Powers of the followers' per-frame rates for blocks of up to rows - 1 frames, and the state buffer."""
+        k = np.arange(rows)[:, None]
+        self._lift_pow = (self._lift_rates.astype(np.float64)[None, :] ** k).astype(np.float32)
+        self._lift_neg = (self._lift_rates.astype(np.float64)[None, :] ** -k).astype(np.float32)
+        buf = np.empty((rows, self._lift_rates.size), dtype=np.float32)
+        if hasattr(self, "_lift_buf"):
+            buf[0] = self._lift_buf[self._lift_last]
+        else:
+            buf[0, :buf.shape[1] // 2], buf[0, buf.shape[1] // 2:] = 0.0, -np.inf
+        self._lift_buf, self._lift_last = buf, 0
 
     def _gains(self, framed: np.ndarray) -> list[float] | None:
         """Per-frame gain from the levels before each frame: the recent peak level (frame RMS; instant rise,
@@ -534,15 +603,22 @@ class OnsetDetector:
         return out
 
     def _level_ok(self, frame_end: int) -> bool:
-        """The frame's level is above the floor, and its newer half not much quieter than the older
-        (an abrupt stop splatters flux but is no hit).  Only asked of candidate peaks."""
+        """The frame's level is above the floor, and its newer half not much quieter than the older, in full
+        or in the treble (an abrupt stop splatters flux but is no hit).  Only asked of candidate peaks."""
         raw = self._dc_blocked(frame_end - self.n_win, frame_end)
         frame = raw * self.window
         ms = np.einsum("i,i->", frame, frame) / self.n_win  # mean square; einsum: no temporaries
         half = self.n_win // 2
         newer = np.einsum("i,i->", raw[half:], raw[half:]) / (self.n_win - half)
         older = np.einsum("i,i->", raw[:half], raw[:half]) / half
-        return bool(ms > self.floor_ms and newer >= 0.25 * older)
+        if not ms > self.floor_ms:
+            return False
+        if newer >= 0.25 * older:
+            return True
+        # ... or in the treble (first difference): a soft hat over a loud low tone whose phase makes the
+        # frame's newer half quieter than its older one is still a hit
+        d = np.diff(raw)
+        return bool(np.einsum("i,i->", d[half:], d[half:]) >= 0.25 * np.einsum("i,i->", d[:half], d[:half]))
 
     def _cut_after(self, frame_end: int) -> bool:
         """True when the hop after the peak frame holds less energy than the hop just before the frame, in

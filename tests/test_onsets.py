@@ -164,9 +164,29 @@ def test_soft_hats_over_ringing_drums_are_not_taken_for_cuts():
     assert false <= false_energy_only
 
 
+def test_soft_hats_under_a_loud_steady_bass_are_found():
+    """The treble lift: hats 36 dB under a loud 45 Hz bass tone rise in a few treble bands only, which the
+    mean over all bands drowns; lifted toward the bass's level, every one is found (near its attack: the
+    backtracking follows the bass's waveform by up to a few ms); without the lift, none."""
+    t = np.arange(4 * RATE) / RATE
+    x = (0.8 * np.sin(2 * np.pi * 45 * t) + 0.1 * np.sin(2 * np.pi * 90 * t)).astype(np.float32)
+    times = np.arange(0.5, 3.6, 0.25)
+    for k, when in enumerate(times):
+        h = hat(RATE, 0.2, seed=k) * np.float32(10 ** (-36 / 20))
+        i = int(round(when * RATE))
+        x[i:i + h.size] += h
+    found = detect(x, RATE, 128)
+    found = found[found > 0.3]  # (the tone starting at 0 s is an onset)
+    assert found.size == times.size, found
+    assert np.abs(found - times).max() < 0.008, found - times
+    unlifted = detect(x, RATE, 128, OnsetParams(lift_max_db=0))
+    assert unlifted[unlifted > 0.3].size <= 1, unlifted
+
+
 def test_a_quiet_input_is_heard_as_well_as_a_loud_one():
     """The level control raises a quiet input before the log compression: a real kit's loop at -30 dB is
-    found as well as at full level (without it, most hits fall under the thresholds)."""
+    found as well as at full level (without it, and without the per-band gain that also lifts quiet
+    treble bands, most hits fall under the thresholds)."""
     kits = [k for k in available_kits() if k.name == "GMRockKit"]
     if not kits:
         pytest.skip("Debian kit GMRockKit not installed (apt install hydrogen-drumkits)")
@@ -175,7 +195,7 @@ def test_a_quiet_input_is_heard_as_well_as_a_loud_one():
     loud_f = f_measure(detect(loop.audio, RATE), loop.onsets)
     assert loud_f >= 0.95
     assert f_measure(detect(quiet, RATE), loop.onsets) >= loud_f - 0.01
-    assert f_measure(detect(quiet, RATE, params=OnsetParams(agc_release_s=0)), loop.onsets) < 0.5
+    assert f_measure(detect(quiet, RATE, params=OnsetParams(agc_release_s=0, lift_max_db=0)), loop.onsets) < 0.5
 
 
 def test_hiss_is_not_raised_into_hits():
@@ -188,6 +208,21 @@ def test_hiss_is_not_raised_into_hits():
     assert found[found > 0.05].size == 0, found  # (the hiss starting at 0 s is an onset)
     unguarded = detect(hiss, RATE, params=OnsetParams(agc_noise_db=20.0))
     assert unguarded[unguarded > 0.05].size > 0
+
+
+def test_hiss_under_a_hum_is_not_lifted_into_hits():
+    """Mains hum (50 + 150 Hz) with white hiss 20 dB under it, peaking at -30 dBFS, for 10 s after 0.5 s of
+    digital silence: the treble lift would raise the hiss toward the hum's level; its floor limit
+    (lift_noise) keeps it down, and the silence before (exact zeros: no floor) does not switch it off."""
+    rng = np.random.default_rng(5)
+    t = np.arange(10 * RATE) / RATE
+    x = np.sin(2 * np.pi * 50 * t) + 0.3 * np.sin(2 * np.pi * 150 * t) + 0.1 * rng.standard_normal(t.size)
+    x = (x / np.abs(x).max() * 10 ** (-30 / 20)).astype(np.float32)
+    x = np.concatenate([np.zeros(RATE // 2, np.float32), x])
+    found = detect(x, RATE, 128)
+    assert found[found > 0.55].size == 0, found  # (the hum starting at 0.5 s is an onset)
+    unguarded = detect(x, RATE, 128, OnsetParams(lift_noise=1e9))
+    assert unguarded[unguarded > 0.55].size > 0
 
 
 def test_frames_have_fast_fft_lengths():
