@@ -44,13 +44,13 @@ Defaults were tuned at 48 kHz on the tuning kits of bench/onset_eval.py (the
 short hop, 1.33 ms, was chosen for its timing and confirmation delay on all its
 sets; the level control and the 4-bin bands for quiet inputs and steady noise,
 bench/onset_robustness.py; see BENCHMARKS.md); the same parameters (in seconds /
-Hz) apply at any rate.  process() makes about 25 numpy calls and a few dozen array
-operators per block (one matrix product for both one-pole filters; one FFT, band
-sum and log for all the block's frames; the treble lift's followers for all of
-them at once; Python floats for the peak picking): at 48 kHz in 128-sample blocks
-(2 frames) about 1.6 % of a core back to back and 4-5 % at real-time pace on the
-project's 2-core VM, where every call costs more after each sleep of the worker
-(bench/engine_cpu.py; the treble lift is about a third of it).
+Hz) apply at any rate.  process() makes about 37 calls per block (numpy's and its
+own, bench/detector_calls.py; 26 without the treble lift): one matrix product for
+both one-pole filters; one FFT, band sum and log for all the block's frames; the
+treble lift's followers for all of them at once; Python floats for the peak
+picking.  At 48 kHz in 128-sample blocks (2 frames) that is about 1.6 % of a core
+back to back and 4-5 % at real-time pace on the project's 2-core VM, where every
+call costs more after each sleep of the worker (bench/engine_cpu.py).
 The frame length is `window_s` rounded to the nearest length with no prime factor
 above 5 (512 samples at 48 kHz, 480 at 44.1 kHz): a 514-point FFT cost four times
 as much.
@@ -314,9 +314,10 @@ class OnsetDetector:
         self._lift = p.lift_max_db > 0 and 0 < self._n_ref < self._low.size
         self._lift_inv = float(10 ** (-p.lift_max_db / 20))
         n_b = self.bands.shape[1]
-        self._lift_rates = np.concatenate([
-            np.full(n_b, np.exp(-p.hop_s / p.lift_release_s) if p.lift_release_s > 0 else 0.0),
-            np.full(n_b, self._floor_rise)])
+        self._lift_rates = np.concatenate([np.full(n_b, np.exp(-p.hop_s / p.lift_release_s)),
+                                           np.full(n_b, self._floor_rise)])
+        self._lift_buf = np.concatenate([np.zeros(n_b), np.full(n_b, -np.inf)]).astype(np.float32)[None, :]
+        self._lift_last = 0  # the row of _lift_buf holding the followers' state
         self._lift_tables(64)
         self._noise_level = float(10 ** (p.agc_noise_db / 20))
         self._env_decay = float(np.exp(-p.hop_s / p.agc_release_s)) if p.agc_release_s > 0 else 0.0
@@ -468,10 +469,14 @@ class OnsetDetector:
         if self._ref_hi is not None:
             np.maximum.reduce(self._ref_hi[k - self._r_hi:k - self._r_hi + nf], axis=-1, out=ref[:, nl:])
         gains = self._gains(framed)
-        if self._lift:  # frame and reference alike
-            work.reshape(2, nf, -1)[:, :, self._n_ref:] *= self._lift_gains(mag, gains)
-        if gains is not None:  # frame and reference alike, so a change of gain is no rise
-            work *= np.array(gains * 2, dtype=np.float32)[:, None]
+        if gains is not None:
+            gains = np.array(gains, dtype=np.float32)[:, None]  # (frames, 1)
+        if self._lift or gains is not None:
+            pair = work.reshape(2, nf, -1)  # [frames, references]: each gain applies to both alike
+            if self._lift:
+                pair[:, :, self._n_ref:] *= self._lift_gains(mag, gains)
+            if gains is not None:  # so a change of gain is no rise
+                pair *= gains
         np.log1p(work, out=work)
         pos = mag - ref
         np.maximum(pos, 0.0, out=pos)
@@ -487,11 +492,11 @@ class OnsetDetector:
         else:
             self._ok += [True] * nf
 
-    def _lift_gains(self, mag: np.ndarray, gains: list[float] | None) -> np.ndarray:
+    def _lift_gains(self, mag: np.ndarray, gains: np.ndarray | None) -> np.ndarray:
         """Treble lift (frames, bands above ref_low_hz) from the band levels before each frame: each band
         raised to the recent peak of the loudest band below ref_low_hz, by at most `lift_max_db`, and its
-        recent floor (times the level control's gain) to at most `lift_noise`; never below 1.  `mag`: the
-        frames' band magnitudes (x scale) before any gain."""
+        recent floor (times the level control's gains, (frames, 1), or None) to at most `lift_noise`; never
+        below 1.  `mag`: the frames' band magnitudes (x scale) before any gain."""
         nf, nb = mag.shape
         n = self._n_ref
         if nf >= self._lift_pow.shape[0]:
@@ -513,7 +518,7 @@ class OnsetDetector:
         lift = top / np.maximum(s[:nf, n:nb], top * self._lift_inv + 1e-12)  # <= 10^(lift_max_db/20)
         floor = s[:nf, nb + n:]  # minus the floor
         if gains is not None:
-            floor = floor * np.array(gains, dtype=np.float32)[:, None]
+            floor = floor * gains
         np.minimum(lift, self.params.lift_noise / (1e-12 - floor), out=lift)
         return np.maximum(lift, 1.0, out=lift)
 
@@ -523,10 +528,7 @@ class OnsetDetector:
         self._lift_pow = (self._lift_rates.astype(np.float64)[None, :] ** k).astype(np.float32)
         self._lift_neg = (self._lift_rates.astype(np.float64)[None, :] ** -k).astype(np.float32)
         buf = np.empty((rows, self._lift_rates.size), dtype=np.float32)
-        if hasattr(self, "_lift_buf"):
-            buf[0] = self._lift_buf[self._lift_last]
-        else:
-            buf[0, :buf.shape[1] // 2], buf[0, buf.shape[1] // 2:] = 0.0, -np.inf
+        buf[0] = self._lift_buf[self._lift_last]
         self._lift_buf, self._lift_last = buf, 0
 
     def _gains(self, framed: np.ndarray) -> list[float] | None:
