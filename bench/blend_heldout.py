@@ -2,7 +2,7 @@
 
 For every grouped run folder given (one per split seed, same recipe), the
 run's network (`model.keras`) and the baseline of `bench/baseline.py`
-(refitted on that run's training split, as bench/heldout_kits.py does) predict
+(refitted on that run's training split: bench/heldout_kits.py's `predictions`) predict
 the run's test split; the blend (1 - w) x network + w x baseline is scored
 for several weights w, at several window lengths, on the held-out real kits
 (clips of --real, default `debian.csv`), on the extra kits (`extra.csv`) and
@@ -26,31 +26,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from baseline import fit_on, run_split  # noqa: E402
-from encoder import dataset  # noqa: E402
-from encoder.descriptors import normalise  # noqa: E402
-from encoder.evaluate import keras_predictor, truncate  # noqa: E402
 from encoder.manifest import load_manifests  # noqa: E402
+from heldout_kits import predictions  # noqa: E402
 
 WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5, 1.0)
 """Share of the baseline in the blend (0: the network alone, 1: the baseline alone)."""
 WINDOWS = (25, 100, 1000)
 """Window lengths after the onset, ms."""
-
-
-def predictions(run: Path, data: list[str]) -> dict:
-    """Network and baseline predictions (normalised) on `run`'s test split per window, the true labels and
-    each clip's source file name."""
-    train, test = run_split(run, load_manifests(data))
-    cache = run.parent / ".cache"
-    gb = fit_on(train, cache, seed=0, progress=False)
-    nn = keras_predictor(run / "model.keras")
-    x = dataset.load_audio(test, cache_dir=cache, progress=False)
-    out = {"true": normalise(test.labels()), "source": np.array([Path(r.source).name for r in test.records])}
-    for ms in WINDOWS:
-        xi = x if ms >= 1000 else truncate(x, ms)
-        out[ms] = (nn(xi), gb(xi))
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,9 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--md", type=Path, help="write the markdown table here")
     args = ap.parse_args(argv)
     t0 = time.time()
+    manifest = load_manifests(args.data)
     preds = []
     for run in args.runs:
-        preds.append(predictions(run, args.data))
+        p = predictions(run, manifest, WINDOWS)
+        p["source"] = np.array([Path(r.source).name for r in p["test"].records])
+        preds.append(p)
         print(f"{run}: done ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
     sets = (("held-out real kits", lambda p: p["source"] == args.real),
             ("held-out extra kits", lambda p: p["source"] == "extra.csv"),

@@ -38,19 +38,27 @@ def kit_of(path: str, group: str = "") -> str:
     return "lmms" if "lmms" in parts else group or Path(path).parent.name
 
 
-def judge(run: Path, manifest: Manifest, real: str) -> dict:
-    """Errors |pred - true| (normalised) of the network and the baseline on `run`'s test split, per window."""
+def predictions(run: Path, manifest: Manifest, windows_ms=WINDOWS_MS) -> dict:
+    """The network's and the baseline's (refitted on `run`'s training split) predictions, normalised, on `run`'s
+    test split: {"test": the test Manifest, "true": its normalised labels, ms: (network, baseline) per window}."""
     train, test = run_split(run, manifest)
     cache = run.parent / ".cache"
     gb = fit_on(train, cache, seed=0, progress=False)
     nn = keras_predictor(run / "model.keras")
     x = dataset.load_audio(test, cache_dir=cache, progress=False)
-    true = normalise(test.labels())
-    err = {"nn": {}, "gb": {}}
-    for ms in WINDOWS_MS:
+    out = {"test": test, "true": normalise(test.labels())}
+    for ms in windows_ms:
         xi = x if ms >= 1000 else truncate(x, ms)
-        err["nn"][ms] = np.abs(nn(xi) - true)
-        err["gb"][ms] = np.abs(gb(xi) - true)
+        out[ms] = (nn(xi), gb(xi))
+    return out
+
+
+def judge(run: Path, manifest: Manifest, real: str) -> dict:
+    """Errors |pred - true| (normalised) of the network and the baseline on `run`'s test split, per window."""
+    pred = predictions(run, manifest)
+    test, true = pred["test"], pred["true"]
+    err = {"nn": {ms: np.abs(pred[ms][0] - true) for ms in WINDOWS_MS},
+           "gb": {ms: np.abs(pred[ms][1] - true) for ms in WINDOWS_MS}}
     is_real = np.array([Path(r.source).name == real for r in test.records])
     kits = np.array([kit_of(r.path, r.group) if Path(r.source).name == real else "" for r in test.records])
     return {"run": str(run), "err": err, "real": is_real, "kits": kits}
