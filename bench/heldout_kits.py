@@ -38,6 +38,11 @@ def kit_of(path: str, group: str = "") -> str:
     return "lmms" if "lmms" in parts else group or Path(path).parent.name
 
 
+def _run_info(run: Path) -> dict:
+    path = run / "run.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def predictions(run: Path, manifest: Manifest, windows_ms=WINDOWS_MS) -> dict:
     """The network's and the baseline's (refitted on `run`'s training split) predictions, normalised, on `run`'s
     test split: {"test": the test Manifest, "true": its normalised labels, ms: (network, baseline) per window}."""
@@ -76,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     results = [judge(run, manifest, args.real) for run in args.runs]
 
     lines = [f"Runs: {', '.join(str(r) for r in args.runs)}. MAE in normalised units (0-1); "
-             f"GB = `bench/baseline.py` refitted on each run's training split.", "",
+             f"GB = `bench/baseline.py` refitted on each run's training split."
+             + (" 'network' = each run's model.keras, here a blend of the network with its trees (drumtimbre blend)."
+                if all("blend" in _run_info(r) for r in args.runs) else ""), "",
              "| split | model | clips | " + " | ".join(f"real kits @{ms} ms" for ms in WINDOWS_MS)
              + " | all test clips @1000 ms | all @25 ms |",
              "|" + "---|" * (len(WINDOWS_MS) + 5)]

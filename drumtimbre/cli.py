@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "label": ("encoder.label_cli", "label audio files with the AudioCommons reference labeller -> CSV"),
     "build-data": ("encoder.recipe_cli", "rebuild the training data recipe (synthesised drums + Debian kits, labelled)"),
     "train": ("encoder.train_cli", "train a model on label CSVs / Freesound manifests"),
+    "blend": ("encoder.blend_cli", "add gradient-boosted trees on the band statistics to a trained log-mel run"),
     "evaluate": ("encoder.evaluate_cli", "evaluate a model on labelled data -> JSON report and plots"),
     "predict": ("realtime.predict_cli", "predict the 7 descriptors of files -> CSV"),
     "export": ("export.cli", "export a Keras model or run dir to ONNX with its contract"),

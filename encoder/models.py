@@ -223,8 +223,10 @@ def copy_trained_weights(src, dst) -> bool:
 
 def custom_objects() -> dict:
     """Custom objects to pass to `keras.saving.load_model` for our architectures."""
+    from encoder import blend
+
     return {"drumtimbre>Log": log_layer_class(), "Log": log_layer_class(),
-            "drumtimbre>HannHalves": halves_layer_class()}
+            "drumtimbre>HannHalves": halves_layer_class(), **blend.custom_objects()}
 
 
 def stft_weights(n_fft: int):

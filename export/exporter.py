@@ -61,7 +61,7 @@ def export_model(model, out: str | Path, architecture: str, training_data: str, 
     tmp = Path(tmp_name)
     try:
         onnx.save(proto, str(tmp))
-        report = check_parity(model, load_model(tmp, warmup=False), clips, real_clips, tolerance)
+        report = check_parity(model, load_model(tmp, warmup=False), clips, real_clips, tolerance, onnx_path=tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's file is private (0600); a model file is an ordinary file

@@ -115,12 +115,28 @@ def to_onnx(model, opset: int = DEFAULT_OPSET, notes: list[str] | None = None, r
         if note:
             notes.append(note)
     spec = (tf.TensorSpec((None, WINDOW_SAMPLES, 1), tf.float32, name=INPUT_NAME),)
+    from encoder.blend import parts
 
-    @tf.function(input_signature=spec)
-    def forward(audio):
-        return {OUTPUT_NAME: model(audio, training=False)}
+    blend = parts(model)
+    if blend is None:
+        @tf.function(input_signature=spec)
+        def forward(audio):
+            return {OUTPUT_NAME: model(audio, training=False)}
+    else:  # the trees become one ONNX-ML node: convert the rest, graft them after
+        import keras
+
+        stub = keras.Model(model.input, list(blend[:2]))
+
+        @tf.function(input_signature=spec)
+        def forward(audio):
+            network, features = stub(audio, training=False)
+            return {_NETWORK: network, _FEATURES: features}
 
     proto, _ = tf2onnx.convert.from_function(forward, input_signature=spec, opset=opset)
+    if blend is not None:
+        _graft_trees(proto, *blend[2:])
+        notes.append(f"trees: one ai.onnx.ml TreeEnsembleRegressor ({blend[2].roots.size} trees), blend weight "
+                     f"{blend[3]:g}")
     _name_batch_dim(proto)
     if simplify_graph:
         from export.simplify import simplify
@@ -129,6 +145,33 @@ def to_onnx(model, opset: int = DEFAULT_OPSET, notes: list[str] | None = None, r
         if done:
             notes.append("graph simplified: " + ", ".join(f"{k} x{v}" for k, v in sorted(done.items())))
     return proto
+
+
+_NETWORK, _FEATURES, _TREES = "network", "band_features", "trees"
+
+
+def _graft_trees(proto, forest, weight: float) -> None:
+    """Append the forest and the blend to a graph with outputs `network` and `band_features`: one output
+    `descriptors` = (1 - weight) x network + weight x trees(band_features)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from encoder.trees import onnx_node
+
+    g = proto.graph
+    outputs = {o.name: o for o in g.output}
+    if set(outputs) != {_NETWORK, _FEATURES}:
+        raise ValueError(f"graft: expected outputs {_NETWORK}, {_FEATURES}; found {', '.join(outputs)}")
+    g.initializer.extend([numpy_helper.from_array(np.array(1.0 - weight, np.float32), "blend_network_share"),
+                          numpy_helper.from_array(np.array(weight, np.float32), "blend_trees_share")])
+    g.node.extend([onnx_node(forest, _FEATURES, _TREES, name="trees"),
+                   helper.make_node("Mul", [_NETWORK, "blend_network_share"], ["blend_network"], name="blend_network"),
+                   helper.make_node("Mul", [_TREES, "blend_trees_share"], ["blend_trees"], name="blend_trees"),
+                   helper.make_node("Add", ["blend_network", "blend_trees"], [OUTPUT_NAME], name="blend")])
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [None, forest.outputs]))
+    if not any(o.domain == "ai.onnx.ml" for o in proto.opset_import):
+        proto.opset_import.append(helper.make_opsetid("ai.onnx.ml", 3))
 
 
 def _name_batch_dim(proto) -> None:

@@ -1,0 +1,111 @@
+"""`drumtimbre blend RUN_DIR --data MANIFEST... --out RUN_DIR [--weight W]`: add gradient-boosted trees to a run."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+DEFAULT_WEIGHT = 0.3
+"""The trees' share: chosen on the validation clips of the shipped recipe's three grouped runs
+(bench/blend_weight.py: the lowest mean MAE over 25, 100 and 1000 ms windows on their real kit clips;
+BENCHMARKS.md), never on their test clips."""
+COPIED = ("split.csv", "normalisation.json", "history.csv", "loss.png")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", type=Path, metavar="RUN_DIR", help="a trained log-mel run folder (model.keras, split.csv)")
+    p.add_argument("--data", nargs="+", required=True, metavar="MANIFEST", help="the label CSVs the run was trained on")
+    p.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="run folder to write (the blend)")
+    p.add_argument("--weight", type=float, default=DEFAULT_WEIGHT,
+                   help=f"the trees' share of the output, 0-1 (default {DEFAULT_WEIGHT})")
+    p.add_argument("--trees", type=int, default=80, help="most trees per descriptor (early stopping may use fewer)")
+    p.add_argument("--max-depth", type=int, default=None, help="most levels a tree (default: no limit; 31 leaves)")
+    p.add_argument("--learning-rate", type=float, default=0.2, help="the trees' learning rate (shrinkage)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the trees and of the truncated copies")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    def fail(msg: str) -> int:
+        print(f"drumtimbre blend: {msg}", file=sys.stderr)
+        return 1
+
+    if not 0.0 <= args.weight <= 1.0:
+        return fail(f"--weight {args.weight}: expected 0-1")
+    for name in ("model.keras", "split.csv", "run.json"):
+        if not (args.run / name).is_file():
+            return fail(f"{args.run}: run folder has no {name}")
+    if args.out.resolve() == args.run.resolve():
+        return fail("--out must be a new folder, not the run itself")
+    try:
+        result = blend_run(args.run, args.data, args.out, args.weight, args.seed, progress=not args.no_progress,
+                           max_trees=args.trees, learning_rate=args.learning_rate,
+                           max_depth=args.max_depth)
+    except (OSError, ValueError) as exc:
+        return fail(str(exc))
+    b = result["blend"]
+    print(f"wrote {args.out / 'model.keras'}: trees per descriptor {b['trees_per_descriptor']} (depth {b['depth']}), "
+          f"fitted on {b['training_clips']} clips in {b['fit_seconds']:.0f} s, weight {b['weight']}")
+    for k, v in b.get("validation_mae", {}).items():
+        print(f"validation MAE {k}: network {v['network']:.4f}, trees {v['trees']:.4f}, blend {v['blend']:.4f}")
+    return 0
+
+
+def blend_run(run: Path, data: list[str], out: Path, weight: float, seed: int = 0, progress: bool = True,
+              max_trees: int = 80, learning_rate: float = 0.2, max_depth: int | None = None) -> dict:
+    """Fit the trees on `run`'s training clips (each plus one copy cut to a log-uniform 25-1000 ms window),
+    write the blend as a run folder `out`; -> its run.json (with a "blend" entry)."""
+    import numpy as np
+
+    from encoder import blend, dataset, splits
+    from encoder.descriptors import normalise
+    from encoder.evaluate import truncate
+    from encoder.manifest import Manifest, load_manifests
+    from export.keras_to_onnx import load_keras_model
+
+    net = load_keras_model(run / "model.keras")
+    if blend.parts(net) is not None:
+        raise ValueError(f"{run}: already a blend")
+    manifest = load_manifests(data)
+    saved = splits.load(run / "split.csv")
+    part = {s: Manifest([r for r in manifest.records if saved.get(r.path) == s]) for s in ("train", "validation")}
+    if not len(part["train"]):
+        raise ValueError(f"{run}: none of the --data clips is in the run's training split")
+    cache = run.parent / ".cache"
+    x = dataset.load_audio(part["train"], cache_dir=cache, progress=progress)
+    y = normalise(part["train"].labels())
+    lengths = dataset.truncation_lengths(len(x), np.random.default_rng(seed + 2))
+    cut = np.array(x, copy=True)
+    for i, n in enumerate(lengths):
+        cut[i, n:] = 0.0
+    feats = blend.feature_model(net)
+    f = blend.compute_features(feats, np.concatenate([x, cut]))
+    fit = blend.fit_forest(f, np.concatenate([y, y]), seed, max_trees, learning_rate, max_depth)
+    model = blend.blend_model(net, fit.forest, weight)
+    info = {"weight": weight, "trees_per_descriptor": fit.iterations, "depth": fit.forest.depth,
+            "nodes": int(len(fit.forest.value)), "features": int(f.shape[1]), "training_clips": int(len(f)),
+            "fit_seconds": round(fit.seconds, 1), "seed": seed, "learning_rate": learning_rate, "max_depth": max_depth, "network": str(run / "model.keras")}
+    if len(part["validation"]):
+        from encoder import trees
+
+        xv = dataset.load_audio(part["validation"], cache_dir=cache, progress=progress)
+        yv = normalise(part["validation"].labels())
+        info["validation_mae"] = {}
+        for ms in (25, 100, 1000):
+            xi = xv if ms >= 1000 else truncate(xv, ms)
+            nn = np.asarray(net.predict(xi[..., None], batch_size=256, verbose=0), dtype=np.float64)
+            gb = trees.predict(fit.forest, blend.compute_features(feats, xi))
+            info["validation_mae"][f"{ms} ms"] = {
+                "network": float(np.abs(nn - yv).mean()), "trees": float(np.abs(gb - yv).mean()),
+                "blend": float(np.abs((1 - weight) * nn + weight * gb - yv).mean())}
+    out.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        if (run / name).is_file():
+            shutil.copy2(run / name, out / name)
+    model.save(out / "model.keras")
+    meta = json.loads((run / "run.json").read_text())
+    meta.update({"architecture": model.name, "parameters": int(model.count_params()), "blend": info})
+    (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta

@@ -1,0 +1,129 @@
+"""Gradient-boosted trees in the model: flattening, the Keras layer, the ONNX node, band features, `drumtimbre blend`."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow", reason="blending needs TensorFlow (the 'train' extra)")
+pytest.importorskip("tf2onnx", reason="export needs tf2onnx (the 'train' extra)")
+pytest.importorskip("sklearn")
+
+import keras  # noqa: E402
+from sklearn.ensemble import HistGradientBoostingRegressor  # noqa: E402
+
+from drumtimbre.cli import main  # noqa: E402
+from encoder import blend, synth, trees  # noqa: E402
+from encoder.descriptors import WINDOW_SAMPLES  # noqa: E402
+from encoder.models import build, custom_objects  # noqa: E402
+from export.exporter import export_model  # noqa: E402
+from export.parity import MIN_CLIPS, parity_clips  # noqa: E402
+from realtime.runtime import load_model  # noqa: E402
+from tests.test_train import write_tiny_dataset  # noqa: E402
+
+
+def _fitted(n_out: int = 3, n: int = 600, feats: int = 12, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, feats)).astype(np.float32)
+    y = np.stack([np.sin(2 * x[:, k]) + x[:, k + 1] ** 2 + 0.05 * rng.normal(size=n) for k in range(n_out)], axis=1)
+    models = [HistGradientBoostingRegressor(max_iter=20 + 15 * k, loss="absolute_error", random_state=0,
+                                            early_stopping=False).fit(x, y[:, k]) for k in range(n_out)]
+    return models, rng.normal(size=(200, feats)).astype(np.float32)
+
+
+def test_flattened_trees_predict_as_sklearn_numpy_keras_and_onnx(tmp_path):
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    models, x = _fitted()
+    forest = trees.from_sklearn(models)
+    assert forest.roots.shape == (3, 50)  # 20, 35, 50 trees: the shorter outputs padded with the zero leaf
+    want = np.stack([m.predict(x) for m in models], axis=1)
+    got = trees.predict(forest, x)
+    np.testing.assert_allclose(got, want, atol=2e-5)
+
+    inp = keras.Input((x.shape[1],))
+    model = keras.Model(inp, trees.layer_class().of(forest, name="trees")(inp))
+    model.save(tmp_path / "t.keras")
+    again = keras.saving.load_model(tmp_path / "t.keras", custom_objects=custom_objects(), compile=False)
+    np.testing.assert_allclose(np.asarray(again(x)), got, atol=2e-5)
+
+    graph = helper.make_graph([trees.onnx_node(forest, "x", "y")], "t",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, x.shape[1]])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], got, atol=2e-5)
+
+
+def test_thresholds_keep_every_float32_decision():
+    t = np.array([0.1, -1.3, 2.0 / 3.0, 1e-8])
+    f = trees._floor32(t)
+    for ti, fi in zip(t, f):
+        near = np.float32(ti) + np.arange(-3, 4) * np.spacing(np.float32(abs(ti)))
+        assert [bool(v <= ti) for v in near] == [bool(v <= fi) for v in near]
+
+
+def _clip(x: np.ndarray, delay: int = 0) -> np.ndarray:
+    out = np.zeros(WINDOW_SAMPLES, np.float32)
+    x = x[:WINDOW_SAMPLES - delay]
+    out[delay:delay + len(x)] = x / np.abs(x).max() * 0.99
+    return out
+
+
+def test_band_features_follow_the_hit():
+    net = build("logmel_reg")  # the front end is fixed: features need no training
+    fm = blend.feature_model(net)
+    kick, hat = synth.render("kick", 0), synth.render("hat", 0)
+    f = blend.compute_features(fm, np.stack([_clip(kick), _clip(kick, 4000), _clip(hat)]))
+    bands = net.get_layer("log_power").output.shape[-1]
+    where, active, _, overall, _ = f[:, 3 * bands:].T
+    assert abs((where[1] - where[0]) - 4000 / 128) <= 1.5  # 250 ms later = 31 frames of 8 ms
+    assert overall[2] > overall[0] + 10  # the hat's band centroid lies far above the kick's
+    assert f.shape == (3, 3 * bands + 5) and np.isfinite(f).all()
+
+
+def test_a_blend_exports_with_parity_and_mixes_its_heads(tmp_path):
+    keras.utils.set_random_seed(0)
+    net = build("logmel_reg")
+    x, _ = parity_clips(MIN_CLIPS)
+    feats = blend.compute_features(blend.feature_model(net), x)
+    y = np.clip(np.stack([(feats[:, k] - feats[:, k].min()) / np.ptp(feats[:, k]) for k in range(7)], 1), 0, 1)
+    fit = blend.fit_forest(feats, y, max_iter=30)
+    model = blend.blend_model(net, fit.forest, 0.3)
+    model.save(tmp_path / "b.keras")
+    again = keras.saving.load_model(tmp_path / "b.keras", custom_objects=custom_objects(), compile=False)
+    assert blend.parts(again)[3] == 0.3
+
+    result = export_model(again, tmp_path / "b.onnx", "logmel_reg_blend", "test")
+    assert result.parity.ok and "TreeEnsembleRegressor" in result.contract.extra["conversion"]
+    onnx_out = load_model(tmp_path / "b.onnx").predict(x)
+    want = 0.7 * np.asarray(net(x[..., None], training=False)) + 0.3 * trees.predict(fit.forest, feats)
+    assert np.abs(onnx_out - want).mean() < 1e-4  # rare threshold flips from float rounding only
+
+
+def test_blend_cli_writes_a_run_that_exports(tmp_path, capsys):
+    labels = write_tiny_dataset(tmp_path / "tiny", per_family=6)
+    from encoder.train import TrainConfig, train
+
+    train(TrainConfig(data=[str(labels)], arch="logmel_reg", out=tmp_path / "run", epochs=1, seed=0, batch_size=8,
+                      progress=False))
+    assert main(["blend", str(tmp_path / "run"), "--data", str(labels), "--out", str(tmp_path / "b"),
+                 "--trees", "20", "--weight", "0.5", "--no-progress"]) == 0
+    info = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert info["architecture"] == "logmel_reg_blend" and info["blend"]["weight"] == 0.5
+    assert info["blend"]["trees_per_descriptor"] and "validation_mae" in info["blend"]
+    assert (tmp_path / "b" / "split.csv").read_text() == (tmp_path / "run" / "split.csv").read_text()
+    assert main(["export", str(tmp_path / "b"), "-o", str(tmp_path / "b.onnx")]) == 0
+    assert "TreeEnsembleRegressor" in capsys.readouterr().out
+
+
+def test_blend_cli_refuses_bad_input(tmp_path, capsys):
+    assert main(["blend", str(tmp_path), "--data", "x.csv", "--out", str(tmp_path / "o"), "--weight", "1.5"]) == 1
+    assert "--weight 1.5" in capsys.readouterr().err
+    assert main(["blend", str(tmp_path), "--data", "x.csv", "--out", str(tmp_path / "o")]) == 1
+    assert "no model.keras" in capsys.readouterr().err
+    net = build("small")
+    with pytest.raises(ValueError, match="log-mel"):
+        blend.feature_model(net)
