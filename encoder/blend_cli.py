@@ -20,9 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="run folder to write (the blend)")
     p.add_argument("--weight", type=float, default=DEFAULT_WEIGHT,
                    help=f"the trees' share of the output, 0-1 (default {DEFAULT_WEIGHT})")
-    p.add_argument("--trees", type=int, default=80, help="most trees per descriptor (early stopping may use fewer)")
+    p.add_argument("--trees", type=int, default=80, help="most trees per descriptor, default 80 (early stopping may use fewer)")
     p.add_argument("--max-depth", type=int, default=None, help="most levels a tree (default: no limit; 31 leaves)")
-    p.add_argument("--learning-rate", type=float, default=0.2, help="the trees' learning rate (shrinkage)")
+    p.add_argument("--learning-rate", type=float, default=0.2, help="the trees' learning rate (shrinkage), default 0.2")
     p.add_argument("--seed", type=int, default=0, help="seed of the trees and of the truncated copies")
     p.add_argument("--no-progress", action="store_true")
 
