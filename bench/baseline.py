@@ -84,11 +84,7 @@ def fit_on(train: Manifest, cache_dir: Path, seed: int = 0, progress: bool = Tru
     """The baseline fitted on `train`: every clip plus one copy cut to a log-uniform 25-1000 ms window."""
     x_tr = dataset.load_audio(train, cache_dir=cache_dir, progress=progress)
     y_tr = dataset.targets(train)
-    lengths = dataset.truncation_lengths(len(x_tr), np.random.default_rng(seed + 2))
-    x_cut = np.array(x_tr, copy=True)
-    for i, n in enumerate(lengths):
-        x_cut[i, n:] = 0.0
-    return BoostedBaseline(seed).fit(np.concatenate([x_tr, x_cut]), np.concatenate([y_tr, y_tr]))
+    return BoostedBaseline(seed).fit(*dataset.with_truncated_copies(x_tr, y_tr, np.random.default_rng(seed + 2)))
 
 
 def run_baseline(run_dir: Path, data: list[str], out: Path, seed: int = 0) -> dict:

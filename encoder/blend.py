@@ -104,6 +104,12 @@ def custom_objects() -> dict:
             "drumtimbre>TreeEnsemble": trees_layer_class()}
 
 
+def _band_features(net):
+    """The trees' input features (batch, 3 x bands + 5) as a tensor of `net`'s graph."""
+    spec, low = _spectrum(net)
+    return features_layer_class()(low, name="band_features")(spec)
+
+
 def _spectrum(net):
     """The network's scaled log-band spectrum tensor (batch, frames, bands) and its number of low bands."""
     names = [layer.name for layer in net.layers]
@@ -120,8 +126,7 @@ def feature_model(net):
     """Keras model: audio (batch, 16000, 1) -> the trees' input features (batch, 3 x bands + 5)."""
     import keras
 
-    spec, low = _spectrum(net)
-    return keras.Model(net.input, features_layer_class()(low, name="band_features")(spec), name="band_features")
+    return keras.Model(net.input, _band_features(net), name="band_features")
 
 
 def compute_features(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -157,8 +162,7 @@ def blend_model(net, forest: Forest, weight: float):
 
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"blend weight {weight}: expected 0-1")
-    spec, low = _spectrum(net)
-    feats = features_layer_class()(low, name="band_features")(spec)
+    feats = _band_features(net)
     if feats.shape[-1] < forest.features:
         raise ValueError(f"the trees use feature {forest.features - 1}; the network gives {feats.shape[-1]}")
     trees = trees_layer_class().of(forest, name="trees")(feats)
@@ -172,9 +176,4 @@ def parts(model):
     if not {"blend", "trees", "band_features"} <= names:
         return None
     blend, trees = model.get_layer("blend"), model.get_layer("trees")
-    forest = Forest(feature=np.asarray(trees.feature.numpy()), threshold=np.asarray(trees.threshold.numpy()),
-                    children=np.asarray(trees.children.numpy()).reshape(-1, 2),
-                    value=np.asarray(trees.value.numpy()),
-                    roots=np.asarray(trees.roots.numpy()).reshape(trees.outputs, trees.trees),
-                    base=np.asarray(trees.base.numpy()), depth=trees.depth)
-    return blend.input[0], trees.input, forest, blend.weight
+    return blend.input[0], trees.input, trees.forest(), blend.weight

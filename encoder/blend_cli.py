@@ -76,17 +76,15 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float, seed: int = 
     cache = run.parent / ".cache"
     x = dataset.load_audio(part["train"], cache_dir=cache, progress=progress)
     y = normalise(part["train"].labels())
-    lengths = dataset.truncation_lengths(len(x), np.random.default_rng(seed + 2))
-    cut = np.array(x, copy=True)
-    for i, n in enumerate(lengths):
-        cut[i, n:] = 0.0
+    x2, y2 = dataset.with_truncated_copies(x, y, np.random.default_rng(seed + 2))
     feats = blend.feature_model(net)
-    f = blend.compute_features(feats, np.concatenate([x, cut]))
-    fit = blend.fit_forest(f, np.concatenate([y, y]), seed, max_trees, learning_rate, max_depth)
+    f = blend.compute_features(feats, x2)
+    fit = blend.fit_forest(f, y2, seed, max_trees, learning_rate, max_depth)
     model = blend.blend_model(net, fit.forest, weight)
     info = {"weight": weight, "trees_per_descriptor": fit.iterations, "depth": fit.forest.depth,
             "nodes": int(len(fit.forest.value)), "features": int(f.shape[1]), "training_clips": int(len(f)),
-            "fit_seconds": round(fit.seconds, 1), "seed": seed, "learning_rate": learning_rate, "max_depth": max_depth, "network": str(run / "model.keras")}
+            "fit_seconds": round(fit.seconds, 1), "seed": seed, "learning_rate": learning_rate,
+            "max_depth": max_depth, "network": str(run / "model.keras")}
     if len(part["validation"]):
         from encoder import trees
 

@@ -110,13 +110,18 @@ def truncation_lengths(n: int, rng: np.random.Generator, lo_s: float = MIN_TRUNC
     return np.round(s * SAMPLE_RATE).astype(np.int64)
 
 
-def validation_arrays(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validation set = the full clips plus one truncated copy of each (fixed log-uniform lengths)."""
-    lengths = truncation_lengths(len(x), np.random.default_rng(seed + 1))
+def with_truncated_copies(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The (n, 16000) clips plus one copy of each cut to a log-uniform 25-1000 ms window (the rest zero),
+    with the full clips' labels: (2n, 16000), (2n, ...)."""
     xt = np.array(x, copy=True)
-    for i, n in enumerate(lengths):
+    for i, n in enumerate(truncation_lengths(len(x), rng)):
         xt[i, n:] = 0.0
     return np.concatenate([x, xt]), np.concatenate([y, y])
+
+
+def validation_arrays(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validation set = the full clips plus one truncated copy of each (fixed log-uniform lengths)."""
+    return with_truncated_copies(x, y, np.random.default_rng(seed + 1))
 
 
 def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,

@@ -137,6 +137,14 @@ def layer_class():
             self.roots.assign(forest.roots.ravel())
             self.base.assign(forest.base)
 
+        def forest(self) -> Forest:
+            """The trees this layer holds, as `set_forest` took them."""
+            return Forest(feature=np.asarray(self.feature.numpy()), threshold=np.asarray(self.threshold.numpy()),
+                          children=np.asarray(self.children.numpy()).reshape(-1, 2),
+                          value=np.asarray(self.value.numpy()),
+                          roots=np.asarray(self.roots.numpy()).reshape(self.outputs, self.trees),
+                          base=np.asarray(self.base.numpy()), depth=self.depth)
+
         def call(self, x):
             ops = keras.ops
             idx = ops.zeros_like(x[:, :1], dtype="int32") + self.roots[None, :]  # (batch, trees)

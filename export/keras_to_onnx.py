@@ -159,8 +159,8 @@ def _graft_trees(proto, forest, weight: float) -> None:
     from encoder.trees import onnx_node
 
     g = proto.graph
-    outputs = {o.name: o for o in g.output}
-    if set(outputs) != {_NETWORK, _FEATURES}:
+    outputs = {o.name for o in g.output}
+    if outputs != {_NETWORK, _FEATURES}:
         raise ValueError(f"graft: expected outputs {_NETWORK}, {_FEATURES}; found {', '.join(outputs)}")
     g.initializer.extend([numpy_helper.from_array(np.array(1.0 - weight, np.float32), "blend_network_share"),
                           numpy_helper.from_array(np.array(weight, np.float32), "blend_trees_share")])

@@ -122,7 +122,8 @@ FEATURE_TOLERANCE = 1e-3
 """Largest allowed |ONNX - Keras| of a blend's tree features, relative to max(1, |feature|)."""
 
 
-def blend_reference(keras_model, onnx_path: str | Path, clips: np.ndarray, batch_size: int = 32) -> np.ndarray:
+def blend_reference(keras_model, blend_parts: tuple, onnx_path: str | Path, clips: np.ndarray,
+                    batch_size: int = 32) -> np.ndarray:
     """A blend model's Keras output with its trees evaluated on the ONNX graph's own features -> (n, 7).
 
     Trees are step functions: a feature that differs by float rounding (1e-6)
@@ -130,31 +131,30 @@ def blend_reference(keras_model, onnx_path: str | Path, clips: np.ndarray, batch
     and the features are compared with Keras, and the trees are judged on the
     very features the ONNX graph computed (`encoder.trees.predict`, which is
     what the Keras layer computes).  Raises ParityError if the features differ
-    by more than FEATURE_TOLERANCE.
+    by more than FEATURE_TOLERANCE.  `blend_parts` is `encoder.blend.parts(keras_model)`.
     """
     import keras
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from encoder import blend, trees
-    from export.keras_to_onnx import _FEATURES, _NETWORK
+    from encoder import trees
+    from export.keras_to_onnx import _FEATURES
 
-    net_out, feats_t, forest, weight = blend.parts(keras_model)
+    net_out, feats_t, forest, weight = blend_parts
     stub = keras.Model(keras_model.input, [net_out, feats_t])
     x = np.asarray(clips, dtype=np.float32)[:, :, None]
     parts = [stub(x[i:i + batch_size], training=False) for i in range(0, len(x), batch_size)]
     k_net = np.concatenate([np.asarray(p[0]) for p in parts])
     k_feats = np.concatenate([np.asarray(p[1]) for p in parts])
     proto = onnx.load(str(onnx_path))
-    proto.graph.output.extend([helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in (_NETWORK, _FEATURES)])
+    proto.graph.output.append(helper.make_tensor_value_info(_FEATURES, TensorProto.FLOAT, None))
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    o_net, o_feats = sess.run([_NETWORK, _FEATURES], {sess.get_inputs()[0].name: x})
+    (o_feats,) = sess.run([_FEATURES], {sess.get_inputs()[0].name: x})
     off = np.abs(o_feats - k_feats) / np.maximum(1.0, np.abs(k_feats))
     if not off.max() <= FEATURE_TOLERANCE:
         raise ParityError(f"the trees' input features differ between ONNX and Keras by up to {off.max():.3g} "
                           f"(relative; tolerance {FEATURE_TOLERANCE:g})")
-    del o_net  # the network part is judged through the final output
     return ((1.0 - weight) * k_net + weight * trees.predict(forest, o_feats)).astype(np.float32)
 
 
@@ -168,12 +168,13 @@ def check_parity(keras_model, onnx_model, clips: np.ndarray, real_clips: int,
         raise ParityError(f"parity needs at least {MIN_CLIPS} clips, got {len(clips)}")
     from encoder.blend import parts
 
-    if parts(keras_model) is None:
+    found = parts(keras_model)
+    if found is None:
         reference = keras_outputs(keras_model, clips)
     elif onnx_path is None:
         raise ValueError("parity of a blend model needs the ONNX file's path")
     else:
-        reference = blend_reference(keras_model, onnx_path, clips)
+        reference = blend_reference(keras_model, found, onnx_path, clips)
     report = compare(reference, onnx_model.predict(clips), real_clips, tolerance)
     if not report.ok:
         raise ParityError(f"ONNX and Keras outputs differ by up to {report.max_abs:.3g} "
