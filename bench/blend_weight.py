@@ -5,8 +5,10 @@ network's and the trees' outputs on the run's *validation* split (never its
 test split) are mixed with each weight, at windows of 25, 100 and 1000 ms
 after the onset; reported per window and as the mean over the three, pooled
 over the runs, for the real kit clips (debian.csv, extra.csv) and for all
-validation clips.  The weight to ship is the one with the lowest mean on the
-real kit clips.
+validation clips.  Then the same for a share that depends on the window's
+sounding length (`encoder.blend.share_by_length`): every choice of shares
+0, 0.1, ..., 1 at 25, 100 and 1000 ms.  The weight to ship is the one with
+the lowest mean on the real kit clips.
 
     .venv/bin/python bench/blend_weight.py --runs data/runs/extra2_s0_blend data/runs/extra2_s1_blend \
         data/runs/extra2_s2_blend --data $D --md bench/results/blend_weight.md
@@ -42,7 +44,7 @@ def heads(run: Path, manifest: Manifest) -> dict:
     found = blend.parts(model)
     if found is None:
         raise SystemExit(f"{run}: not a blend (drumtimbre blend)")
-    stub = keras.Model(model.input, [found[0], model.get_layer("trees").output])
+    stub = keras.Model(model.input, [found.network, model.get_layer("trees").output])
     saved = splits.load(run / "split.csv")
     val = Manifest([r for r in manifest.records if saved.get(r.path) == "validation"])
     x = dataset.load_audio(val, cache_dir=run.parent / ".cache", progress=False)
@@ -51,7 +53,32 @@ def heads(run: Path, manifest: Manifest) -> dict:
         xi = (x if ms >= 1000 else truncate(x, ms))[..., None]
         parts = [stub(xi[i:i + 256], training=False) for i in range(0, len(xi), 256)]
         out[ms] = tuple(np.concatenate([np.asarray(p[k]) for p in parts]).astype(np.float64) for k in (0, 1))
+        out[f"sounding {ms}"] = blend.sounding_ms(xi[..., 0])
     return out
+
+
+def by_length(res: list[dict]) -> list[tuple[float, tuple, list[float]]]:
+    """(mean MAE over WINDOWS, anchors, MAE per window) of every share-by-length choice on the real kit clips,
+    best first."""
+    from encoder.blend import share_by_length
+
+    anchors_ms = WINDOWS
+    # the share is linear in the anchors' shares: basis[ms][k] = the clips' share with anchor k at 1, the rest 0
+    basis = {ms: [np.concatenate([share_by_length(r[f"sounding {ms}"][r["real"]],
+                                                  [(a, float(a == b)) for a in anchors_ms]) for r in res])
+                  for b in anchors_ms] for ms in WINDOWS}
+    heads = {ms: [np.concatenate([r[ms][k][r["real"]] for r in res]) for k in (0, 1)] for ms in WINDOWS}
+    true = np.concatenate([r["true"][r["real"]] for r in res])
+    rows = []
+    for shares in np.ndindex(*(len(WEIGHTS),) * len(anchors_ms)):
+        ws = [WEIGHTS[i] for i in shares]
+        maes = []
+        for ms in WINDOWS:
+            w = sum(wk * bk for wk, bk in zip(ws, basis[ms]))[:, None]
+            net, trees = heads[ms]
+            maes.append(float(np.abs((1 - w) * net + w * trees - true).mean()))
+        rows.append((float(np.mean(maes)), tuple(zip(anchors_ms, ws)), maes))
+    return sorted(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +102,15 @@ def main(argv: list[str] | None = None) -> int:
             best[name] = min(best[name], (mean, w))
             lines.append(f"| {name} | {w:.1f} | " + " | ".join(f"{m:.4f}" for m in maes) + f" | {mean:.4f} |")
     lines += ["", "Lowest mean: " + "; ".join(f"{k}: w = {v[1]:.1f} ({v[0]:.4f})" for k, v in best.items())]
+    ranked = by_length(res)
+    lines += ["", "Shares by sounding length (`drumtimbre blend --weight MS:W,...`), real kit clips, the 5 best of "
+              f"{len(ranked)} choices:", "",
+              "| shares | " + " | ".join(f"{ms} ms" for ms in WINDOWS) + " | mean |", "|---|" + "---|" * 4]
+    for mean, anchors, maes in ranked[:5]:
+        lines.append("| " + ",".join(f"{ms}:{w:.1f}" for ms, w in anchors) + " | "
+                     + " | ".join(f"{m:.4f}" for m in maes) + f" | {mean:.4f} |")
+    lines += ["", "Lowest mean by sounding length: " + ",".join(f"{ms}:{w:.1f}" for ms, w in ranked[0][1])
+              + f" ({ranked[0][0]:.4f})"]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.md:

@@ -6,7 +6,11 @@ The trees read summary statistics of the network's fixed log-band front end
 (`BandFeatures`: per band mean, maximum and spread over time; loudest frame,
 its position, how many frames are within 1.5 units (about 40 dB) of it, and a
 band centroid overall and over the first 32 ms), so the blend adds no second
-spectrum: one front end, two heads, `(1 - weight) x network + weight x trees`.
+spectrum: one front end, two heads, `(1 - w) x network + w x trees`.  The trees'
+share w may depend on how much of the window sounds (`TreesShare`): the trees
+help most on whole hits and least on the first tens of milliseconds, so an
+early estimate (a window cut 25 ms after the onset, zeros after) leans on the
+network and a whole one-shot more on the trees.
 Trees are fitted by scikit-learn (`encoder.trees`), kept as non-trained
 weights of a `TreeEnsemble` layer; the ONNX export writes them as one ONNX-ML
 TreeEnsembleRegressor node.
@@ -27,6 +31,13 @@ START_FRAMES = 4
 """Frames (of 8 ms) that make the 'start' centroid."""
 CENTROID_SHARPNESS = 3.0
 """Band weights of the centroid are exp(3 x scaled log power): power^(1/2), so loud bands lead."""
+
+SILENCE = 1e-4
+"""A window sounds up to its last sample above this magnitude (the window peak-normalised to 1; 1e-4 is -80 dB):
+the zero padding after a cut window and a file's digital silence do not count ..."""
+SOUNDING_BLOCK = 32
+"""... found to this many samples (2 ms at 16 kHz): the end of the last block of the window holding such a sample
+(block peaks first: two passes over the 16,000 samples instead of five)."""
 
 _LAYERS: dict[str, type] = {}
 
@@ -70,17 +81,55 @@ def features_layer_class():
             def get_config(self):
                 return {**super().get_config(), "low_bands": self.low_bands}
 
+        @keras.saving.register_keras_serializable(package="drumtimbre", name="TreesShare")
+        class TreesShare(keras.layers.Layer):
+            """audio (batch, samples, 1) -> (batch, 1) the trees' share by the window's sounding length: linear in
+            log(ms) between anchors [[ms, share], ...], constant outside them (`share_by_length`'s Keras form)."""
+
+            def __init__(self, anchors=((1000.0, 0.5),), sample_rate: int = 16000, **kwargs):
+                super().__init__(**kwargs)
+                self.anchors = check_anchors(anchors)
+                self.sample_rate = int(sample_rate)
+
+            def call(self, audio):
+                ops = keras.ops
+                n = audio.shape[1] // SOUNDING_BLOCK
+                if n * SOUNDING_BLOCK != audio.shape[1]:
+                    audio = audio[:, :n * SOUNDING_BLOCK]
+                peaks = ops.max(ops.abs(ops.reshape(audio, (-1, n, SOUNDING_BLOCK))), axis=2)
+                ends = ops.cast(ops.arange(1, n + 1), audio.dtype)  # in blocks
+                last = ops.maximum(ops.max(ops.cast(peaks > SILENCE, audio.dtype) * ends, axis=1, keepdims=True), 1.0)
+                (_, w0), *rest = self.anchors
+                if not rest:
+                    return ops.zeros_like(last) + w0
+                # segment k rises 0 -> 1 from anchor k to k + 1, linear in log(ms): few ONNX nodes, all small
+                log_ms = np.log([ms for ms, _ in self.anchors])
+                slopes = 1.0 / np.diff(log_ms)
+                offsets = (np.log(1000.0 * SOUNDING_BLOCK / self.sample_rate) - log_ms[:-1]) * slopes
+                seg = ops.clip(ops.log(last) * slopes.astype("float32") + offsets.astype("float32"), 0.0, 1.0)
+                rises = np.diff([w for _, w in self.anchors]).astype("float32")[:, None]
+                return ops.matmul(seg, rises) + w0
+
+            def compute_output_shape(self, input_shape):
+                return (input_shape[0], 1)
+
+            def get_config(self):
+                return {**super().get_config(), "anchors": [list(a) for a in self.anchors],
+                        "sample_rate": self.sample_rate}
+
         @keras.saving.register_keras_serializable(package="drumtimbre", name="Blend")
         class Blend(keras.layers.Layer):
-            """[network, trees] -> (1 - weight) x network + weight x trees."""
+            """[network, trees] -> (1 - weight) x network + weight x trees; [network, trees, share] (share
+            (batch, 1), from TreesShare) -> (1 - share) x network + share x trees (`weight` unused)."""
 
             def __init__(self, weight: float = 0.5, **kwargs):
                 super().__init__(**kwargs)
                 self.weight = float(weight)
 
             def call(self, inputs):
-                network, trees = inputs
-                return (1.0 - self.weight) * network + self.weight * trees
+                network, trees, *share = inputs
+                w = share[0] if share else self.weight
+                return (1.0 - w) * network + w * trees
 
             def compute_output_shape(self, input_shapes):
                 return input_shapes[0]
@@ -88,7 +137,7 @@ def features_layer_class():
             def get_config(self):
                 return {**super().get_config(), "weight": self.weight}
 
-        _LAYERS["BandFeatures"], _LAYERS["Blend"] = BandFeatures, Blend
+        _LAYERS["BandFeatures"], _LAYERS["Blend"], _LAYERS["TreesShare"] = BandFeatures, Blend, TreesShare
     return _LAYERS["BandFeatures"]
 
 
@@ -98,10 +147,51 @@ def blend_layer_class():
     return _LAYERS["Blend"]
 
 
+def share_layer_class():
+    """The Keras layer `TreesShare` (registered as drumtimbre>TreesShare)."""
+    features_layer_class()
+    return _LAYERS["TreesShare"]
+
+
 def custom_objects() -> dict:
     """The blend's layers, for `keras.saving.load_model`."""
     return {"drumtimbre>BandFeatures": features_layer_class(), "drumtimbre>Blend": blend_layer_class(),
-            "drumtimbre>TreeEnsemble": trees_layer_class()}
+            "drumtimbre>TreesShare": share_layer_class(), "drumtimbre>TreeEnsemble": trees_layer_class()}
+
+
+Anchors = tuple[tuple[float, float], ...]
+"""The trees' share by sounding length: ((ms, share 0-1), ...), ms ascending."""
+
+
+def check_anchors(anchors) -> Anchors:
+    """`anchors` as a tuple of (ms, share) float pairs; ValueError unless ms > 0 ascend and shares are 0-1."""
+    try:
+        out = tuple((float(ms), float(w)) for ms, w in anchors)
+    except (TypeError, ValueError):
+        raise ValueError(f"blend anchors {anchors!r}: expected pairs (ms, share)") from None
+    if not out:
+        raise ValueError("blend anchors: none given")
+    for i, (ms, w) in enumerate(out):
+        if not (ms > 0 and 0.0 <= w <= 1.0) or (i and not ms > out[i - 1][0]):
+            raise ValueError(f"blend anchors {anchors!r}: ms must be > 0 and ascend, shares 0-1")
+    return out
+
+
+def sounding_ms(x: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
+    """(n, samples) prepared windows -> (n,) ms from the window's start to the end of the last SOUNDING_BLOCK
+    holding a sample above SILENCE (at least one block's worth)."""
+    x = np.asarray(x, dtype=np.float32)
+    n = x.shape[1] // SOUNDING_BLOCK
+    above = np.abs(x[:, :n * SOUNDING_BLOCK].reshape(len(x), n, SOUNDING_BLOCK)).max(axis=2) > SILENCE
+    last = np.where(above.any(axis=1), n - np.argmax(above[:, ::-1], axis=1), 1)
+    return last * (1000.0 * SOUNDING_BLOCK / sample_rate)
+
+
+def share_by_length(ms: np.ndarray, anchors: Anchors) -> np.ndarray:
+    """The trees' share (0-1) at sounding lengths `ms`: linear in log(ms) between the anchors, constant outside."""
+    anchors = check_anchors(anchors)
+    return np.interp(np.log(np.asarray(ms, dtype=np.float64)), [np.log(m) for m, _ in anchors],
+                     [w for _, w in anchors])
 
 
 def _band_features(net):
@@ -156,24 +246,54 @@ def fit_forest(features: np.ndarray, y_norm: np.ndarray, seed: int = 0, max_iter
     return ForestFit(from_sklearn(models), [int(m.n_iter_) for m in models], time.perf_counter() - start)
 
 
-def blend_model(net, forest: Forest, weight: float):
-    """One Keras model: (1 - weight) x `net` + weight x `forest` on `net`'s band features."""
+def blend_model(net, forest: Forest, weight: float | Anchors):
+    """One Keras model: (1 - w) x `net` + w x `forest` on `net`'s band features; `weight` a share w (0-1), or
+    anchors ((ms, share), ...) for a share by the window's sounding length (`share_by_length`)."""
     import keras
 
-    if not 0.0 <= weight <= 1.0:
+    by_length = not isinstance(weight, float | int)
+    if by_length:
+        weight = check_anchors(weight)
+    elif not 0.0 <= weight <= 1.0:
         raise ValueError(f"blend weight {weight}: expected 0-1")
     feats = _band_features(net)
     if feats.shape[-1] < forest.features:
         raise ValueError(f"the trees use feature {forest.features - 1}; the network gives {feats.shape[-1]}")
     trees = trees_layer_class().of(forest, name="trees")(feats)
-    out = blend_layer_class()(weight, name="blend")([net.output, trees])
+    heads = [net.output, trees]
+    if by_length:
+        heads.append(share_layer_class()(weight, name="trees_share")(net.input))
+    out = blend_layer_class()(0.0 if by_length else float(weight), name="blend")(heads)
     return keras.Model(net.input, out, name=f"{net.name}_blend")
 
 
-def parts(model):
-    """(network output tensor, features tensor, Forest, weight) of a blend model, or None for any other model."""
+@dataclass
+class BlendParts:
+    network: object
+    """The network's output tensor."""
+    features: object
+    """The trees' input features tensor."""
+    forest: Forest
+    weight: float | Anchors
+    """The trees' share, or its anchors by sounding length."""
+    share: object | None
+    """The share tensor (batch, 1) of a share by length, else None."""
+
+
+def parts(model) -> BlendParts | None:
+    """The parts of a blend model, or None for any other model."""
     names = {layer.name for layer in model.layers}
     if not {"blend", "trees", "band_features"} <= names:
         return None
     blend, trees = model.get_layer("blend"), model.get_layer("trees")
-    return blend.input[0], trees.input, trees.forest(), blend.weight
+    if "trees_share" in names:
+        share = model.get_layer("trees_share")
+        return BlendParts(blend.input[0], trees.input, trees.forest(), share.anchors, share.output)
+    return BlendParts(blend.input[0], trees.input, trees.forest(), blend.weight, None)
+
+
+def describe_weight(weight: float | Anchors) -> str:
+    """'0.3', or '0.1 at 25 ms, 0.3 at 100 ms, 0.5 at 1000 ms'."""
+    if isinstance(weight, float | int):
+        return f"{weight:g}"
+    return ", ".join(f"{w:g} at {ms:g} ms" for ms, w in weight)

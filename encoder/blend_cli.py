@@ -1,4 +1,4 @@
-"""`drumtimbre blend RUN_DIR --data MANIFEST... --out RUN_DIR [--weight W]`: add gradient-boosted trees to a run."""
+"""`drumtimbre blend RUN_DIR --data MANIFEST... --out RUN_DIR [--weight W | MS:W,...]`: add gradient-boosted trees to a run."""
 from __future__ import annotations
 
 import argparse
@@ -7,10 +7,14 @@ import shutil
 import sys
 from pathlib import Path
 
-DEFAULT_WEIGHT = 0.3
-"""The trees' share: chosen on the validation clips of the shipped recipe's three grouped runs
-(bench/blend_weight.py: the lowest mean MAE over 25, 100 and 1000 ms windows on their real kit clips;
-BENCHMARKS.md), never on their test clips."""
+from encoder.blend import Anchors, check_anchors, describe_weight
+
+DEFAULT_WEIGHT = ((25.0, 0.1), (100.0, 0.3), (1000.0, 0.5))
+"""The trees' share by the window's sounding length (ms, share): chosen on the validation clips of the shipped
+recipe's three grouped runs (bench/blend_weight.py: the lowest mean MAE over 25, 100 and 1000 ms windows on their
+real kit clips; BENCHMARKS.md), never on their test clips."""
+DEFAULT_TREES, DEFAULT_LEARNING_RATE = 80, 0.2
+"""Trees per descriptor and their learning rate: chosen with the weight, on the same validation clips."""
 COPIED = ("split.csv", "normalisation.json", "history.csv", "loss.png")
 
 
@@ -18,11 +22,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", type=Path, metavar="RUN_DIR", help="a trained log-mel run folder (model.keras, split.csv)")
     p.add_argument("--data", nargs="+", required=True, metavar="MANIFEST", help="the label CSVs the run was trained on")
     p.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="run folder to write (the blend)")
-    p.add_argument("--weight", type=float, default=DEFAULT_WEIGHT,
-                   help=f"the trees' share of the output, 0-1 (default {DEFAULT_WEIGHT})")
-    p.add_argument("--trees", type=int, default=80, help="most trees per descriptor, default 80 (early stopping may use fewer)")
+    p.add_argument("--weight", default=None, metavar="W | MS:W,...",
+                   help="the trees' share of the output, 0-1, or shares by the window's sounding length, "
+                        "linear in log(ms) between them (default "
+                        + ",".join(f"{ms:g}:{w:g}" for ms, w in DEFAULT_WEIGHT) + ")")
+    p.add_argument("--trees", type=int, default=DEFAULT_TREES,
+                   help=f"most trees per descriptor, default {DEFAULT_TREES} (early stopping may use fewer)")
     p.add_argument("--max-depth", type=int, default=None, help="most levels a tree (default: no limit; 31 leaves)")
-    p.add_argument("--learning-rate", type=float, default=0.2, help="the trees' learning rate (shrinkage), default 0.2")
+    p.add_argument("--learning-rate", type=float, default=DEFAULT_LEARNING_RATE, help=f"the trees' learning rate (shrinkage), default {DEFAULT_LEARNING_RATE}")
     p.add_argument("--seed", type=int, default=0, help="seed of the trees and of the truncated copies")
     p.add_argument("--no-progress", action="store_true")
 
@@ -32,31 +39,46 @@ def run(args: argparse.Namespace) -> int:
         print(f"drumtimbre blend: {msg}", file=sys.stderr)
         return 1
 
-    if not 0.0 <= args.weight <= 1.0:
-        return fail(f"--weight {args.weight}: expected 0-1")
+    try:
+        weight = DEFAULT_WEIGHT if args.weight is None else parse_weight(args.weight)
+    except ValueError:
+        return fail(f"--weight {args.weight}: expected a share 0-1 or MS:SHARE pairs (ms ascending, shares 0-1), "
+                    "e.g. 25:0.1,1000:0.5")
     for name in ("model.keras", "split.csv", "run.json"):
         if not (args.run / name).is_file():
             return fail(f"{args.run}: run folder has no {name}")
     if args.out.resolve() == args.run.resolve():
         return fail("--out must be a new folder, not the run itself")
     try:
-        result = blend_run(args.run, args.data, args.out, args.weight, args.seed, progress=not args.no_progress,
+        result = blend_run(args.run, args.data, args.out, weight, args.seed, progress=not args.no_progress,
                            max_trees=args.trees, learning_rate=args.learning_rate,
                            max_depth=args.max_depth)
     except (OSError, ValueError) as exc:
         return fail(str(exc))
     b = result["blend"]
     print(f"wrote {args.out / 'model.keras'}: trees per descriptor {b['trees_per_descriptor']} (depth {b['depth']}), "
-          f"fitted on {b['training_clips']} clips in {b['fit_seconds']:.0f} s, weight {b['weight']}")
+          f"fitted on {b['training_clips']} clips in {b['fit_seconds']:.0f} s, weight {describe_weight(weight)}")
     for k, v in b.get("validation_mae", {}).items():
         print(f"validation MAE {k}: network {v['network']:.4f}, trees {v['trees']:.4f}, blend {v['blend']:.4f}")
     return 0
 
 
-def blend_run(run: Path, data: list[str], out: Path, weight: float, seed: int = 0, progress: bool = True,
-              max_trees: int = 80, learning_rate: float = 0.2, max_depth: int | None = None) -> dict:
+def parse_weight(text: str) -> float | Anchors:
+    """'0.3' -> 0.3; '25:0.1,1000:0.5' -> ((25.0, 0.1), (1000.0, 0.5)); ValueError otherwise."""
+    if ":" not in text:
+        w = float(text)
+        if not 0.0 <= w <= 1.0:
+            raise ValueError(f"weight {text}: expected 0-1")
+        return w
+    return check_anchors([pair.split(":") for pair in text.split(",")])
+
+
+def blend_run(run: Path, data: list[str], out: Path, weight: float | Anchors = DEFAULT_WEIGHT, seed: int = 0,
+              progress: bool = True, max_trees: int = DEFAULT_TREES, learning_rate: float = DEFAULT_LEARNING_RATE,
+              max_depth: int | None = None) -> dict:
     """Fit the trees on `run`'s training clips (each plus one copy cut to a log-uniform 25-1000 ms window),
-    write the blend as a run folder `out`; -> its run.json (with a "blend" entry)."""
+    write the blend as a run folder `out`; -> its run.json (with a "blend" entry).  `weight`: the trees'
+    share, or its anchors by sounding length ((ms, share), ...)."""
     import numpy as np
 
     from encoder import blend, dataset, splits
@@ -81,7 +103,9 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float, seed: int = 
     f = blend.compute_features(feats, x2)
     fit = blend.fit_forest(f, y2, seed, max_trees, learning_rate, max_depth)
     model = blend.blend_model(net, fit.forest, weight)
-    info = {"weight": weight, "trees_per_descriptor": fit.iterations, "depth": fit.forest.depth,
+    fixed = isinstance(weight, float | int)
+    info = {"weight": float(weight) if fixed else [list(a) for a in weight],
+            "trees_per_descriptor": fit.iterations, "depth": fit.forest.depth,
             "nodes": int(len(fit.forest.value)), "features": int(f.shape[1]), "training_clips": int(len(f)),
             "fit_seconds": round(fit.seconds, 1), "seed": seed, "learning_rate": learning_rate,
             "max_depth": max_depth, "network": str(run / "model.keras")}
@@ -95,9 +119,10 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float, seed: int = 
             xi = xv if ms >= 1000 else truncate(xv, ms)
             nn = np.asarray(net.predict(xi[..., None], batch_size=256, verbose=0), dtype=np.float64)
             gb = trees.predict(fit.forest, blend.compute_features(feats, xi))
+            w = weight if fixed else blend.share_by_length(blend.sounding_ms(xi), weight)[:, None]
             info["validation_mae"][f"{ms} ms"] = {
                 "network": float(np.abs(nn - yv).mean()), "trees": float(np.abs(gb - yv).mean()),
-                "blend": float(np.abs((1 - weight) * nn + weight * gb - yv).mean())}
+                "blend": float(np.abs((1 - w) * nn + w * gb - yv).mean())}
     out.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         if (run / name).is_file():

@@ -125,18 +125,22 @@ def to_onnx(model, opset: int = DEFAULT_OPSET, notes: list[str] | None = None, r
     else:  # the trees become one ONNX-ML node: convert the rest, graft them after
         import keras
 
-        stub = keras.Model(model.input, list(blend[:2]))
+        heads = {_NETWORK: blend.network, _FEATURES: blend.features}
+        if blend.share is not None:
+            heads[_SHARE] = blend.share
+        stub = keras.Model(model.input, list(heads.values()))
 
         @tf.function(input_signature=spec)
         def forward(audio):
-            network, features = stub(audio, training=False)
-            return {_NETWORK: network, _FEATURES: features}
+            return dict(zip(heads, stub(audio, training=False)))
 
     proto, _ = tf2onnx.convert.from_function(forward, input_signature=spec, opset=opset)
     if blend is not None:
-        _graft_trees(proto, *blend[2:])
-        notes.append(f"trees: one ai.onnx.ml TreeEnsembleRegressor ({blend[2].roots.size} trees), blend weight "
-                     f"{blend[3]:g}")
+        from encoder.blend import describe_weight
+
+        _graft_trees(proto, blend.forest, None if blend.share is not None else blend.weight)
+        notes.append(f"trees: one ai.onnx.ml TreeEnsembleRegressor ({blend.forest.roots.size} trees), blend weight "
+                     f"{describe_weight(blend.weight)}")
     _name_batch_dim(proto)
     if simplify_graph:
         from export.simplify import simplify
@@ -147,12 +151,13 @@ def to_onnx(model, opset: int = DEFAULT_OPSET, notes: list[str] | None = None, r
     return proto
 
 
-_NETWORK, _FEATURES, _TREES = "network", "band_features", "trees"
+_NETWORK, _FEATURES, _TREES, _SHARE = "network", "band_features", "trees", "trees_share"
 
 
-def _graft_trees(proto, forest, weight: float) -> None:
-    """Append the forest and the blend to a graph with outputs `network` and `band_features`: one output
-    `descriptors` = (1 - weight) x network + weight x trees(band_features)."""
+def _graft_trees(proto, forest, weight: float | None) -> None:
+    """Append the forest and the blend to a graph with outputs `network` and `band_features` (and, for
+    `weight` None, `trees_share`: the trees' share per clip, (batch, 1)): one output `descriptors` =
+    (1 - w) x network + w x trees(band_features), w = weight or trees_share."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
@@ -160,14 +165,22 @@ def _graft_trees(proto, forest, weight: float) -> None:
 
     g = proto.graph
     outputs = {o.name for o in g.output}
-    if outputs != {_NETWORK, _FEATURES}:
-        raise ValueError(f"graft: expected outputs {_NETWORK}, {_FEATURES}; found {', '.join(outputs)}")
-    g.initializer.extend([numpy_helper.from_array(np.array(1.0 - weight, np.float32), "blend_network_share"),
-                          numpy_helper.from_array(np.array(weight, np.float32), "blend_trees_share")])
-    g.node.extend([onnx_node(forest, _FEATURES, _TREES, name="trees"),
-                   helper.make_node("Mul", [_NETWORK, "blend_network_share"], ["blend_network"], name="blend_network"),
-                   helper.make_node("Mul", [_TREES, "blend_trees_share"], ["blend_trees"], name="blend_trees"),
-                   helper.make_node("Add", ["blend_network", "blend_trees"], [OUTPUT_NAME], name="blend")])
+    want = {_NETWORK, _FEATURES} | ({_SHARE} if weight is None else set())
+    if outputs != want:
+        raise ValueError(f"graft: expected outputs {', '.join(sorted(want))}; found {', '.join(sorted(outputs))}")
+    nodes = [onnx_node(forest, _FEATURES, _TREES, name="trees")]
+    if weight is None:
+        g.initializer.append(numpy_helper.from_array(np.array(1.0, np.float32), "blend_one"))
+        nodes.append(helper.make_node("Sub", ["blend_one", _SHARE], ["blend_network_share"], name="blend_share"))
+        trees_share = _SHARE
+    else:
+        g.initializer.extend([numpy_helper.from_array(np.array(1.0 - weight, np.float32), "blend_network_share"),
+                              numpy_helper.from_array(np.array(weight, np.float32), "blend_trees_share")])
+        trees_share = "blend_trees_share"
+    g.node.extend(nodes + [
+        helper.make_node("Mul", [_NETWORK, "blend_network_share"], ["blend_network"], name="blend_network"),
+        helper.make_node("Mul", [_TREES, trees_share], ["blend_trees"], name="blend_trees"),
+        helper.make_node("Add", ["blend_network", "blend_trees"], [OUTPUT_NAME], name="blend")])
     del g.output[:]
     g.output.append(helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [None, forest.outputs]))
     if not any(o.domain == "ai.onnx.ml" for o in proto.opset_import):

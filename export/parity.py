@@ -122,7 +122,7 @@ FEATURE_TOLERANCE = 1e-3
 """Largest allowed |ONNX - Keras| of a blend's tree features, relative to max(1, |feature|)."""
 
 
-def blend_reference(keras_model, blend_parts: tuple, onnx_path: str | Path, clips: np.ndarray,
+def blend_reference(keras_model, blend_parts, onnx_path: str | Path, clips: np.ndarray,
                     batch_size: int = 32) -> np.ndarray:
     """A blend model's Keras output with its trees evaluated on the ONNX graph's own features -> (n, 7).
 
@@ -131,7 +131,8 @@ def blend_reference(keras_model, blend_parts: tuple, onnx_path: str | Path, clip
     and the features are compared with Keras, and the trees are judged on the
     very features the ONNX graph computed (`encoder.trees.predict`, which is
     what the Keras layer computes).  Raises ParityError if the features differ
-    by more than FEATURE_TOLERANCE.  `blend_parts` is `encoder.blend.parts(keras_model)`.
+    by more than FEATURE_TOLERANCE.  `blend_parts` is `encoder.blend.parts(keras_model)`; a share by
+    sounding length is taken from the Keras side (it reads only the input).
     """
     import keras
     import onnx
@@ -141,12 +142,14 @@ def blend_reference(keras_model, blend_parts: tuple, onnx_path: str | Path, clip
     from encoder import trees
     from export.keras_to_onnx import _FEATURES
 
-    net_out, feats_t, forest, weight = blend_parts
-    stub = keras.Model(keras_model.input, [net_out, feats_t])
+    heads = [blend_parts.network, blend_parts.features]
+    if blend_parts.share is not None:
+        heads.append(blend_parts.share)
+    stub = keras.Model(keras_model.input, heads)
     x = np.asarray(clips, dtype=np.float32)[:, :, None]
     parts = [stub(x[i:i + batch_size], training=False) for i in range(0, len(x), batch_size)]
-    k_net = np.concatenate([np.asarray(p[0]) for p in parts])
-    k_feats = np.concatenate([np.asarray(p[1]) for p in parts])
+    k_net, k_feats, *k_share = (np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(heads)))
+    weight = k_share[0] if k_share else blend_parts.weight
     proto = onnx.load(str(onnx_path))
     proto.graph.output.append(helper.make_tensor_value_info(_FEATURES, TensorProto.FLOAT, None))
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -155,7 +158,7 @@ def blend_reference(keras_model, blend_parts: tuple, onnx_path: str | Path, clip
     if not off.max() <= FEATURE_TOLERANCE:
         raise ParityError(f"the trees' input features differ between ONNX and Keras by up to {off.max():.3g} "
                           f"(relative; tolerance {FEATURE_TOLERANCE:g})")
-    return ((1.0 - weight) * k_net + weight * trees.predict(forest, o_feats)).astype(np.float32)
+    return ((1.0 - weight) * k_net + weight * trees.predict(blend_parts.forest, o_feats)).astype(np.float32)
 
 
 def check_parity(keras_model, onnx_model, clips: np.ndarray, real_clips: int,

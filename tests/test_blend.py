@@ -94,13 +94,55 @@ def test_a_blend_exports_with_parity_and_mixes_its_heads(tmp_path):
     model = blend.blend_model(net, fit.forest, 0.3)
     model.save(tmp_path / "b.keras")
     again = keras.saving.load_model(tmp_path / "b.keras", custom_objects=custom_objects(), compile=False)
-    assert blend.parts(again)[3] == 0.3
+    assert blend.parts(again).weight == 0.3
 
     result = export_model(again, tmp_path / "b.onnx", "logmel_reg_blend", "test")
     assert result.parity.ok and "TreeEnsembleRegressor" in result.contract.extra["conversion"]
     onnx_out = load_model(tmp_path / "b.onnx").predict(x)
     want = 0.7 * np.asarray(net(x[..., None], training=False)) + 0.3 * trees.predict(fit.forest, feats)
     assert np.abs(onnx_out - want).mean() < 1e-4  # rare threshold flips from float rounding only
+
+
+def test_share_by_length_follows_the_sounding_part_of_the_window():
+    anchors = ((25.0, 0.1), (100.0, 0.3), (1000.0, 0.5))
+    snare = _clip(synth.render("snare", 1))
+    cut = {ms: np.where(np.arange(WINDOW_SAMPLES) < ms * 16, snare, 0.0).astype(np.float32) for ms in (10, 23, 50, 100)}
+    x = np.stack([cut[10], cut[23], cut[50], cut[100], snare, np.zeros(WINDOW_SAMPLES, np.float32)])
+    ms = blend.sounding_ms(x)
+    np.testing.assert_allclose(ms[:4], [10, 24, 50, 100], atol=1e-9)  # the cut, to the end of its 2 ms block
+    assert ms[4] > 100 and ms[5] == 2.0  # the whole snare rings on; silence: one block
+    want = blend.share_by_length(ms, anchors)
+    np.testing.assert_allclose(want[[0, 1, 3]], [0.1, 0.1, 0.3], atol=1e-9)  # constant below 25 ms; an anchor
+    assert 0.1 < want[2] < 0.3 and abs(want[2] - (0.1 + 0.2 * np.log(2) / np.log(4))) < 1e-3  # linear in log(ms)
+    layer = blend.share_layer_class()(anchors)
+    np.testing.assert_allclose(np.asarray(layer(x[..., None]))[:, 0], want, atol=1e-5)
+    with pytest.raises(ValueError, match="ascend"):
+        blend.check_anchors([(100, 0.1), (25, 0.3)])
+    with pytest.raises(ValueError, match="0-1"):
+        blend.check_anchors([(25, 1.5)])
+
+
+def test_a_blend_with_shares_by_length_exports_with_parity(tmp_path):
+    keras.utils.set_random_seed(1)
+    net = build("logmel_reg")
+    x, _ = parity_clips(MIN_CLIPS)
+    x[: len(x) // 2, 800:] = 0.0  # half the clips cut 50 ms into the window, as an early estimate
+    feats = blend.compute_features(blend.feature_model(net), x)
+    y = np.clip(np.stack([(feats[:, k] - feats[:, k].min()) / np.ptp(feats[:, k]) for k in range(7)], 1), 0, 1)
+    fit = blend.fit_forest(feats, y, max_iter=30)
+    anchors = ((25.0, 0.0), (1000.0, 1.0))
+    model = blend.blend_model(net, fit.forest, anchors)
+    model.save(tmp_path / "b.keras")
+    again = keras.saving.load_model(tmp_path / "b.keras", custom_objects=custom_objects(), compile=False)
+    assert blend.parts(again).weight == anchors and blend.parts(again).share is not None
+
+    result = export_model(again, tmp_path / "b.onnx", "logmel_reg_blend", "test")
+    assert result.parity.ok and "0 at 25 ms, 1 at 1000 ms" in result.contract.extra["conversion"]
+    onnx_out = load_model(tmp_path / "b.onnx").predict(x)
+    w = blend.share_by_length(blend.sounding_ms(x), anchors)[:, None]
+    assert w[: len(x) // 2].max() < w[len(x) // 2:].min()  # the cut clips lean on the network
+    want = (1 - w) * np.asarray(net(x[..., None], training=False)) + w * trees.predict(fit.forest, feats)
+    assert np.abs(onnx_out - want).mean() < 1e-4
 
 
 def test_blend_cli_writes_a_run_that_exports(tmp_path, capsys):
@@ -122,8 +164,27 @@ def test_blend_cli_writes_a_run_that_exports(tmp_path, capsys):
 def test_blend_cli_refuses_bad_input(tmp_path, capsys):
     assert main(["blend", str(tmp_path), "--data", "x.csv", "--out", str(tmp_path / "o"), "--weight", "1.5"]) == 1
     assert "--weight 1.5" in capsys.readouterr().err
+    assert main(["blend", str(tmp_path), "--data", "x.csv", "--out", str(tmp_path / "o"), "--weight", "100:0.1,25:0.3"]) == 1
+    assert "--weight 100:0.1,25:0.3" in capsys.readouterr().err
     assert main(["blend", str(tmp_path), "--data", "x.csv", "--out", str(tmp_path / "o")]) == 1
     assert "no model.keras" in capsys.readouterr().err
     net = build("small")
     with pytest.raises(ValueError, match="log-mel"):
         blend.feature_model(net)
+
+
+def test_the_shipped_default_model_is_the_documented_blend_and_its_onnx_matches_its_keras():
+    from pathlib import Path
+
+    from encoder.blend_cli import DEFAULT_WEIGHT
+    from export.keras_to_onnx import load_keras_model
+    from export.parity import check_parity
+
+    models = Path(__file__).resolve().parents[1] / "models"
+    keras_model = load_keras_model(models / "default.keras")
+    found = blend.parts(keras_model)
+    assert found is not None and found.weight == DEFAULT_WEIGHT  # the shares README and model card state
+    x, real = parity_clips(MIN_CLIPS)
+    x[::2, 400:] = 0.0  # every other clip an early estimate's window (25 ms)
+    onnx_model = load_model(models / "default.onnx")
+    assert check_parity(keras_model, onnx_model, x, real, onnx_path=models / "default.onnx").ok
