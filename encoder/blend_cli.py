@@ -1,4 +1,4 @@
-"""`drumtimbre blend RUN_DIR --data MANIFEST... --out RUN_DIR [--weight W | MS:W,...]`: add gradient-boosted trees to a run."""
+"""`drumtimbre blend RUN_DIR --data MANIFEST... --out RUN_DIR [--weight W | MS:W,...]`: add trees to a run."""
 from __future__ import annotations
 
 import argparse
@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trees", type=int, default=DEFAULT_TREES,
                    help=f"most trees per descriptor, default {DEFAULT_TREES} (early stopping may use fewer)")
     p.add_argument("--max-depth", type=int, default=None, help="most levels a tree (default: no limit; 31 leaves)")
-    p.add_argument("--learning-rate", type=float, default=DEFAULT_LEARNING_RATE, help=f"the trees' learning rate (shrinkage), default {DEFAULT_LEARNING_RATE}")
+    p.add_argument("--learning-rate", type=float, default=DEFAULT_LEARNING_RATE,
+                   help=f"the trees' learning rate (shrinkage), default {DEFAULT_LEARNING_RATE}")
     p.add_argument("--seed", type=int, default=0, help="seed of the trees and of the truncated copies")
     p.add_argument("--no-progress", action="store_true")
 

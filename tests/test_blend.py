@@ -164,7 +164,8 @@ def test_blend_cli_writes_a_run_that_exports(tmp_path, capsys):
 def test_blend_cli_refuses_bad_input(tmp_path, capsys):
     assert main(["blend", str(tmp_path), "--data", "x.csv", "--out", str(tmp_path / "o"), "--weight", "1.5"]) == 1
     assert "--weight 1.5" in capsys.readouterr().err
-    assert main(["blend", str(tmp_path), "--data", "x.csv", "--out", str(tmp_path / "o"), "--weight", "100:0.1,25:0.3"]) == 1
+    bad = ["--weight", "100:0.1,25:0.3"]  # anchors not ascending
+    assert main(["blend", str(tmp_path), "--data", "x.csv", "--out", str(tmp_path / "o"), *bad]) == 1
     assert "--weight 100:0.1,25:0.3" in capsys.readouterr().err
     assert main(["blend", str(tmp_path), "--data", "x.csv", "--out", str(tmp_path / "o")]) == 1
     assert "no model.keras" in capsys.readouterr().err
