@@ -8,7 +8,10 @@ over the runs, for the real kit clips (debian.csv, extra.csv) and for all
 validation clips.  Then the same for a share that depends on the window's
 sounding length (`encoder.blend.share_by_length`): every choice of shares
 0, 0.1, ..., 1 at 25, 100 and 1000 ms.  The weight to ship is the one with
-the lowest mean on the real kit clips.
+the lowest mean on the real kit clips.  Last, for a blend with a forest for
+short windows (`drumtimbre blend --short-trees`), the shares at 8 and 16 ms
+(the best long anchors kept) by the mean over 8, 13 and 18 ms windows: early
+estimates from less audio than the network trained on.
 
     .venv/bin/python bench/blend_weight.py --runs data/runs/extra2_s0_blend data/runs/extra2_s1_blend \
         data/runs/extra2_s2_blend --data $D --md bench/results/blend_weight.md
@@ -16,6 +19,7 @@ the lowest mean on the real kit clips.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -30,6 +34,8 @@ from encoder.manifest import Manifest, load_manifests  # noqa: E402
 
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 WINDOWS = (25, 100, 1000)
+SHORT_WINDOWS = (8, 13, 18)
+SHORT_ANCHORS = (8, 16)
 REAL = ("debian.csv", "extra.csv")
 
 
@@ -44,12 +50,13 @@ def heads(run: Path, manifest: Manifest) -> dict:
     found = blend.parts(model)
     if found is None:
         raise SystemExit(f"{run}: not a blend (drumtimbre blend)")
-    stub = keras.Model(model.input, [found.network, model.get_layer("trees").output])
+    stub = keras.Model(model.input, [found.network, model.get_layer("blend").input[1]])  # the trees' part
     saved = splits.load(run / "split.csv")
     val = Manifest([r for r in manifest.records if saved.get(r.path) == "validation"])
     x = dataset.load_audio(val, cache_dir=run.parent / ".cache", progress=False)
     out = {"true": normalise(val.labels()), "real": np.array([Path(r.source).name in REAL for r in val.records])}
-    for ms in WINDOWS:
+    out["short"] = found.short_forest is not None
+    for ms in SHORT_WINDOWS + WINDOWS:
         xi = (x if ms >= 1000 else truncate(x, ms))[..., None]
         parts = [stub(xi[i:i + 256], training=False) for i in range(0, len(xi), 256)]
         out[ms] = tuple(np.concatenate([np.asarray(p[k]) for p in parts]).astype(np.float64) for k in (0, 1))
@@ -57,28 +64,32 @@ def heads(run: Path, manifest: Manifest) -> dict:
     return out
 
 
-def by_length(res: list[dict]) -> list[tuple[float, tuple, list[float]]]:
-    """(mean MAE over WINDOWS, anchors, MAE per window) of every share-by-length choice on the real kit clips,
-    best first."""
+def mae_by_length(res: list[dict], anchors, windows) -> list[float]:
+    """MAE on the real kit clips per window, the trees' share by sounding length from `anchors`."""
     from encoder.blend import share_by_length
 
-    anchors_ms = WINDOWS
-    # the share is linear in the anchors' shares: basis[ms][k] = the clips' share with anchor k at 1, the rest 0
-    basis = {ms: [np.concatenate([share_by_length(r[f"sounding {ms}"][r["real"]],
-                                                  [(a, float(a == b)) for a in anchors_ms]) for r in res])
-                  for b in anchors_ms] for ms in WINDOWS}
-    heads = {ms: [np.concatenate([r[ms][k][r["real"]] for r in res]) for k in (0, 1)] for ms in WINDOWS}
     true = np.concatenate([r["true"][r["real"]] for r in res])
-    rows = []
-    for shares in np.ndindex(*(len(WEIGHTS),) * len(anchors_ms)):
-        ws = [WEIGHTS[i] for i in shares]
-        maes = []
-        for ms in WINDOWS:
-            w = sum(wk * bk for wk, bk in zip(ws, basis[ms]))[:, None]
-            net, trees = heads[ms]
-            maes.append(float(np.abs((1 - w) * net + w * trees - true).mean()))
-        rows.append((float(np.mean(maes)), tuple(zip(anchors_ms, ws)), maes))
-    return sorted(rows)
+    out = []
+    for ms in windows:
+        w = np.concatenate([share_by_length(r[f"sounding {ms}"][r["real"]], anchors) for r in res])[:, None]
+        net, trees = (np.concatenate([r[ms][k][r["real"]] for r in res]) for k in (0, 1))
+        out.append(float(np.abs((1 - w) * net + w * trees - true).mean()))
+    return out
+
+
+def ranked(res: list[dict], choices, windows) -> list[tuple[float, tuple, list[float]]]:
+    """(mean MAE over `windows`, anchors, MAE per window) of every choice of anchors, best first."""
+    return sorted((float(np.mean(m)), a, m) for a, m in ((a, mae_by_length(res, a, windows)) for a in choices))
+
+
+def table(title: str, rows: list, windows, last: str) -> list[str]:
+    """Markdown lines: `title`, the 5 best rows, and `last` naming the best."""
+    out = ["", title, "", "| shares | " + " | ".join(f"{ms} ms" for ms in windows) + " | mean |",
+           "|---|" + "---|" * (len(windows) + 1)]
+    for mean, anchors, maes in rows[:5]:
+        out.append("| " + ",".join(f"{ms:g}:{w:.1f}" for ms, w in anchors) + " | "
+                   + " | ".join(f"{m:.4f}" for m in maes) + f" | {mean:.4f} |")
+    return out + ["", f"{last}: " + ",".join(f"{ms:g}:{w:.1f}" for ms, w in rows[0][1]) + f" ({rows[0][0]:.4f})"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,15 +113,19 @@ def main(argv: list[str] | None = None) -> int:
             best[name] = min(best[name], (mean, w))
             lines.append(f"| {name} | {w:.1f} | " + " | ".join(f"{m:.4f}" for m in maes) + f" | {mean:.4f} |")
     lines += ["", "Lowest mean: " + "; ".join(f"{k}: w = {v[1]:.1f} ({v[0]:.4f})" for k, v in best.items())]
-    ranked = by_length(res)
-    lines += ["", "Shares by sounding length (`drumtimbre blend --weight MS:W,...`), real kit clips, the 5 best of "
-              f"{len(ranked)} choices:", "",
-              "| shares | " + " | ".join(f"{ms} ms" for ms in WINDOWS) + " | mean |", "|---|" + "---|" * 4]
-    for mean, anchors, maes in ranked[:5]:
-        lines.append("| " + ",".join(f"{ms}:{w:.1f}" for ms, w in anchors) + " | "
-                     + " | ".join(f"{m:.4f}" for m in maes) + f" | {mean:.4f} |")
-    lines += ["", "Lowest mean by sounding length: " + ",".join(f"{ms}:{w:.1f}" for ms, w in ranked[0][1])
-              + f" ({ranked[0][0]:.4f})"]
+    grid = [tuple(zip(WINDOWS, ws)) for ws in itertools.product(WEIGHTS, repeat=len(WINDOWS))]
+    rows = ranked(res, grid, WINDOWS)
+    lines += table(f"Shares by sounding length (`drumtimbre blend --weight MS:W,...`), real kit clips, the 5 best of "
+                   f"{len(rows)} choices:", rows, WINDOWS, "Lowest mean by sounding length")
+    if all(r["short"] for r in res):
+        long = rows[0][1]
+        base = mae_by_length(res, long, SHORT_WINDOWS)
+        grid = [tuple(zip(SHORT_ANCHORS, ws)) + long for ws in itertools.product(WEIGHTS, repeat=len(SHORT_ANCHORS))]
+        short = ranked(res, grid, SHORT_WINDOWS)
+        lines += table("Short windows (a forest for windows of at most 24 ms), real kit clips, the long anchors kept; "
+                       "with no anchors below 25 ms: " + " / ".join(f"{m:.4f}" for m in base)
+                       + f" at {' / '.join(map(str, SHORT_WINDOWS))} ms. The 5 best of {len(short)} choices:",
+                       short, SHORT_WINDOWS, "Lowest mean on short windows")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.md:

@@ -246,9 +246,17 @@ def fit_forest(features: np.ndarray, y_norm: np.ndarray, seed: int = 0, max_iter
     return ForestFit(from_sklearn(models), [int(m.n_iter_) for m in models], time.perf_counter() - start)
 
 
-def blend_model(net, forest: Forest, weight: float | Anchors):
+SHORT_UNTIL = ((24.0, 1.0), (26.0, 0.0))
+"""Anchors of the short forest's share: all of the trees' part for windows sounding 24 ms or less (an early
+estimate from fewer than 25 ms of audio), none from 26 ms (the next 2 ms block): longer windows are the long
+forest's alone."""
+
+
+def blend_model(net, forest: Forest, weight: float | Anchors, short_forest: Forest | None = None):
     """One Keras model: (1 - w) x `net` + w x `forest` on `net`'s band features; `weight` a share w (0-1), or
-    anchors ((ms, share), ...) for a share by the window's sounding length (`share_by_length`)."""
+    anchors ((ms, share), ...) for a share by the window's sounding length (`share_by_length`).  With
+    `short_forest` (shares by length only), windows sounding at most 24 ms use it in place of `forest`
+    (SHORT_UNTIL): the network was trained on windows of 25 ms and more."""
     import keras
 
     by_length = not isinstance(weight, float | int)
@@ -256,10 +264,17 @@ def blend_model(net, forest: Forest, weight: float | Anchors):
         weight = check_anchors(weight)
     elif not 0.0 <= weight <= 1.0:
         raise ValueError(f"blend weight {weight}: expected 0-1")
+    if short_forest is not None and not by_length:
+        raise ValueError("a short-window forest needs shares by sounding length (anchors), not a fixed weight")
     feats = _band_features(net)
-    if feats.shape[-1] < forest.features:
-        raise ValueError(f"the trees use feature {forest.features - 1}; the network gives {feats.shape[-1]}")
+    for f in (forest, short_forest):
+        if f is not None and feats.shape[-1] < f.features:
+            raise ValueError(f"the trees use feature {f.features - 1}; the network gives {feats.shape[-1]}")
     trees = trees_layer_class().of(forest, name="trees")(feats)
+    if short_forest is not None:
+        short = trees_layer_class().of(short_forest, name="trees_short")(feats)
+        use_short = share_layer_class()(SHORT_UNTIL, name="short_share")(net.input)
+        trees = blend_layer_class()(0.0, name="trees_mix")([trees, short, use_short])
     heads = [net.output, trees]
     if by_length:
         heads.append(share_layer_class()(weight, name="trees_share")(net.input))
@@ -278,6 +293,16 @@ class BlendParts:
     """The trees' share, or its anchors by sounding length."""
     share: object | None
     """The share tensor (batch, 1) of a share by length, else None."""
+    short_forest: Forest | None = None
+    """The forest for windows sounding at most 24 ms, if any ..."""
+    short_share: object | None = None
+    """... and its share tensor (batch, 1): 1 for those windows, 0 for longer ones."""
+
+    def trees_output(self, long: np.ndarray, short: np.ndarray | None, short_share: np.ndarray | None) -> np.ndarray:
+        """The trees' part (n, 7) from the forests' outputs and the short share (n, 1), as the model mixes them."""
+        if self.short_forest is None:
+            return long
+        return (1.0 - short_share) * long + short_share * short
 
 
 def parts(model) -> BlendParts | None:
@@ -286,10 +311,14 @@ def parts(model) -> BlendParts | None:
     if not {"blend", "trees", "band_features"} <= names:
         return None
     blend, trees = model.get_layer("blend"), model.get_layer("trees")
+    short = {}
+    if "trees_short" in names:
+        short = {"short_forest": model.get_layer("trees_short").forest(),
+                 "short_share": model.get_layer("short_share").output}
     if "trees_share" in names:
         share = model.get_layer("trees_share")
-        return BlendParts(blend.input[0], trees.input, trees.forest(), share.anchors, share.output)
-    return BlendParts(blend.input[0], trees.input, trees.forest(), blend.weight, None)
+        return BlendParts(blend.input[0], trees.input, trees.forest(), share.anchors, share.output, **short)
+    return BlendParts(blend.input[0], trees.input, trees.forest(), blend.weight, None, **short)
 
 
 def describe_weight(weight: float | Anchors) -> str:

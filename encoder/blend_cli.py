@@ -9,14 +9,19 @@ from pathlib import Path
 
 from encoder.blend import Anchors, check_anchors, describe_weight
 
-DEFAULT_WEIGHT = ((25.0, 0.1), (100.0, 0.3), (1000.0, 0.5))
+DEFAULT_WEIGHT = ((8.0, 1.0), (16.0, 0.9), (25.0, 0.1), (100.0, 0.3), (1000.0, 0.5))
 """The trees' share by the window's sounding length (ms, share): chosen on the validation clips of the shipped
 recipe's three grouped runs (bench/blend_weight.py: the lowest mean MAE over 25, 100 and 1000 ms windows on their
-real kit clips; BENCHMARKS.md), never on their test clips."""
+real kit clips for the anchors from 25 ms, then over 8, 13 and 18 ms for those below, where the short forest
+serves; BENCHMARKS.md), never on their test clips."""
 DEFAULT_TREES, DEFAULT_LEARNING_RATE = 80, 0.2
 """Trees per descriptor and their learning rate: the smallest forest that kept the accuracy of 150 trees at 0.1 on
 one judging run's validation clips.  160 trees at 0.1 read better on the three runs' validation clips (0.0312
 against 0.0317 at 1 s) but cost the shipped model about 0.03 ms more a hit (BENCHMARKS.md)."""
+DEFAULT_SHORT_TREES = 80
+"""Trees per descriptor of the forest for windows sounding at most 24 ms (0: none)."""
+SHORT_CUT_S = (0.005, 0.025)
+"""The short forest learns from each training clip cut to a log-uniform window this long (s)."""
 COPIED = ("split.csv", "normalisation.json", "history.csv", "loss.png")
 
 
@@ -30,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         + ",".join(f"{ms:g}:{w:g}" for ms, w in DEFAULT_WEIGHT) + ")")
     p.add_argument("--trees", type=int, default=DEFAULT_TREES,
                    help=f"most trees per descriptor, default {DEFAULT_TREES} (early stopping may use fewer)")
+    p.add_argument("--short-trees", type=int, default=DEFAULT_SHORT_TREES,
+                   help="trees per descriptor of a second forest for windows of at most 24 ms (early estimates "
+                        f"from less audio than the network trained on), default {DEFAULT_SHORT_TREES}; 0: none")
     p.add_argument("--max-depth", type=int, default=None, help="most levels a tree (default: no limit; 31 leaves)")
     p.add_argument("--learning-rate", type=float, default=DEFAULT_LEARNING_RATE,
                    help=f"the trees' learning rate (shrinkage), default {DEFAULT_LEARNING_RATE}")
@@ -55,12 +63,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = blend_run(args.run, args.data, args.out, weight, args.seed, progress=not args.no_progress,
                            max_trees=args.trees, learning_rate=args.learning_rate,
-                           max_depth=args.max_depth)
+                           max_depth=args.max_depth, short_trees=args.short_trees)
     except (OSError, ValueError) as exc:
         return fail(str(exc))
     b = result["blend"]
     print(f"wrote {args.out / 'model.keras'}: trees per descriptor {b['trees_per_descriptor']} (depth {b['depth']}), "
           f"fitted on {b['training_clips']} clips in {b['fit_seconds']:.0f} s, weight {describe_weight(weight)}")
+    if "short" in b:
+        print(f"short windows (<= 24 ms): trees per descriptor {b['short']['trees_per_descriptor']} "
+              f"(depth {b['short']['depth']}), fitted in {b['short']['fit_seconds']:.0f} s")
     for k, v in b.get("validation_mae", {}).items():
         print(f"validation MAE {k}: network {v['network']:.4f}, trees {v['trees']:.4f}, blend {v['blend']:.4f}")
     return 0
@@ -78,10 +89,11 @@ def parse_weight(text: str) -> float | Anchors:
 
 def blend_run(run: Path, data: list[str], out: Path, weight: float | Anchors = DEFAULT_WEIGHT, seed: int = 0,
               progress: bool = True, max_trees: int = DEFAULT_TREES, learning_rate: float = DEFAULT_LEARNING_RATE,
-              max_depth: int | None = None) -> dict:
+              max_depth: int | None = None, short_trees: int = DEFAULT_SHORT_TREES) -> dict:
     """Fit the trees on `run`'s training clips (each plus one copy cut to a log-uniform 25-1000 ms window),
     write the blend as a run folder `out`; -> its run.json (with a "blend" entry).  `weight`: the trees'
-    share, or its anchors by sounding length ((ms, share), ...)."""
+    share, or its anchors by sounding length ((ms, share), ...); with anchors and `short_trees` > 0, a second
+    forest, fitted on the training clips cut to 5-25 ms, serves windows sounding at most 24 ms."""
     import numpy as np
 
     from encoder import blend, dataset, splits
@@ -105,24 +117,37 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float | Anchors = D
     feats = blend.feature_model(net)
     f = blend.compute_features(feats, x2)
     fit = blend.fit_forest(f, y2, seed, max_trees, learning_rate, max_depth)
-    model = blend.blend_model(net, fit.forest, weight)
     fixed = isinstance(weight, float | int)
+    short = None
+    if short_trees > 0 and not fixed:  # windows the network never trained on: each clip cut to 5-25 ms
+        xs = dataset.cut_copies(x, np.random.default_rng(seed + 3), SHORT_CUT_S[0], SHORT_CUT_S[1])
+        short = blend.fit_forest(blend.compute_features(feats, xs), y, seed, short_trees, learning_rate, max_depth)
+    model = blend.blend_model(net, fit.forest, weight, short.forest if short else None)
     info = {"weight": float(weight) if fixed else [list(a) for a in weight],
             "trees_per_descriptor": fit.iterations, "depth": fit.forest.depth,
             "nodes": int(len(fit.forest.value)), "features": int(f.shape[1]), "training_clips": int(len(f)),
             "fit_seconds": round(fit.seconds, 1), "seed": seed, "learning_rate": learning_rate,
             "max_depth": max_depth, "network": str(run / "model.keras")}
+    if short:
+        info["short"] = {"trees_per_descriptor": short.iterations, "depth": short.forest.depth,
+                         "nodes": int(len(short.forest.value)), "cut_ms": [1000 * s for s in SHORT_CUT_S],
+                         "fit_seconds": round(short.seconds, 1)}
     if len(part["validation"]):
         from encoder import trees
 
         xv = dataset.load_audio(part["validation"], cache_dir=cache, progress=progress)
         yv = normalise(part["validation"].labels())
         info["validation_mae"] = {}
-        for ms in (25, 100, 1000):
+        for ms in ((8, 13) if short else ()) + (25, 100, 1000):
             xi = xv if ms >= 1000 else truncate(xv, ms)
             nn = np.asarray(net.predict(xi[..., None], batch_size=256, verbose=0), dtype=np.float64)
-            gb = trees.predict(fit.forest, blend.compute_features(feats, xi))
-            w = weight if fixed else blend.share_by_length(blend.sounding_ms(xi), weight)[:, None]
+            fi = blend.compute_features(feats, xi)
+            gb = trees.predict(fit.forest, fi)
+            sounding = blend.sounding_ms(xi)
+            if short:
+                u = blend.share_by_length(sounding, blend.SHORT_UNTIL)[:, None]
+                gb = (1 - u) * gb + u * trees.predict(short.forest, fi)
+            w = weight if fixed else blend.share_by_length(sounding, weight)[:, None]
             info["validation_mae"][f"{ms} ms"] = {
                 "network": float(np.abs(nn - yv).mean()), "trees": float(np.abs(gb - yv).mean()),
                 "blend": float(np.abs((1 - w) * nn + w * gb - yv).mean())}

@@ -110,13 +110,19 @@ def truncation_lengths(n: int, rng: np.random.Generator, lo_s: float = MIN_TRUNC
     return np.round(s * SAMPLE_RATE).astype(np.int64)
 
 
+def cut_copies(x: np.ndarray, rng: np.random.Generator, lo_s: float = MIN_TRUNCATE_S,
+               hi_s: float = WINDOW_SAMPLES / SAMPLE_RATE) -> np.ndarray:
+    """One copy of each (n, 16000) clip cut to a log-uniform lo_s-hi_s window (seconds; the rest zero)."""
+    xt = np.array(x, copy=True)
+    for i, n in enumerate(truncation_lengths(len(x), rng, lo_s, hi_s)):
+        xt[i, n:] = 0.0
+    return xt
+
+
 def with_truncated_copies(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The (n, 16000) clips plus one copy of each cut to a log-uniform 25-1000 ms window (the rest zero),
     with the full clips' labels: (2n, 16000), (2n, ...)."""
-    xt = np.array(x, copy=True)
-    for i, n in enumerate(truncation_lengths(len(x), rng)):
-        xt[i, n:] = 0.0
-    return np.concatenate([x, xt]), np.concatenate([y, y])
+    return np.concatenate([x, cut_copies(x, rng)]), np.concatenate([y, y])
 
 
 def validation_arrays(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:

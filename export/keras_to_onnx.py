@@ -128,6 +128,8 @@ def to_onnx(model, opset: int = DEFAULT_OPSET, notes: list[str] | None = None, r
         heads = {_NETWORK: blend.network, _FEATURES: blend.features}
         if blend.share is not None:
             heads[_SHARE] = blend.share
+        if blend.short_forest is not None:
+            heads[_SHORT_SHARE] = blend.short_share
         stub = keras.Model(model.input, list(heads.values()))
 
         @tf.function(input_signature=spec)
@@ -138,9 +140,11 @@ def to_onnx(model, opset: int = DEFAULT_OPSET, notes: list[str] | None = None, r
     if blend is not None:
         from encoder.blend import describe_weight
 
-        _graft_trees(proto, blend.forest, None if blend.share is not None else blend.weight)
-        notes.append(f"trees: one ai.onnx.ml TreeEnsembleRegressor ({blend.forest.roots.size} trees), blend weight "
-                     f"{describe_weight(blend.weight)}")
+        _graft_trees(proto, blend.forest, None if blend.share is not None else blend.weight, blend.short_forest)
+        notes.append(f"trees: one ai.onnx.ml TreeEnsembleRegressor ({blend.forest.roots.size} trees)"
+                     + (f" and one for windows sounding up to 24 ms ({blend.short_forest.roots.size} trees)"
+                        if blend.short_forest is not None else "")
+                     + f", blend weight {describe_weight(blend.weight)}")
     _name_batch_dim(proto)
     if simplify_graph:
         from export.simplify import simplify
@@ -152,12 +156,14 @@ def to_onnx(model, opset: int = DEFAULT_OPSET, notes: list[str] | None = None, r
 
 
 _NETWORK, _FEATURES, _TREES, _SHARE = "network", "band_features", "trees", "trees_share"
+_SHORT_SHARE = "short_share"
 
 
-def _graft_trees(proto, forest, weight: float | None) -> None:
-    """Append the forest and the blend to a graph with outputs `network` and `band_features` (and, for
-    `weight` None, `trees_share`: the trees' share per clip, (batch, 1)): one output `descriptors` =
-    (1 - w) x network + w x trees(band_features), w = weight or trees_share."""
+def _graft_trees(proto, forest, weight: float | None, short_forest=None) -> None:
+    """Append the forest(s) and the blend to a graph with outputs `network` and `band_features` (and, for
+    `weight` None, `trees_share`: the trees' share per clip, (batch, 1); with `short_forest`, `short_share`:
+    1 where it replaces `forest`): one output `descriptors` = (1 - w) x network + w x trees(band_features),
+    w = weight or trees_share."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
@@ -165,12 +171,18 @@ def _graft_trees(proto, forest, weight: float | None) -> None:
 
     g = proto.graph
     outputs = {o.name for o in g.output}
-    want = {_NETWORK, _FEATURES} | ({_SHARE} if weight is None else set())
+    want = ({_NETWORK, _FEATURES} | ({_SHARE} if weight is None else set())
+            | ({_SHORT_SHARE} if short_forest is not None else set()))
     if outputs != want:
         raise ValueError(f"graft: expected outputs {', '.join(sorted(want))}; found {', '.join(sorted(outputs))}")
-    nodes = [onnx_node(forest, _FEATURES, _TREES, name="trees")]
-    if weight is None:
+    if weight is None or short_forest is not None:
         g.initializer.append(numpy_helper.from_array(np.array(1.0, np.float32), "blend_one"))
+    trees = _TREES
+    nodes = [onnx_node(forest, _FEATURES, _TREES, name="trees")]
+    if short_forest is not None:
+        trees = "trees_mixed"
+        nodes += _short_forest_nodes(short_forest, trees)
+    if weight is None:
         nodes.append(helper.make_node("Sub", ["blend_one", _SHARE], ["blend_network_share"], name="blend_share"))
         trees_share = _SHARE
     else:
@@ -179,12 +191,38 @@ def _graft_trees(proto, forest, weight: float | None) -> None:
         trees_share = "blend_trees_share"
     g.node.extend(nodes + [
         helper.make_node("Mul", [_NETWORK, "blend_network_share"], ["blend_network"], name="blend_network"),
-        helper.make_node("Mul", [_TREES, trees_share], ["blend_trees"], name="blend_trees"),
+        helper.make_node("Mul", [trees, trees_share], ["blend_trees"], name="blend_trees"),
         helper.make_node("Add", ["blend_network", "blend_trees"], [OUTPUT_NAME], name="blend")])
     del g.output[:]
     g.output.append(helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [None, forest.outputs]))
     if not any(o.domain == "ai.onnx.ml" for o in proto.opset_import):
         proto.opset_import.append(helper.make_opsetid("ai.onnx.ml", 3))
+
+
+def _short_forest_nodes(short_forest, out: str) -> list:
+    """Nodes making `out` = (1 - short_share) x trees + short_share x short_forest(band_features), the short
+    forest evaluated only when some window in the batch needs it (an ONNX If): a whole window, the usual
+    case, does not pay for a second forest."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from encoder.trees import onnx_node
+
+    mix = helper.make_graph(
+        [onnx_node(short_forest, _FEATURES, "trees_short", name="trees_short"),
+         helper.make_node("Sub", ["blend_one", _SHORT_SHARE], ["long_share"], name="long_share"),
+         helper.make_node("Mul", [_TREES, "long_share"], ["trees_long_part"], name="trees_long_part"),
+         helper.make_node("Mul", ["trees_short", _SHORT_SHARE], ["trees_short_part"], name="trees_short_part"),
+         helper.make_node("Add", ["trees_long_part", "trees_short_part"], ["trees_mix_short"], name="trees_mix")],
+        "short_windows", [], [helper.make_tensor_value_info("trees_mix_short", TensorProto.FLOAT, None)])
+    keep = helper.make_graph([helper.make_node("Identity", [_TREES], ["trees_long_only"], name="trees_long_only")],
+                             "whole_windows", [], [helper.make_tensor_value_info("trees_long_only", TensorProto.FLOAT,
+                                                                                  None)])
+    zero = numpy_helper.from_array(np.array(0.0, np.float32), "short_none")
+    return [helper.make_node("Constant", [], ["short_none"], name="short_none", value=zero),
+            helper.make_node("ReduceMax", [_SHORT_SHARE], ["short_any_share"], name="short_any_share", keepdims=0),
+            helper.make_node("Greater", ["short_any_share", "short_none"], ["short_any"], name="short_any"),
+            helper.make_node("If", ["short_any"], [out], name="short_windows", then_branch=mix, else_branch=keep)]
 
 
 def _name_batch_dim(proto) -> None:

@@ -118,6 +118,8 @@ def compare(keras_out: np.ndarray, onnx_out: np.ndarray, real_clips: int,
                         mean_abs=float(diff.mean()), tolerance=tolerance)
 
 
+SHORT_CHECK_S = 0.010
+"""A blend with a short-window forest is also checked on the clips cut to this long a window (s)."""
 FEATURE_TOLERANCE = 1e-3
 """Largest allowed |ONNX - Keras| of a blend's tree features, relative to max(1, |feature|)."""
 
@@ -132,7 +134,7 @@ def blend_reference(keras_model, blend_parts, onnx_path: str | Path, clips: np.n
     very features the ONNX graph computed (`encoder.trees.predict`, which is
     what the Keras layer computes).  Raises ParityError if the features differ
     by more than FEATURE_TOLERANCE.  `blend_parts` is `encoder.blend.parts(keras_model)`; a share by
-    sounding length is taken from the Keras side (it reads only the input).
+    sounding length (and the short forest's share) is taken from the Keras side (it reads only the input).
     """
     import keras
     import onnx
@@ -142,14 +144,14 @@ def blend_reference(keras_model, blend_parts, onnx_path: str | Path, clips: np.n
     from encoder import trees
     from export.keras_to_onnx import _FEATURES
 
-    heads = [blend_parts.network, blend_parts.features]
-    if blend_parts.share is not None:
-        heads.append(blend_parts.share)
+    b = blend_parts
+    heads = [b.network, b.features, b.share if b.share is not None else b.features,
+             b.short_share if b.short_forest is not None else b.features]
     stub = keras.Model(keras_model.input, heads)
     x = np.asarray(clips, dtype=np.float32)[:, :, None]
     parts = [stub(x[i:i + batch_size], training=False) for i in range(0, len(x), batch_size)]
-    k_net, k_feats, *k_share = (np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(heads)))
-    weight = k_share[0] if k_share else blend_parts.weight
+    k_net, k_feats, k_share, k_short = (np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(4))
+    weight = k_share if b.share is not None else b.weight
     proto = onnx.load(str(onnx_path))
     proto.graph.output.append(helper.make_tensor_value_info(_FEATURES, TensorProto.FLOAT, None))
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -158,7 +160,9 @@ def blend_reference(keras_model, blend_parts, onnx_path: str | Path, clips: np.n
     if not off.max() <= FEATURE_TOLERANCE:
         raise ParityError(f"the trees' input features differ between ONNX and Keras by up to {off.max():.3g} "
                           f"(relative; tolerance {FEATURE_TOLERANCE:g})")
-    return ((1.0 - weight) * k_net + weight * trees.predict(blend_parts.forest, o_feats)).astype(np.float32)
+    short = trees.predict(b.short_forest, o_feats) if b.short_forest is not None else None
+    mixed = b.trees_output(trees.predict(b.forest, o_feats), short, k_short)
+    return ((1.0 - weight) * k_net + weight * mixed).astype(np.float32)
 
 
 def check_parity(keras_model, onnx_model, clips: np.ndarray, real_clips: int,
@@ -166,19 +170,27 @@ def check_parity(keras_model, onnx_model, clips: np.ndarray, real_clips: int,
     """Run both models on `clips`; raise ParityError if max |ONNX - Keras| > tolerance.
 
     For a blend (`encoder.blend`), `onnx_path` is needed: the Keras side's trees read the ONNX graph's
-    features (`blend_reference`)."""
+    features (`blend_reference`); one with a short-window forest is checked on the clips and, as a second
+    batch, on copies cut to SHORT_CHECK_S."""
     if len(clips) < MIN_CLIPS:
         raise ParityError(f"parity needs at least {MIN_CLIPS} clips, got {len(clips)}")
     from encoder.blend import parts
 
     found = parts(keras_model)
     if found is None:
-        reference = keras_outputs(keras_model, clips)
+        reference, got = keras_outputs(keras_model, clips), onnx_model.predict(clips)
     elif onnx_path is None:
         raise ValueError("parity of a blend model needs the ONNX file's path")
     else:
-        reference = blend_reference(keras_model, found, onnx_path, clips)
-    report = compare(reference, onnx_model.predict(clips), real_clips, tolerance)
+        batches = [np.asarray(clips, dtype=np.float32)]
+        if found.short_forest is not None:  # the graph's If runs the short forest only for such a batch
+            cut = batches[0].copy()
+            cut[:, int(SHORT_CHECK_S * SAMPLE_RATE):] = 0.0
+            batches.append(cut)
+            real_clips *= 2
+        reference = np.concatenate([blend_reference(keras_model, found, onnx_path, b) for b in batches])
+        got = np.concatenate([onnx_model.predict(b) for b in batches])
+    report = compare(reference, got, real_clips, tolerance)
     if not report.ok:
         raise ParityError(f"ONNX and Keras outputs differ by up to {report.max_abs:.3g} "
                           f"(tolerance {tolerance:g}) on {report.clips} clips")

@@ -11,7 +11,9 @@ folding the bias into the Conv, fusing the ReLU and keeping its blocked
 
 Every pass here rewrites a pattern into the same arithmetic (no value is
 rounded differently except where Runtime fuses a bias add into the Conv);
-the export's parity check against Keras runs on the simplified graph.
+the export's parity check against Keras runs on the simplified graph.  A
+node with subgraphs (the blend's `If`) counts the outer tensors they read as
+its inputs, so no pass drops or reorders what they need.
 """
 from __future__ import annotations
 
@@ -44,10 +46,22 @@ def simplify(proto) -> dict[str, int]:
 
 # -- helpers -------------------------------------------------------------------------------------
 
+def _inputs(node) -> list[str]:
+    """A node's inputs and the outer-scope tensors its subgraphs (If, Loop, Scan) read."""
+    names = list(node.input)
+    for a in node.attribute:
+        for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+            made = {i.name for i in g.input} | {t.name for t in g.initializer}
+            for n in g.node:
+                names += [x for x in _inputs(n) if x not in made]
+                made.update(n.output)
+    return names
+
+
 def _consumers(graph) -> dict[str, list]:
     out: dict[str, list] = defaultdict(list)
     for node in graph.node:
-        for name in node.input:
+        for name in _inputs(node):
             out[name].append(node)
     return out
 
@@ -105,13 +119,13 @@ def _rename_input(graph, old: str, new: str) -> None:
 def _drop_dead(graph) -> None:
     """Remove nodes whose outputs nobody reads and initializers nobody uses."""
     while True:
-        used = {name for node in graph.node for name in node.input} | _graph_outputs(graph)
+        used = {name for node in graph.node for name in _inputs(node)} | _graph_outputs(graph)
         dead = [n for n in graph.node if not any(o in used for o in n.output)]
         if not dead:
             break
         for n in dead:
             graph.node.remove(n)
-    used = {name for node in graph.node for name in node.input} | _graph_outputs(graph)
+    used = {name for node in graph.node for name in _inputs(node)} | _graph_outputs(graph)
     for t in [t for t in graph.initializer if t.name not in used]:
         graph.initializer.remove(t)
 
@@ -243,7 +257,7 @@ def _toposort(graph) -> None:
     while pending:
         rest = []
         for node in pending:
-            if all(name in ready for name in node.input):
+            if all(name in ready for name in _inputs(node)):
                 ordered.append(node)
                 ready.update(node.output)
             else:

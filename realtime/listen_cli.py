@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ana.add_argument("--model", "-m", default=None, help="ONNX model with a drumtimbre contract (default: the shipped model)")
     ana.add_argument("--window", type=float, default=None, help="per-hit window, seconds, <= 1 (default 1.0)")
     ana.add_argument("--early-ms", dest="early_ms", type=float, default=None,
-                     help="early estimate after this many ms of the hit (default 25)")
+                     help="early estimate after this many ms of the hit (default 25; under about 20 ms, rougher)")
     ana.add_argument("--preroll-ms", dest="preroll_ms", type=float, default=None,
                      help="audio kept before each onset, ms (default 3)")
     ana.add_argument("--detect-rate", dest="detect_rate", choices=["input", "16000"], default=None,

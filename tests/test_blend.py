@@ -145,6 +145,38 @@ def test_a_blend_with_shares_by_length_exports_with_parity(tmp_path):
     assert np.abs(onnx_out - want).mean() < 1e-4
 
 
+def test_windows_of_at_most_24_ms_use_the_short_forest_in_keras_and_onnx(tmp_path):
+    keras.utils.set_random_seed(2)
+    net = build("logmel_reg")
+    x, _ = parity_clips(MIN_CLIPS)
+    x[: len(x) // 2, 160:] = 0.0  # half the clips cut 10 ms into the window (sounding 10 ms)
+    fm = blend.feature_model(net)
+    feats = blend.compute_features(fm, x)
+    y = np.clip(np.stack([(feats[:, k] - feats[:, k].min()) / np.ptp(feats[:, k]) for k in range(7)], 1), 0, 1)
+    long, short = blend.fit_forest(feats, y, max_iter=20).forest, blend.fit_forest(feats, 1 - y, max_iter=20).forest
+    anchors = ((8.0, 0.8), (25.0, 0.1), (1000.0, 0.5))
+    model = blend.blend_model(net, long, anchors, short)
+    model.save(tmp_path / "b.keras")
+    again = keras.saving.load_model(tmp_path / "b.keras", custom_objects=custom_objects(), compile=False)
+    found = blend.parts(again)
+    assert found.short_forest is not None and found.weight == anchors
+
+    ms = blend.sounding_ms(x)
+    u = blend.share_by_length(ms, blend.SHORT_UNTIL)[:, None]
+    assert (u[: len(x) // 2] == 1).all() and (u[len(x) // 2:] == 0).all()
+    w = blend.share_by_length(ms, anchors)[:, None]
+    mixed = (1 - u) * trees.predict(long, feats) + u * trees.predict(short, feats)
+    want = (1 - w) * np.asarray(net(x[..., None], training=False)) + w * mixed
+    assert np.abs(np.asarray(again(x[..., None], training=False)) - want).max() < 1e-4
+    result = export_model(again, tmp_path / "b.onnx", "logmel_reg_blend", "test")
+    assert result.parity.ok and "up to 24 ms" in result.contract.extra["conversion"]
+    onnx_model = load_model(tmp_path / "b.onnx")
+    for batch in (slice(None), slice(len(x) // 2, None), slice(0, len(x) // 2)):  # mixed, whole only, cut only
+        assert np.abs(onnx_model.predict(x[batch]) - want[batch]).mean() < 1e-4
+    with pytest.raises(ValueError, match="shares by sounding length"):
+        blend.blend_model(net, long, 0.3, short)
+
+
 def test_blend_cli_writes_a_run_that_exports(tmp_path, capsys):
     labels = write_tiny_dataset(tmp_path / "tiny", per_family=6)
     from encoder.train import TrainConfig, train
@@ -157,8 +189,14 @@ def test_blend_cli_writes_a_run_that_exports(tmp_path, capsys):
     assert info["architecture"] == "logmel_reg_blend" and info["blend"]["weight"] == 0.5
     assert info["blend"]["trees_per_descriptor"] and "validation_mae" in info["blend"]
     assert (tmp_path / "b" / "split.csv").read_text() == (tmp_path / "run" / "split.csv").read_text()
+    assert "short" not in info["blend"]  # a fixed weight: no short-window forest
     assert main(["export", str(tmp_path / "b"), "-o", str(tmp_path / "b.onnx")]) == 0
     assert "TreeEnsembleRegressor" in capsys.readouterr().out
+    assert main(["blend", str(tmp_path / "run"), "--data", str(labels), "--out", str(tmp_path / "s"),
+                 "--trees", "10", "--short-trees", "10", "--no-progress"]) == 0  # the default shares by length
+    info = json.loads((tmp_path / "s" / "run.json").read_text())
+    assert info["blend"]["short"]["cut_ms"] == [5.0, 25.0] and "8 ms" in info["blend"]["validation_mae"]
+    assert "short windows (<= 24 ms)" in capsys.readouterr().out
 
 
 def test_blend_cli_refuses_bad_input(tmp_path, capsys):
