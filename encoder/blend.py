@@ -298,11 +298,14 @@ class BlendParts:
     short_share: object | None = None
     """... and its share tensor (batch, 1): 1 for those windows, 0 for longer ones."""
 
-    def trees_output(self, long: np.ndarray, short: np.ndarray | None, short_share: np.ndarray | None) -> np.ndarray:
-        """The trees' part (n, 7) from the forests' outputs and the short share (n, 1), as the model mixes them."""
-        if self.short_forest is None:
-            return long
-        return (1.0 - short_share) * long + short_share * short
+
+def trees_part(long: np.ndarray, short: np.ndarray | None, ms: np.ndarray) -> np.ndarray:
+    """The trees' part (n, 7) as the model mixes it: the short forest's output `short` (None: no short forest)
+    for windows sounding `ms` at most 24 ms, the long forest's `long` for longer ones (SHORT_UNTIL)."""
+    if short is None:
+        return long
+    u = share_by_length(ms, SHORT_UNTIL)[:, None]
+    return (1.0 - u) * long + u * short
 
 
 def parts(model) -> BlendParts | None:

@@ -142,11 +142,9 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float | Anchors = D
             xi = xv if ms >= 1000 else truncate(xv, ms)
             nn = np.asarray(net.predict(xi[..., None], batch_size=256, verbose=0), dtype=np.float64)
             fi = blend.compute_features(feats, xi)
-            gb = trees.predict(fit.forest, fi)
             sounding = blend.sounding_ms(xi)
-            if short:
-                u = blend.share_by_length(sounding, blend.SHORT_UNTIL)[:, None]
-                gb = (1 - u) * gb + u * trees.predict(short.forest, fi)
+            gb = blend.trees_part(trees.predict(fit.forest, fi), trees.predict(short.forest, fi) if short else None,
+                                  sounding)
             w = weight if fixed else blend.share_by_length(sounding, weight)[:, None]
             info["validation_mae"][f"{ms} ms"] = {
                 "network": float(np.abs(nn - yv).mean()), "trees": float(np.abs(gb - yv).mean()),

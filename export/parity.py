@@ -134,7 +134,7 @@ def blend_reference(keras_model, blend_parts, onnx_path: str | Path, clips: np.n
     very features the ONNX graph computed (`encoder.trees.predict`, which is
     what the Keras layer computes).  Raises ParityError if the features differ
     by more than FEATURE_TOLERANCE.  `blend_parts` is `encoder.blend.parts(keras_model)`; a share by
-    sounding length (and the short forest's share) is taken from the Keras side (it reads only the input).
+    sounding length is taken from the Keras side, the short forest's share from `encoder.blend.trees_part`.
     """
     import keras
     import onnx
@@ -144,14 +144,15 @@ def blend_reference(keras_model, blend_parts, onnx_path: str | Path, clips: np.n
     from encoder import trees
     from export.keras_to_onnx import _FEATURES
 
+    from encoder.blend import sounding_ms, trees_part
+
     b = blend_parts
-    heads = [b.network, b.features, b.share if b.share is not None else b.features,
-             b.short_share if b.short_forest is not None else b.features]
+    heads = [b.network, b.features] + ([b.share] if b.share is not None else [])
     stub = keras.Model(keras_model.input, heads)
     x = np.asarray(clips, dtype=np.float32)[:, :, None]
     parts = [stub(x[i:i + batch_size], training=False) for i in range(0, len(x), batch_size)]
-    k_net, k_feats, k_share, k_short = (np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(4))
-    weight = k_share if b.share is not None else b.weight
+    k_net, k_feats, *k_share = (np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(heads)))
+    weight = k_share[0] if k_share else b.weight
     proto = onnx.load(str(onnx_path))
     proto.graph.output.append(helper.make_tensor_value_info(_FEATURES, TensorProto.FLOAT, None))
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -161,7 +162,7 @@ def blend_reference(keras_model, blend_parts, onnx_path: str | Path, clips: np.n
         raise ParityError(f"the trees' input features differ between ONNX and Keras by up to {off.max():.3g} "
                           f"(relative; tolerance {FEATURE_TOLERANCE:g})")
     short = trees.predict(b.short_forest, o_feats) if b.short_forest is not None else None
-    mixed = b.trees_output(trees.predict(b.forest, o_feats), short, k_short)
+    mixed = trees_part(trees.predict(b.forest, o_feats), short, sounding_ms(x[:, :, 0]))
     return ((1.0 - weight) * k_net + weight * mixed).astype(np.float32)
 
 

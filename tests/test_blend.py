@@ -162,10 +162,11 @@ def test_windows_of_at_most_24_ms_use_the_short_forest_in_keras_and_onnx(tmp_pat
     assert found.short_forest is not None and found.weight == anchors
 
     ms = blend.sounding_ms(x)
-    u = blend.share_by_length(ms, blend.SHORT_UNTIL)[:, None]
+    u = blend.share_by_length(ms, blend.SHORT_UNTIL)
     assert (u[: len(x) // 2] == 1).all() and (u[len(x) // 2:] == 0).all()
     w = blend.share_by_length(ms, anchors)[:, None]
-    mixed = (1 - u) * trees.predict(long, feats) + u * trees.predict(short, feats)
+    mixed = blend.trees_part(trees.predict(long, feats), trees.predict(short, feats), ms)
+    assert np.allclose(mixed[: len(x) // 2], trees.predict(short, feats)[: len(x) // 2])
     want = (1 - w) * np.asarray(net(x[..., None], training=False)) + w * mixed
     assert np.abs(np.asarray(again(x[..., None], training=False)) - want).max() < 1e-4
     result = export_model(again, tmp_path / "b.onnx", "logmel_reg_blend", "test")
