@@ -76,8 +76,8 @@ class BoostedBaseline:
 def run_split(run_dir: Path, manifest: Manifest) -> tuple[Manifest, Manifest]:
     """(training, test) records of `manifest` by `run_dir`'s saved split."""
     saved = splits.load(run_dir / "split.csv")
-    return (Manifest([r for r in manifest.records if saved.get(r.path) == "train"]),
-            Manifest([r for r in manifest.records if saved.get(r.path) == "test"]))
+    return (splits.in_split(manifest, saved, "train"),
+            splits.in_split(manifest, saved, "test"))
 
 
 def fit_on(train: Manifest, cache_dir: Path, seed: int = 0, progress: bool = True) -> BoostedBaseline:

@@ -52,7 +52,7 @@ def heads(run: Path, manifest: Manifest) -> dict:
         raise SystemExit(f"{run}: not a blend (drumtimbre blend)")
     stub = keras.Model(model.input, [found.network, model.get_layer("blend").input[1]])  # the trees' part
     saved = splits.load(run / "split.csv")
-    val = Manifest([r for r in manifest.records if saved.get(r.path) == "validation"])
+    val = splits.in_split(manifest, saved, "validation")
     x = dataset.load_audio(val, cache_dir=run.parent / ".cache", progress=False)
     out = {"true": normalise(val.labels()), "real": np.array([Path(r.source).name in REAL for r in val.records])}
     out["short"] = found.short_forest is not None

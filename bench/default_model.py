@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from encoder import dataset, splits  # noqa: E402
 from encoder.evaluate import evaluate, onnx_predictor  # noqa: E402
-from encoder.manifest import Manifest, load_manifests  # noqa: E402
+from encoder.manifest import load_manifests  # noqa: E402
 
 
 def time_per_hit(model_path: Path, x: np.ndarray, calls: int = 300) -> dict:
@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     manifest = load_manifests(args.data)
     saved = splits.load(args.run / "split.csv")
-    train = Manifest([r for r in manifest.records if saved.get(r.path) == "train"])
-    test = Manifest([r for r in manifest.records if saved.get(r.path) == "test"])
+    train = splits.in_split(manifest, saved, "train")
+    test = splits.in_split(manifest, saved, "test")
     x = dataset.load_audio(test, progress=False)
     report, _ = evaluate(onnx_predictor(args.model), test, x, train.labels(),
                          f"median of the run's {len(train)} training labels")

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from encoder import dataset, splits  # noqa: E402
 from encoder.descriptors import normalise  # noqa: E402
 from encoder.evaluate import evaluate, keras_predictor, write_report  # noqa: E402
-from encoder.manifest import Manifest, load_manifests  # noqa: E402
+from encoder.manifest import load_manifests  # noqa: E402
 
 ARCHS = ("logmel_stats", "logmel", "logmel_wide", "logmel_fine", "pooled", "pooled_wide", "seven_filters", "small", "mid",
          "big")
@@ -59,8 +59,8 @@ def test_report(run: Path, data: list[str]) -> dict:
     """Evaluate RUN/model.keras on RUN's test split (writes RUN/evaluation/)."""
     manifest = load_manifests(data)
     saved = splits.load(run / "split.csv")
-    train = Manifest([r for r in manifest.records if saved.get(r.path) == "train"])
-    test = Manifest([r for r in manifest.records if saved.get(r.path) == "test"])
+    train = splits.in_split(manifest, saved, "train")
+    test = splits.in_split(manifest, saved, "test")
     x = dataset.load_audio(test, cache_dir=run.parent / ".cache", progress=False)
     report, pred = evaluate(keras_predictor(run / "model.keras"), test, x, train.labels(),
                             f"median of the run's {len(train)} training labels")

@@ -314,14 +314,13 @@ def parts(model) -> BlendParts | None:
     if not {"blend", "trees", "band_features"} <= names:
         return None
     blend, trees = model.get_layer("blend"), model.get_layer("trees")
+    share = model.get_layer("trees_share") if "trees_share" in names else None
     short = {}
     if "trees_short" in names:
         short = {"short_forest": model.get_layer("trees_short").forest(),
                  "short_share": model.get_layer("short_share").output}
-    if "trees_share" in names:
-        share = model.get_layer("trees_share")
-        return BlendParts(blend.input[0], trees.input, trees.forest(), share.anchors, share.output, **short)
-    return BlendParts(blend.input[0], trees.input, trees.forest(), blend.weight, None, **short)
+    return BlendParts(blend.input[0], trees.input, trees.forest(), share.anchors if share else blend.weight,
+                      share.output if share else None, **short)
 
 
 def describe_weight(weight: float | Anchors) -> str:

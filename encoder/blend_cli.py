@@ -77,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forest_info(fit) -> dict:
+    """run.json's entries for one fitted forest (encoder.blend.ForestFit)."""
+    return {"trees_per_descriptor": fit.iterations, "depth": fit.forest.depth, "nodes": int(len(fit.forest.value)),
+            "fit_seconds": round(fit.seconds, 1)}
+
+
 def parse_weight(text: str) -> float | Anchors:
     """'0.3' -> 0.3; '25:0.1,1000:0.5' -> ((25.0, 0.1), (1000.0, 0.5)); ValueError otherwise."""
     if ":" not in text:
@@ -99,7 +105,7 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float | Anchors = D
     from encoder import blend, dataset, splits
     from encoder.descriptors import normalise
     from encoder.evaluate import truncate
-    from encoder.manifest import Manifest, load_manifests
+    from encoder.manifest import load_manifests
     from export.keras_to_onnx import load_keras_model
 
     net = load_keras_model(run / "model.keras")
@@ -107,7 +113,7 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float | Anchors = D
         raise ValueError(f"{run}: already a blend")
     manifest = load_manifests(data)
     saved = splits.load(run / "split.csv")
-    part = {s: Manifest([r for r in manifest.records if saved.get(r.path) == s]) for s in ("train", "validation")}
+    part = {s: splits.in_split(manifest, saved, s) for s in ("train", "validation")}
     if not len(part["train"]):
         raise ValueError(f"{run}: none of the --data clips is in the run's training split")
     cache = run.parent / ".cache"
@@ -123,15 +129,11 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float | Anchors = D
         xs = dataset.cut_copies(x, np.random.default_rng(seed + 3), SHORT_CUT_S[0], SHORT_CUT_S[1])
         short = blend.fit_forest(blend.compute_features(feats, xs), y, seed, short_trees, learning_rate, max_depth)
     model = blend.blend_model(net, fit.forest, weight, short.forest if short else None)
-    info = {"weight": float(weight) if fixed else [list(a) for a in weight],
-            "trees_per_descriptor": fit.iterations, "depth": fit.forest.depth,
-            "nodes": int(len(fit.forest.value)), "features": int(f.shape[1]), "training_clips": int(len(f)),
-            "fit_seconds": round(fit.seconds, 1), "seed": seed, "learning_rate": learning_rate,
+    info = {"weight": float(weight) if fixed else [list(a) for a in weight], **_forest_info(fit),
+            "features": int(f.shape[1]), "training_clips": int(len(f)), "seed": seed, "learning_rate": learning_rate,
             "max_depth": max_depth, "network": str(run / "model.keras")}
     if short:
-        info["short"] = {"trees_per_descriptor": short.iterations, "depth": short.forest.depth,
-                         "nodes": int(len(short.forest.value)), "cut_ms": [1000 * s for s in SHORT_CUT_S],
-                         "fit_seconds": round(short.seconds, 1)}
+        info["short"] = {**_forest_info(short), "cut_ms": [1000 * s for s in SHORT_CUT_S]}
     if len(part["validation"]):
         from encoder import trees
 

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from encoder import dataset, splits
     from encoder.evaluate import evaluate, load_predictor, write_report
     from encoder.descriptors import normalise
-    from encoder.manifest import Manifest, load_manifests
+    from encoder.manifest import load_manifests
 
     if args.split and not args.run:
         print("drumtimbre evaluate: --split needs --run RUN_DIR (the split is read from RUN_DIR/split.csv)",
@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
                 raise FileNotFoundError(f"{split_csv}: run folder has no split.csv")
             saved = splits.load(split_csv)
             split_name = args.split or "test"
-            train = Manifest([r for r in manifest.records if saved.get(r.path) == "train"])
-            manifest = Manifest([r for r in manifest.records if saved.get(r.path) == split_name])
+            train = splits.in_split(manifest, saved, "train")
+            manifest = splits.in_split(manifest, saved, split_name)
             if len(train):
                 baseline, baseline_source = train.labels(), f"median of the run's {len(train)} training labels"
         if not len(manifest):

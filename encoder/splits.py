@@ -92,6 +92,11 @@ def load(path: str | Path) -> dict[str, str]:
         return {row["path"]: row["split"] for row in csv.DictReader(f)}
 
 
+def in_split(manifest: Manifest, saved: dict[str, str], split: str) -> Manifest:
+    """The records a saved split (`load`) puts in `split`, in manifest order; records it does not know are left out."""
+    return Manifest([r for r in manifest.records if saved.get(r.path) == split])
+
+
 def apply(manifest: Manifest, saved: dict[str, str]) -> list[str]:
     """A saved split applied to a manifest; records the split does not know raise KeyError."""
     missing = [r.path for r in manifest.records if r.path not in saved]

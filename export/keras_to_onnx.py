@@ -122,7 +122,7 @@ def to_onnx(model, opset: int = DEFAULT_OPSET, notes: list[str] | None = None, r
         @tf.function(input_signature=spec)
         def forward(audio):
             return {OUTPUT_NAME: model(audio, training=False)}
-    else:  # the trees become one ONNX-ML node: convert the rest, graft them after
+    else:  # each forest becomes one ONNX-ML node: convert the rest, graft them after
         import keras
 
         heads = {_NETWORK: blend.network, _FEATURES: blend.features}
@@ -183,20 +183,30 @@ def _graft_trees(proto, forest, weight: float | None, short_forest=None) -> None
         trees = "trees_mixed"
         nodes += _short_forest_nodes(short_forest, trees)
     if weight is None:
-        nodes.append(helper.make_node("Sub", ["blend_one", _SHARE], ["blend_network_share"], name="blend_share"))
-        trees_share = _SHARE
+        nodes += _mix_nodes(_NETWORK, trees, _SHARE, OUTPUT_NAME, "blend")
     else:
-        g.initializer.extend([numpy_helper.from_array(np.array(1.0 - weight, np.float32), "blend_network_share"),
-                              numpy_helper.from_array(np.array(weight, np.float32), "blend_trees_share")])
-        trees_share = "blend_trees_share"
-    g.node.extend(nodes + [
-        helper.make_node("Mul", [_NETWORK, "blend_network_share"], ["blend_network"], name="blend_network"),
-        helper.make_node("Mul", [trees, trees_share], ["blend_trees"], name="blend_trees"),
-        helper.make_node("Add", ["blend_network", "blend_trees"], [OUTPUT_NAME], name="blend")])
+        g.initializer.extend([numpy_helper.from_array(np.array(1.0 - weight, np.float32), "blend_keep"),
+                              numpy_helper.from_array(np.array(weight, np.float32), "blend_share")])
+        nodes += _mix_nodes(_NETWORK, trees, "blend_share", OUTPUT_NAME, "blend", keep="blend_keep")
+    g.node.extend(nodes)
     del g.output[:]
     g.output.append(helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [None, forest.outputs]))
     if not any(o.domain == "ai.onnx.ml" for o in proto.opset_import):
         proto.opset_import.append(helper.make_opsetid("ai.onnx.ml", 3))
+
+
+def _mix_nodes(a: str, b: str, share: str, out: str, name: str, keep: str | None = None) -> list:
+    """Nodes making `out` = keep x `a` + share x `b`, keep = 1 - share (the initializer `blend_one` minus it) unless
+    given; the Blend layer's arithmetic.  Intermediate tensors and nodes are named after `name`."""
+    from onnx import helper
+
+    nodes = []
+    if keep is None:
+        keep = f"{name}_keep"
+        nodes.append(helper.make_node("Sub", ["blend_one", share], [keep], name=keep))
+    return nodes + [helper.make_node("Mul", [a, keep], [f"{name}_a"], name=f"{name}_a"),
+                    helper.make_node("Mul", [b, share], [f"{name}_b"], name=f"{name}_b"),
+                    helper.make_node("Add", [f"{name}_a", f"{name}_b"], [out], name=name)]
 
 
 def _short_forest_nodes(short_forest, out: str) -> list:
@@ -210,10 +220,7 @@ def _short_forest_nodes(short_forest, out: str) -> list:
 
     mix = helper.make_graph(
         [onnx_node(short_forest, _FEATURES, "trees_short", name="trees_short"),
-         helper.make_node("Sub", ["blend_one", _SHORT_SHARE], ["long_share"], name="long_share"),
-         helper.make_node("Mul", [_TREES, "long_share"], ["trees_long_part"], name="trees_long_part"),
-         helper.make_node("Mul", ["trees_short", _SHORT_SHARE], ["trees_short_part"], name="trees_short_part"),
-         helper.make_node("Add", ["trees_long_part", "trees_short_part"], ["trees_mix_short"], name="trees_mix")],
+         *_mix_nodes(_TREES, "trees_short", _SHORT_SHARE, "trees_mix_short", "trees_mix")],
         "short_windows", [], [helper.make_tensor_value_info("trees_mix_short", TensorProto.FLOAT, None)])
     keep = helper.make_graph([helper.make_node("Identity", [_TREES], ["trees_long_only"], name="trees_long_only")],
                              "whole_windows", [], [helper.make_tensor_value_info("trees_long_only", TensorProto.FLOAT,

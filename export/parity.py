@@ -142,9 +142,8 @@ def blend_reference(keras_model, blend_parts, onnx_path: str | Path, clips: np.n
     from onnx import TensorProto, helper
 
     from encoder import trees
-    from export.keras_to_onnx import _FEATURES
-
     from encoder.blend import sounding_ms, trees_part
+    from export.keras_to_onnx import _FEATURES
 
     b = blend_parts
     heads = [b.network, b.features] + ([b.share] if b.share is not None else [])

@@ -84,16 +84,29 @@ def test_band_features_follow_the_hit():
     assert f.shape == (3, 3 * bands + 5) and np.isfinite(f).all()
 
 
-def test_a_blend_exports_with_parity_and_mixes_its_heads(tmp_path):
-    keras.utils.set_random_seed(0)
+def _blend_inputs(seed: int, cut: int | None = None):
+    """A fresh logmel_reg network, the parity clips (the first half cut to `cut` samples, zeros after), their band
+    features, and labels the trees can learn (features rescaled to 0-1)."""
+    keras.utils.set_random_seed(seed)
     net = build("logmel_reg")
     x, _ = parity_clips(MIN_CLIPS)
+    if cut is not None:
+        x[: len(x) // 2, cut:] = 0.0
     feats = blend.compute_features(blend.feature_model(net), x)
     y = np.clip(np.stack([(feats[:, k] - feats[:, k].min()) / np.ptp(feats[:, k]) for k in range(7)], 1), 0, 1)
+    return net, x, feats, y
+
+
+def _reloaded(model, path):
+    """`model` saved as a .keras file at `path` and loaded again with drumtimbre's layers."""
+    model.save(path)
+    return keras.saving.load_model(path, custom_objects=custom_objects(), compile=False)
+
+
+def test_a_blend_exports_with_parity_and_mixes_its_heads(tmp_path):
+    net, x, feats, y = _blend_inputs(0)
     fit = blend.fit_forest(feats, y, max_iter=30)
-    model = blend.blend_model(net, fit.forest, 0.3)
-    model.save(tmp_path / "b.keras")
-    again = keras.saving.load_model(tmp_path / "b.keras", custom_objects=custom_objects(), compile=False)
+    again = _reloaded(blend.blend_model(net, fit.forest, 0.3), tmp_path / "b.keras")
     assert blend.parts(again).weight == 0.3
 
     result = export_model(again, tmp_path / "b.onnx", "logmel_reg_blend", "test")
@@ -123,17 +136,10 @@ def test_share_by_length_follows_the_sounding_part_of_the_window():
 
 
 def test_a_blend_with_shares_by_length_exports_with_parity(tmp_path):
-    keras.utils.set_random_seed(1)
-    net = build("logmel_reg")
-    x, _ = parity_clips(MIN_CLIPS)
-    x[: len(x) // 2, 800:] = 0.0  # half the clips cut 50 ms into the window, as an early estimate
-    feats = blend.compute_features(blend.feature_model(net), x)
-    y = np.clip(np.stack([(feats[:, k] - feats[:, k].min()) / np.ptp(feats[:, k]) for k in range(7)], 1), 0, 1)
+    net, x, feats, y = _blend_inputs(1, cut=800)  # half the clips cut 50 ms into the window, as an early estimate
     fit = blend.fit_forest(feats, y, max_iter=30)
     anchors = ((25.0, 0.0), (1000.0, 1.0))
-    model = blend.blend_model(net, fit.forest, anchors)
-    model.save(tmp_path / "b.keras")
-    again = keras.saving.load_model(tmp_path / "b.keras", custom_objects=custom_objects(), compile=False)
+    again = _reloaded(blend.blend_model(net, fit.forest, anchors), tmp_path / "b.keras")
     assert blend.parts(again).weight == anchors and blend.parts(again).share is not None
 
     result = export_model(again, tmp_path / "b.onnx", "logmel_reg_blend", "test")
@@ -146,18 +152,10 @@ def test_a_blend_with_shares_by_length_exports_with_parity(tmp_path):
 
 
 def test_windows_of_at_most_24_ms_use_the_short_forest_in_keras_and_onnx(tmp_path):
-    keras.utils.set_random_seed(2)
-    net = build("logmel_reg")
-    x, _ = parity_clips(MIN_CLIPS)
-    x[: len(x) // 2, 160:] = 0.0  # half the clips cut 10 ms into the window (sounding 10 ms)
-    fm = blend.feature_model(net)
-    feats = blend.compute_features(fm, x)
-    y = np.clip(np.stack([(feats[:, k] - feats[:, k].min()) / np.ptp(feats[:, k]) for k in range(7)], 1), 0, 1)
+    net, x, feats, y = _blend_inputs(2, cut=160)  # half the clips cut 10 ms into the window (sounding 10 ms)
     long, short = blend.fit_forest(feats, y, max_iter=20).forest, blend.fit_forest(feats, 1 - y, max_iter=20).forest
     anchors = ((8.0, 0.8), (25.0, 0.1), (1000.0, 0.5))
-    model = blend.blend_model(net, long, anchors, short)
-    model.save(tmp_path / "b.keras")
-    again = keras.saving.load_model(tmp_path / "b.keras", custom_objects=custom_objects(), compile=False)
+    again = _reloaded(blend.blend_model(net, long, anchors, short), tmp_path / "b.keras")
     found = blend.parts(again)
     assert found.short_forest is not None and found.weight == anchors
 
