@@ -51,6 +51,11 @@ are two hits with one truth time.  Claps (multi-burst) are excluded by name for 
 MAX_ONESHOT_S = 2.0
 """One-shots are cut to this length (s) with a short fade-out."""
 STYLES = ("groove16", "dense_hats", "flams", "ghosts", "kick_hat", "mixed")
+"""The styles of bench/onset_eval.py's loops."""
+EXTRA_STYLES = ("ride",)
+"""Styles render_loop also knows, kept out of STYLES so that onset_eval's figures stay comparable:
+"ride" is a ride-cymbal groove (8ths on the ride over kick and snare), each hit on a cymbal still
+ringing from the last (bench/onset_robustness.py, check 5)."""
 ROLES = ("kick", "snare", "hat", "open_hat", "tom", "cymbal")
 LEAD_IN_S = 0.25
 """Silence before the first hit, s."""
@@ -320,6 +325,15 @@ def _pattern(style: str, rng: np.random.Generator, step_s: float, n_steps: int) 
                 add(i, "snare", rng.uniform(-30, -20))  # ghost note
             if i % 2 == 0 and i % 8 != 4:
                 add(i, "hat", rng.uniform(-12, -4))
+        elif style == "ride":  # ride 8ths, accented on the beat, a skip note before some beats
+            if i % 2 == 0:
+                add(i, "ride", rng.uniform(-4, 0) if beat else rng.uniform(-10, -3))
+            elif i % 4 == 3 and rng.random() < 0.3:
+                add(i, "ride", rng.uniform(-12, -6))
+            if i % 8 == 0 or (i % 16 == 10 and rng.random() < 0.3):
+                add(i, "kick", rng.uniform(-4, 0))
+            if i % 8 == 4:
+                add(i, "snare", rng.uniform(-3, 0))
         elif style == "kick_hat":  # kick and hat on the same 8th
             if i % 2 == 0:
                 add(i, "hat", rng.uniform(-8, 0))
@@ -328,10 +342,18 @@ def _pattern(style: str, rng: np.random.Generator, step_s: float, n_steps: int) 
                 elif rng.random() < 0.5:
                     add(i, "snare", rng.uniform(-4, 0))
         else:
-            raise ValueError(f"loop style {style!r}: expected one of {', '.join(STYLES)}")
+            raise ValueError(f"loop style {style!r}: expected one of {', '.join(STYLES + EXTRA_STYLES)}")
     if style in ("groove16", "mixed") and rng.random() < 0.5:
         add(0, "cymbal", rng.uniform(-6, 0))
     return hits
+
+
+def _pool(shots: dict[str, tuple[OneShot, ...]], role: str) -> tuple[OneShot, ...]:
+    """The one-shots a pattern role draws from; a role the kit lacks falls back to a near one."""
+    if role == "ride":  # cymbals named ride, else any cymbal, else open hats, else hats
+        rides = tuple(s for s in shots.get("cymbal", ()) if "ride" in Path(s.file).name.lower())
+        return rides or shots.get("cymbal") or shots.get("open_hat") or shots["hat"]
+    return shots.get(role) or shots["hat" if role == "open_hat" else "snare"]
 
 
 def merge_close(times: np.ndarray, merge_s: float = MERGE_S) -> np.ndarray:
@@ -354,8 +376,8 @@ def add_shot(audio: np.ndarray, shot: OneShot, at: int, gain_db: float) -> None:
 def render_loop(style: str, bpm: float, seconds: float, sample_rate: int = 48000, seed: int = 0,
                 kit: str | Path | None = None) -> Loop:
     """Render `seconds` of a drum loop (16th grid at `bpm`, humanised +-6 ms) with exact onset truth."""
-    if style not in STYLES:
-        raise ValueError(f"loop style {style!r}: expected one of {', '.join(STYLES)}")
+    if style not in STYLES + EXTRA_STYLES:
+        raise ValueError(f"loop style {style!r}: expected one of {', '.join(STYLES + EXTRA_STYLES)}")
     if not 20 <= bpm <= 400:
         raise ValueError(f"bpm {bpm}: expected 20-400")
     if seconds <= LEAD_IN_S:
@@ -368,7 +390,7 @@ def render_loop(style: str, bpm: float, seconds: float, sample_rate: int = 48000
     audio = np.zeros(total, dtype=np.float64)
     hits: list[Hit] = []
     for grid_t, role, gain_db in _pattern(style, rng, step_s, max(n_steps, 1)):
-        pool = shots.get(role) or shots["hat" if role == "open_hat" else "snare"]
+        pool = _pool(shots, role)
         shot = pool[int(rng.integers(len(pool)))]
         jitter = float(np.clip(rng.normal(0.0, 0.003), -0.006, 0.006))
         at = int(round((LEAD_IN_S + grid_t + jitter) * sample_rate))
@@ -402,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m realtime.loops", description=main.__doc__)
     p.add_argument("out", help="audio file to write (.wav or .flac); onsets go to the same name with .txt")
-    p.add_argument("--style", choices=STYLES, default="mixed")
+    p.add_argument("--style", choices=STYLES + EXTRA_STYLES, default="mixed")
     p.add_argument("--bpm", type=float, default=110.0)
     p.add_argument("--seconds", type=float, default=16.0)
     p.add_argument("--seed", type=int, default=0)

@@ -6,12 +6,12 @@ import pytest
 import soundfile as sf
 
 from realtime import loops
-from realtime.loops import MERGE_S, STYLES, render_loop, role_of, write_loop
+from realtime.loops import EXTRA_STYLES, MERGE_S, STYLES, render_loop, role_of, write_loop
 
 HAVE_KITS = "GMRockKit" in (p.name for p in loops.HYDROGEN_KITS.iterdir()) if loops.HYDROGEN_KITS.is_dir() else False
 
 
-@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("style", STYLES + EXTRA_STYLES)
 def test_every_style_renders_sorted_truth(style):
     lp = render_loop(style, 120, 4.0, 16000, seed=3, kit="synth")
     assert lp.audio.dtype == np.float32 and lp.audio.ndim == 1 and lp.audio.size == 4 * 16000
@@ -41,6 +41,26 @@ def test_flams_are_one_onset_and_ghosts_are_soft():
     gh = render_loop("ghosts", 110, 6.0, 16000, seed=0, kit="synth")
     soft = [h for h in gh.hits if -30 <= h.gain_db <= -20]
     assert soft and all(h.role == "snare" for h in soft)
+
+
+def test_ride_groove_plays_eighths_on_a_cymbal():
+    """The ride style: a cymbal on every 8th (a kit without a cymbal named ride uses its other cymbals), kick
+    and snare on the beats; each ride hit lands on the ringing of the one before."""
+    lp = render_loop("ride", 120, 4.0, 16000, seed=1, kit="synth")
+    rides = [h for h in lp.hits if h.role == "ride"]
+    assert rides and all(h.file == "synth:cymbal" for h in rides)
+    grid = 60 / 120 / 2  # 8ths, s
+    t = np.array([h.time for h in rides])
+    assert np.all(np.min(np.abs((t - loops.LEAD_IN_S)[:, None] / grid * 2 - np.arange(64)[None, :]), axis=1) < 0.05)
+    assert np.count_nonzero(np.diff(t) > grid * 0.9) >= len(t) // 2  # mostly 8ths, a few 16th skips
+    assert {"kick", "snare"} <= {h.role for h in lp.hits}
+
+
+@pytest.mark.skipif(not HAVE_KITS, reason="Debian hydrogen-drumkits not installed (/usr/share/hydrogen/data/drumkits)")
+def test_ride_groove_takes_the_kits_ride_cymbals():
+    lp = render_loop("ride", 100, 3.0, 48000, seed=0, kit="GMRockKit")
+    rides = {h.file for h in lp.hits if h.role == "ride"}
+    assert rides and all("ride" in f.lower() for f in rides)
 
 
 def test_same_seed_same_loop_other_seed_other_loop():
