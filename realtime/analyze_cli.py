@@ -5,6 +5,8 @@ Columns: hit,onset_s,peak_dbfs,hardness,depth,brightness,roughness,warmth,sharpn
 default, `--scale unit` for the model's normalised 0-1).  The file streams
 through the same engine as `listen --input FILE` (fast), so the table holds
 exactly what listen would send.  A hit whose window is silent has no row.
+`--plot FILE.png` (or .pdf, .svg) also draws the recording with its hits and each
+descriptor per hit (realtime.hit_plot; needs matplotlib).
 """
 from __future__ import annotations
 
@@ -30,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--blocksize", "-b", type=int, default=None, help="block size, frames (default 128)")
     p.add_argument("--config", "-c", default=None, metavar="FILE.toml",
                    help="listen's TOML config (its window, pre-roll, detection and [onsets] settings apply)")
+    p.add_argument("--plot", default=None, metavar="FILE.png",
+                   help="also draw the waveform with its hits and each descriptor per hit (.png, .pdf or .svg; "
+                        "needs matplotlib)")
 
 
 def error(text: str, code: int = 1) -> int:
@@ -48,6 +53,16 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config) if args.config else {}
     except ConfigError as exc:
         return error(str(exc), 2)
+    if args.plot is not None:  # a bad plot name or no matplotlib: say so before the run, not after it
+        from realtime.hit_plot import PlotError, check_path
+        try:
+            check_path(args.plot)
+            import matplotlib  # noqa: F401
+        except PlotError as exc:
+            return error(str(exc), 2)
+        except ImportError:
+            return error("--plot needs matplotlib, which is not installed: pip install matplotlib "
+                         "(or the drumtimbre[plot] extra)", 2)
     args.input = args.file
     settings = merge(args, config)
     settings["model"] = args.model if args.model is not None else config.get("model")
@@ -65,11 +80,13 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError, RuntimeError) as exc:  # ModelError is a ValueError
         return error(model_message(settings["model"], exc))
     rows: dict[int, list] = {}
+    hits: dict[int, tuple] = {}
 
     def collect(est) -> None:
         if est.kind == "final":
-            rows[est.hit_id] = [est.hit_id, f"{est.onset_s:.4f}", f"{est.peak_dbfs:.2f}",
-                                *(f"{v:.4f}" for v in scale_values(est.values, args.scale))]
+            values = [float(v) for v in scale_values(est.values, args.scale)]
+            rows[est.hit_id] = [est.hit_id, f"{est.onset_s:.4f}", f"{est.peak_dbfs:.2f}", *(f"{v:.4f}" for v in values)]
+            hits[est.hit_id] = (est.onset_s, est.peak_dbfs, tuple(values))
 
     engine = Engine(model, source.sample_rate, engine_config, [collect], mix=source.mix)
     runner = Runner(engine, source).start()
@@ -93,4 +110,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"drumtimbre analyze: {args.file}: {len(rows)} hits ({engine.stats.hits} detected, "
           f"{engine.stats.skipped} windows skipped) -> {args.output if args.output != '-' else 'stdout'}",
           file=sys.stderr)
+    if args.plot is not None:
+        from pathlib import Path
+
+        from realtime.hit_plot import HitRow, PlotError, file_envelope, plot_hits
+        table = [HitRow(k, *hits[k]) for k in sorted(hits)]
+        try:
+            plot_hits(file_envelope(args.file, source.mix), table, args.plot, args.scale,
+                      title=f"{Path(args.file).name}: {len(table)} hits")
+        except PlotError as exc:
+            return error(str(exc))
+        print(f"drumtimbre analyze: plot -> {args.plot}", file=sys.stderr)
     return 0

@@ -145,7 +145,7 @@ def test_corrupt_input_file_fails_clearly(tmp_path, model):
 
 def test_cli_modules_import_light():
     code = ("import sys, realtime.listen_cli, realtime.analyze_cli, realtime.devices_cli; "
-            "heavy = [m for m in ('sounddevice', 'onnxruntime', 'tensorflow', 'rich', 'onnx', 'soxr') if m in sys.modules]; "
+            "heavy = [m for m in ('sounddevice', 'onnxruntime', 'tensorflow', 'rich', 'onnx', 'soxr', 'matplotlib') if m in sys.modules]; "
             "print(heavy); sys.exit(1 if heavy else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -1,0 +1,136 @@
+"""A picture of `drumtimbre analyze`'s table: the recording with its hits, and each descriptor per hit.
+
+One figure, eight panels sharing the time axis (seconds from the start of the
+file): the waveform (its per-column min/max, read in blocks, so a 10-minute file
+draws as fast as a short one) with a red line at every hit's onset, then one panel per
+descriptor, a point per hit at its onset time joined by a thin line.  Written
+with matplotlib's Agg backend to PNG, PDF or SVG (by the file's suffix).
+matplotlib is optional (`pip install matplotlib`, or the `plot` extra): it is
+imported only here, and its absence is a clear error, not a traceback.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DESCRIPTORS = ("hardness", "depth", "brightness", "roughness", "warmth", "sharpness", "boominess")
+SUFFIXES = (".png", ".pdf", ".svg")
+COLUMNS_DRAWN = 4000
+"""The waveform is drawn as the min/max of at most this many columns."""
+
+
+class PlotError(RuntimeError):
+    """The plot cannot be written (no matplotlib, an unknown suffix, an unwritable path)."""
+
+
+@dataclass(frozen=True)
+class HitRow:
+    """One hit of analyze's table."""
+
+    hit: int
+    onset_s: float
+    """Onset, seconds from the start of the file."""
+    peak_dbfs: float
+    values: tuple[float, ...]
+    """The 7 descriptors, in DESCRIPTORS order, in the table's scale (0-100 or 0-1)."""
+
+
+def check_path(path: str | Path) -> Path:
+    """`path` as a Path when its suffix is one we write (.png, .pdf, .svg); else PlotError naming it."""
+    path = Path(path)
+    if path.suffix.lower() not in SUFFIXES:
+        raise PlotError(f"plot file {path}: expected a name ending in {', '.join(SUFFIXES)}")
+    return path
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A recording reduced for drawing: per column, its first sample's time and the min / max of its samples."""
+
+    times_s: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    seconds: float
+    """The recording's length, s."""
+
+
+def envelope(x: np.ndarray, sample_rate: int, columns: int = COLUMNS_DRAWN) -> Envelope:
+    """The Envelope of mono `x` (at `sample_rate` Hz) over at most `columns` equal columns."""
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    step = max(1, int(np.ceil(x.size / columns)))
+    starts = np.arange(0, x.size, step)
+    lo = np.minimum.reduceat(x, starts) if x.size else np.zeros(0, np.float32)
+    hi = np.maximum.reduceat(x, starts) if x.size else np.zeros(0, np.float32)
+    return Envelope(starts / sample_rate, lo, hi, x.size / sample_rate)
+
+
+def file_envelope(path: str | Path, mix: tuple[int, ...] | None = None, columns: int = COLUMNS_DRAWN) -> Envelope:
+    """The Envelope of an audio file, its channels `mix` (0-based; default all) averaged, read in blocks
+    (memory stays flat for a long file)."""
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as f:
+        rate, frames = f.samplerate, f.frames
+        step = max(1, int(np.ceil(frames / columns)))
+        lo, hi = [], []
+        for block in f.blocks(blocksize=step * 256, dtype="float32", always_2d=True):
+            chans = block[:, list(mix)] if mix is not None else block
+            m = chans.mean(axis=1, dtype=np.float32)
+            starts = np.arange(0, m.size, step)
+            lo.append(np.minimum.reduceat(m, starts))
+            hi.append(np.maximum.reduceat(m, starts))
+    lo_a = np.concatenate(lo) if lo else np.zeros(0, np.float32)
+    hi_a = np.concatenate(hi) if hi else np.zeros(0, np.float32)
+    return Envelope(np.arange(lo_a.size) * step / rate, lo_a, hi_a, frames / rate)
+
+
+def plot_hits(wave: Envelope, rows: list[HitRow], path: str | Path, scale: str = "audiocommons",
+              title: str = "") -> Path:
+    """Draw the recording (its `wave`) and the per-hit descriptors of `rows` to `path`.
+
+    `scale`: 'audiocommons' (values 0-100) or 'unit' (0-1), the panels' y range.  Returns the path."""
+    path = check_path(path)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise PlotError(f"--plot needs matplotlib, which is not installed ({exc}): "
+                        "pip install matplotlib (or the drumtimbre[plot] extra)") from None
+    top = 100.0 if scale == "audiocommons" else 1.0
+    seconds = max(wave.seconds, max((r.onset_s for r in rows), default=0.0), 1e-3)
+    fig, axes = plt.subplots(1 + len(DESCRIPTORS), 1, sharex=True, figsize=(min(24.0, 8.0 + seconds / 4), 11.0),
+                             gridspec_kw={"height_ratios": [2.0] + [1.0] * len(DESCRIPTORS)})
+    try:
+        ax0 = axes[0]
+        ax0.fill_between(wave.times_s, wave.lo, wave.hi, color="0.45", linewidth=0.0, step="post", zorder=2)
+        onsets = np.array([r.onset_s for r in rows])
+        many = len(rows) > 200  # a long file: fainter lines behind the waveform, which they would hide
+        for t in onsets:
+            ax0.axvline(t, color="tab:red", linewidth=0.4 if many else 0.6, alpha=0.35 if many else 0.7,
+                        zorder=1 if many else 3)
+        ax0.set_ylabel("waveform")
+        ax0.set_ylim(-1.05, 1.05)
+        ax0.set_title(title or f"{len(rows)} hits")
+        values = np.array([r.values for r in rows], dtype=np.float64).reshape(len(rows), len(DESCRIPTORS))
+        for k, (ax, name) in enumerate(zip(axes[1:], DESCRIPTORS)):
+            ax.plot(onsets, values[:, k], color=f"C{k}", linewidth=0.6, alpha=0.5)
+            ax.plot(onsets, values[:, k], "o", color=f"C{k}", markersize=3)
+            ax.set_ylim(0.0, top)
+            ax.set_ylabel(name, rotation=0, ha="right", va="center")
+            ax.grid(True, axis="y", linewidth=0.3)
+        axes[-1].set_xlim(0.0, seconds)
+        axes[-1].set_xlabel("time, s" + ("  (descriptors in AudioCommons points, 0-100)" if top == 100.0
+                                         else "  (descriptors normalised, 0-1)"))
+        fig.align_ylabels(axes)
+        fig.tight_layout()
+        try:
+            fig.savefig(path, dpi=110)
+        except OSError as exc:
+            raise PlotError(f"cannot write plot file {path}: {exc}") from None
+    finally:
+        plt.close(fig)
+    return path
