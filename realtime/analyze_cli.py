@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from pathlib import Path
 
 COLUMNS = ("hit", "onset_s", "peak_dbfs", "hardness", "depth", "brightness", "roughness", "warmth",
            "sharpness", "boominess")
@@ -63,6 +64,12 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             return error("--plot needs matplotlib, which is not installed: pip install matplotlib "
                          "(or the drumtimbre[plot] extra)", 2)
+    for name in (args.output, args.plot):  # folders for the outputs, made (or refused) before the run
+        if name not in (None, "-"):
+            try:
+                Path(name).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                return error(f"cannot write {name}: {exc}")
     args.input = args.file
     settings = merge(args, config)
     settings["model"] = args.model if args.model is not None else config.get("model")
@@ -98,7 +105,10 @@ def run(args: argparse.Namespace) -> int:
         return error(str(runner.error))
     if engine.callback_error is not None:
         return error(f"internal: {engine.callback_error}")
-    out = sys.stdout if args.output == "-" else open(args.output, "w", newline="")
+    try:
+        out = sys.stdout if args.output == "-" else open(args.output, "w", newline="")
+    except OSError as exc:
+        return error(f"cannot write {args.output}: {exc}")
     try:
         w = csv.writer(out, lineterminator="\n")
         w.writerow(COLUMNS)
@@ -111,8 +121,6 @@ def run(args: argparse.Namespace) -> int:
           f"{engine.stats.skipped} windows skipped) -> {args.output if args.output != '-' else 'stdout'}",
           file=sys.stderr)
     if args.plot is not None:
-        from pathlib import Path
-
         from realtime.hit_plot import HitRow, PlotError, file_envelope, plot_hits
         table = [HitRow(k, *hits[k]) for k in sorted(hits)]
         try:

@@ -128,6 +128,7 @@ def plot_hits(wave: Envelope, rows: list[HitRow], path: str | Path, scale: str =
         fig.align_ylabels(axes)
         fig.tight_layout()
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             fig.savefig(path, dpi=110)
         except OSError as exc:
             raise PlotError(f"cannot write plot file {path}: {exc}") from None

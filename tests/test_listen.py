@@ -143,6 +143,19 @@ def test_corrupt_input_file_fails_clearly(tmp_path, model):
     assert out.returncode != 0 and "corrupt.wav" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_analyze_makes_the_output_folder_and_refuses_an_impossible_one_before_running(loop, model, tmp_path):
+    path, truth = loop
+    nested = tmp_path / "new" / "folder" / "hits.csv"
+    out = drumtimbre("analyze", path, "-o", nested, "--model", model)
+    assert out.returncode == 0, out.stderr
+    assert len(nested.read_text().splitlines()) == 1 + len(truth)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    out = drumtimbre("analyze", path, "-o", blocker / "hits.csv", "--model", model)
+    assert out.returncode == 1 and "a_file" in out.stderr and "Traceback" not in out.stderr
+    assert "hits (" not in out.stderr  # refused before the engine ran
+
+
 def test_cli_modules_import_light():
     code = ("import sys, realtime.listen_cli, realtime.analyze_cli, realtime.devices_cli; "
             "heavy = [m for m in ('sounddevice', 'onnxruntime', 'tensorflow', 'rich', 'onnx', 'soxr', 'matplotlib') if m in sys.modules]; "
