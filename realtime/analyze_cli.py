@@ -95,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
             rows[est.hit_id] = [est.hit_id, f"{est.onset_s:.4f}", f"{est.peak_dbfs:.2f}", *(f"{v:.4f}" for v in values)]
             hits[est.hit_id] = (est.onset_s, est.peak_dbfs, tuple(values))
 
-    engine = Engine(model, source.sample_rate, engine_config, [collect], mix=source.mix)
+    try:
+        engine = Engine(model, source.sample_rate, engine_config, [collect], mix=source.mix)
+    except ValueError as exc:  # a window, pre-roll or early setting out of range
+        return error(str(exc), 2)
     runner = Runner(engine, source).start()
     try:
         runner.wait()

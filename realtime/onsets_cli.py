@@ -37,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:  # an unknown key in [onsets]
             print(f"error: {args.config}: {exc}", file=sys.stderr)
             return 2
+    if not args.file.is_file():
+        print(f"error: {args.file}: no such file" + (" (a folder)" if args.file.is_dir() else ""), file=sys.stderr)
+        return 1
     try:
         data, rate = sf.read(str(args.file), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several types for missing / corrupt files

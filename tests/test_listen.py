@@ -156,6 +156,13 @@ def test_analyze_makes_the_output_folder_and_refuses_an_impossible_one_before_ru
     assert "hits (" not in out.stderr  # refused before the engine ran
 
 
+def test_analyze_names_settings_out_of_range(loop, model):
+    path, _ = loop
+    for option, value, word in (("--window", "0", "window 0.0 s"), ("--preroll-ms", "-5", "pre-roll -5.0 ms")):
+        out = drumtimbre("analyze", path, option, value, "--model", model)
+        assert out.returncode == 2 and word in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
 def test_cli_modules_import_light():
     code = ("import sys, realtime.listen_cli, realtime.analyze_cli, realtime.devices_cli; "
             "heavy = [m for m in ('sounddevice', 'onnxruntime', 'tensorflow', 'rich', 'onnx', 'soxr', 'matplotlib') if m in sys.modules]; "

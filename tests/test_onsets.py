@@ -265,3 +265,7 @@ def test_cli_names_an_unreadable_file(tmp_path, capsys):
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     assert main(["onsets", str(bad)]) == 1
     assert "broken.wav" in capsys.readouterr().err
+    assert main(["onsets", str(tmp_path / "gone.wav")]) == 1
+    assert "gone.wav: no such file" in capsys.readouterr().err
+    assert main(["onsets", str(tmp_path)]) == 1
+    assert "(a folder)" in capsys.readouterr().err
