@@ -41,4 +41,5 @@ def run(args: argparse.Namespace) -> int:
         print("failed:", file=sys.stderr)
         for path, reason in summary.failed:
             print(f"  {reason}", file=sys.stderr)
-    return 0
+    # a run that labels some files succeeds (the failures are in the CSV); one that labels none does not
+    return 1 if summary.failed and not (summary.labelled or summary.reused) else 0

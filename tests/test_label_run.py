@@ -70,6 +70,15 @@ def test_bad_files_are_reported_and_the_good_ones_labelled(tmp_path):
     assert len(manifest) == len(good) and manifest.excluded == {"labelling error": len(bad)}
 
 
+def test_a_run_where_every_file_fails_exits_1(tmp_path):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "corrupt.ogg").write_bytes(b"OggS" + os.urandom(3000))
+    res = drumtimbre("label", str(tmp_path), "-o", str(tmp_path / "labels.csv"), "--no-progress")
+    assert res.returncode == 1 and "0 labelled, 0 already labelled, 2 failed" in res.stdout
+    assert "corrupt.ogg" in res.stderr and "Traceback" not in res.stderr
+    assert len(read_rows(tmp_path / "labels.csv")) == 2  # the reasons are kept all the same
+
+
 def test_interrupted_run_resumes_without_relabelling(tmp_path):
     good = make_kit(tmp_path / "kit", 8)
     out = tmp_path / "labels.csv"
