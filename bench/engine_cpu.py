@@ -19,7 +19,7 @@ over the audio's duration, in % of one core; the median of `--repeat` runs.
 `--listen` also runs `drumtimbre listen --input FILE --realtime --no-display`
 on the pattern (a file source at real-time pace, OSC to a local port nobody
 reads) and reports its run time over the playback, per thread, from
-/proc/PID/task/*/schedstat: the worker thread, the file reader, the rest.
+/proc/PID/task/*/schedstat, by thread name: the worker (dt-engine), the file reader (dt-file), the rest.
 No JACK needed, so it runs on any Linux machine.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from realtime_latency import thread_cpu_seconds  # noqa: E402
+from realtime_latency import by_name, thread_cpu_seconds, thread_names  # noqa: E402
 from tests.jack_harness import DRUMTIMBRE, drum_pattern  # noqa: E402
 
 RATE = 48000
@@ -106,7 +106,8 @@ def listen_threads(audio: np.ndarray, block: int, tmp: Path) -> dict:
     """`drumtimbre listen --input --realtime`: run time of each thread over the playback, % of one core.
 
     The playback starts when listen prints its first line (model loaded, reader started); threads are
-    listed busiest first (the worker, then the file reader)."""
+    listed busiest first, and by their kernel names (dt-engine: the worker; dt-file: the file reader;
+    drumtimbre: the main thread)."""
     import socket
 
     import soundfile as sf
@@ -122,10 +123,11 @@ def listen_threads(audio: np.ndarray, block: int, tmp: Path) -> dict:
     try:
         first_line = proc.stderr.readline()
         t0, first = time.perf_counter(), thread_cpu_seconds(proc.pid)
-        last, t_end = dict(first), t0
+        last, t_end, names = dict(first), t0, thread_names(proc.pid)
         while proc.poll() is None:  # sample until it ends (a thread's last sample before it ended counts)
             try:
                 now = thread_cpu_seconds(proc.pid)
+                names.update(thread_names(proc.pid))
             except OSError:
                 break
             last.update(now)
@@ -138,7 +140,8 @@ def listen_threads(audio: np.ndarray, block: int, tmp: Path) -> dict:
         raise SystemExit(f"listen failed ({proc.returncode}): {err[-500:]}")
     wall = t_end - t0
     threads = sorted((100 * (c - first.get(tid, 0.0)) / wall for tid, c in last.items()), reverse=True)
-    return dict(wall_s=wall, total=sum(threads), threads=threads, stderr=err.strip().splitlines()[-1:])
+    return dict(wall_s=wall, total=sum(threads), threads=threads, by_name=by_name(first, last, names, wall),
+                stderr=err.strip().splitlines()[-1:])
 
 
 def machine() -> str:
@@ -178,9 +181,10 @@ def main(argv: list[str] | None = None) -> int:
             lt = listen_threads(audio, args.block, Path(tmp))
         extra["listen"] = lt
         lines += ["", f"`drumtimbre listen --input PATTERN --realtime --blocksize {args.block} --no-display`: "
-                  f"{lt['total']:.2f} % of one core over {lt['wall_s']:.1f} s; by thread, busiest first (the "
-                  "worker, then the file reader): " + ", ".join(f"{p:.2f}" for p in lt["threads"] if p >= 0.05)
-                  + " %."]
+                  f"{lt['total']:.2f} % of one core over {lt['wall_s']:.1f} s; by thread (dt-engine: the worker, "
+                  "dt-file: the file reader, drumtimbre: the main thread): "
+                  + ", ".join(f"{n} {v:.2f} %" for n, v in sorted(lt["by_name"].items(), key=lambda kv: -kv[1])
+                              if v >= 0.05) + "."]
     text = "\n".join(lines) + "\n"
     print(text)
     print(json.dumps(dict(rows=rows, **extra), indent=1), file=sys.stderr)

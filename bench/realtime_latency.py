@@ -59,6 +59,26 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
     return out
 
 
+def thread_names(pid: int) -> dict[int, str]:
+    """{thread id: kernel name} of a process (listen names its worker dt-engine: realtime.thread_names)."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[int(task.name)] = (task / "comm").read_text().strip()
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def by_name(cpu0: dict[int, float], cpu1: dict[int, float], names: dict[int, str], seconds: float) -> dict[str, float]:
+    """% of one core per thread name over `seconds` (threads of one name summed; unnamed: 'other')."""
+    out: dict[str, float] = {}
+    for tid, c in cpu1.items():
+        name = names.get(tid, "other")
+        out[name] = out.get(name, 0.0) + 100 * (c - cpu0.get(tid, 0.0)) / seconds
+    return out
+
+
 def tick_cpu_seconds(pid: int) -> float:
     """utime + stime of a process (sampled at timer ticks, unlike thread_cpu_seconds), seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -123,6 +143,7 @@ def live(model: str | None, seconds: float, block: int, early_ms: float, tmp: Pa
         subprocess.run(["sndfile-jackplay", "--autoconnect=PortAudio:in_0", str(wav)], env=server.env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         th1, k1, t1 = thread_cpu_seconds(listen.pid), tick_cpu_seconds(listen.pid), time.perf_counter()
+        names = thread_names(listen.pid)
         c0, c1 = sum(th0.values()), sum(th1.values())
         time.sleep(1.5)
         listen.send_signal(signal.SIGINT)
@@ -141,6 +162,7 @@ def live(model: str | None, seconds: float, block: int, early_ms: float, tmp: Pa
            "overflows": data["summary"]["overflows"], "cpu_percent": 100 * (c1 - c0) / (t1 - t0),
            "tick_cpu_percent": 100 * (k1 - k0) / (t1 - t0),
            "thread_cpu_percent": sorted((100 * (th1[k] - th0.get(k, 0.0)) / (t1 - t0) for k in th1), reverse=True),
+           "thread_cpu_by_name": by_name(th0, th1, names, t1 - t0),
            "play_s": t1 - t0, "block": block, "early_ms_setting": early_ms}
     for key in LATENCIES:
         out[f"{key}_values"] = [h[key] for h in hits]
@@ -157,6 +179,8 @@ def pooled(runs: list[dict]) -> dict:
     out.update(block=runs[0]["block"], early_ms_setting=runs[0]["early_ms_setting"], runs=len(runs),
                cpu_runs=[r["cpu_percent"] for r in runs], tick_cpu_runs=[r["tick_cpu_percent"] for r in runs],
                thread_cpu_runs=[r["thread_cpu_percent"] for r in runs])
+    names = sorted({n for r in runs for n in r["thread_cpu_by_name"]})
+    out["thread_cpu_by_name"] = {n: float(np.median([r["thread_cpu_by_name"].get(n, 0.0) for r in runs])) for n in names}
     out["cpu_percent"] = float(np.median(out["cpu_runs"]))
     for key in LATENCIES:
         vals = [v for r in runs for v in r[f"{key}_values"]]
@@ -231,7 +255,11 @@ def markdown(cmd: str, model_name: str, lv: dict | None, lg: dict | None) -> str
                   f"bundles received, {lv['true_hits']} true; xruns {lv['xruns']}, overflows {lv['overflows']}.  ",
                   f"CPU of `listen`: {lv['cpu_percent']:.1f} % of one core over the playback"
                   + (f" (median of the runs: {', '.join(f'{c:.1f}' for c in lv['cpu_runs'])} %)" if lv["runs"] > 1
-                     else "") + "; the scheduler's run time of all its threads.", ""]
+                     else "") + "; the scheduler's run time of all its threads.  ",
+                  "By thread (median of the runs; dt-engine is the worker: detection, windows, model, OSC; "
+                  "drumtimbre is the main thread and PortAudio's JACK callback): "
+                  + ", ".join(f"{n} {v:.1f} %" for n, v in sorted(lv["thread_cpu_by_name"].items(), key=lambda kv: -kv[1])
+                              if v >= 0.05) + ".", ""]
     if lg:
         lines += [f"### Long file, as fast as possible ({lg['minutes']:.0f} min at 48 kHz, 8 hits/s, 512-frame blocks)", "",
                   f"Wall {lg['wall_s']:.1f} s ({lg['realtime_factor']:.1f}x real time); "

@@ -353,7 +353,9 @@ class Runner:
 
     def _work(self) -> None:
         from realtime.sources import SourceError
+        from realtime.thread_names import ENGINE, name_this_thread
 
+        name_this_thread(ENGINE)
         last = time.perf_counter()
         try:
             while not self._stop.is_set():

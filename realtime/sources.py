@@ -176,6 +176,9 @@ class FileSource:
     def _run(self, ring: BlockRing) -> None:
         import soundfile as sf
 
+        from realtime.thread_names import FILE_READER, name_this_thread
+
+        name_this_thread(FILE_READER)
         try:
             t0 = time.perf_counter()
             done = 0
