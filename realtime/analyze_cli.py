@@ -86,14 +86,11 @@ def run(args: argparse.Namespace) -> int:
         model = open_model(settings["model"])
     except (ValueError, OSError, RuntimeError) as exc:  # ModelError is a ValueError
         return error(model_message(settings["model"], exc))
-    rows: dict[int, list] = {}
-    hits: dict[int, tuple] = {}
+    hits: dict[int, tuple] = {}  # hit id -> (onset s, peak dBFS, the 7 values in the chosen scale)
 
     def collect(est) -> None:
         if est.kind == "final":
-            values = [float(v) for v in scale_values(est.values, args.scale)]
-            rows[est.hit_id] = [est.hit_id, f"{est.onset_s:.4f}", f"{est.peak_dbfs:.2f}", *(f"{v:.4f}" for v in values)]
-            hits[est.hit_id] = (est.onset_s, est.peak_dbfs, tuple(values))
+            hits[est.hit_id] = (est.onset_s, est.peak_dbfs, tuple(float(v) for v in scale_values(est.values, args.scale)))
 
     try:
         engine = Engine(model, source.sample_rate, engine_config, [collect], mix=source.mix)
@@ -115,12 +112,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         w = csv.writer(out, lineterminator="\n")
         w.writerow(COLUMNS)
-        for hit_id in sorted(rows):
-            w.writerow(rows[hit_id])
+        for hit_id in sorted(hits):
+            onset_s, peak_dbfs, values = hits[hit_id]
+            w.writerow([hit_id, f"{onset_s:.4f}", f"{peak_dbfs:.2f}", *(f"{v:.4f}" for v in values)])
     finally:
         if out is not sys.stdout:
             out.close()
-    print(f"drumtimbre analyze: {args.file}: {len(rows)} hits ({engine.stats.hits} detected, "
+    print(f"drumtimbre analyze: {args.file}: {len(hits)} hits ({engine.stats.hits} detected, "
           f"{engine.stats.skipped} windows skipped) -> {args.output if args.output != '-' else 'stdout'}",
           file=sys.stderr)
     if args.plot is not None:
