@@ -106,14 +106,14 @@ def plot_hits(wave: Envelope, rows: list[HitRow], path: str | Path, scale: str =
                              gridspec_kw={"height_ratios": [2.0] + [1.0] * len(DESCRIPTORS)})
     try:
         ax0 = axes[0]
-        ax0.fill_between(wave.times_s, wave.lo, wave.hi, color="0.45", linewidth=0.0, step="post", zorder=2)
+        ax0.fill_between(wave.times_s, wave.lo, wave.hi, color="slategray", linewidth=0.8, step="post", zorder=2)
         onsets = np.array([r.onset_s for r in rows])
         many = len(rows) > 200  # a long file: fainter lines behind the waveform, which they would hide
-        for t in onsets:
-            ax0.axvline(t, color="tab:red", linewidth=0.4 if many else 0.6, alpha=0.35 if many else 0.7,
-                        zorder=1 if many else 3)
+        peak = float(max(np.max(np.abs(wave.lo), initial=0.0), np.max(np.abs(wave.hi), initial=0.0))) or 1.0
+        ax0.vlines(onsets, -1.05 * peak, 1.05 * peak, colors="tab:red", linewidth=0.4 if many else 0.6,
+                   alpha=0.35 if many else 0.7, zorder=1 if many else 3)
         ax0.set_ylabel("waveform")
-        ax0.set_ylim(-1.05, 1.05)
+        ax0.set_ylim(-1.05 * peak, 1.05 * peak)  # a quiet recording fills the panel too
         ax0.set_title(title or f"{len(rows)} hits")
         values = np.array([r.values for r in rows], dtype=np.float64).reshape(len(rows), len(DESCRIPTORS))
         for k, (ax, name) in enumerate(zip(axes[1:], DESCRIPTORS)):

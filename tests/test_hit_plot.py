@@ -72,6 +72,18 @@ def test_plot_draws_a_line_at_each_onset_and_a_panel_per_descriptor(tmp_path):
     assert steps[0::2].max() < steps[1::2].min() - 50, steps  # 0.8 of a panel's height apart
 
 
+def test_a_quiet_recording_fills_the_waveform_panel(tmp_path):
+    """A take at -40 dBFS is drawn to its own peak, not as a flat line in a +-1 panel."""
+    t = np.arange(2 * 8000) / 8000
+    wave = envelope((0.01 * np.sin(2 * np.pi * 3 * t)).astype(np.float32), 8000)
+    out = plot_hits(wave, [HitRow(0, 0.5, -40.0, (50.0,) * 7)], tmp_path / "quiet.png")
+    img = mpimg.imread(out)[: mpimg.imread(out).shape[0] // 5, :, :3]
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    wave_px = (b - r > 0.04) & (g > r) & (b > g) & (b < 0.9)  # the waveform's slate grey (#708090), not black/grey
+    rows = np.flatnonzero(wave_px.any(axis=1))
+    assert rows.size and rows[-1] - rows[0] > 0.6 * img.shape[0], (rows[:3], rows[-3:], img.shape)
+
+
 def test_plot_names_a_bad_suffix():
     with pytest.raises(PlotError, match=r"hits\.txt"):
         check_path("hits.txt")
