@@ -31,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from realtime.loops import STYLES, installed_kits, render_loop  # noqa: E402
+from realtime.onset_match import match  # noqa: E402
 from realtime.onsets import OnsetDetector, OnsetParams  # noqa: E402
 
 TUNING_KITS = ("GMRockKit", "The Black Pearl 1.0", "TR808EmulationKit", "Millo_MultiLayered2", "Millo_MultiLayered3",
@@ -104,23 +105,6 @@ def aubio_onsets(audio: np.ndarray, rate: int, method: str, threshold: float, ho
             times.append(det.get_last() / rate)
             rep.append((i + hop) / rate)
     return Found(np.array(times), np.array(rep))
-
-
-def match(est: np.ndarray, ref: np.ndarray, tol: float) -> list[tuple[int, int]]:
-    """Greedy one-to-one matching, closest pairs first: (ref index, est index) within tol seconds."""
-    if est.size == 0 or ref.size == 0:
-        return []
-    d = np.abs(ref[:, None] - est[None, :])
-    ri, ei = np.nonzero(d <= tol)
-    order = np.argsort(d[ri, ei], kind="stable")
-    used_r, used_e, pairs = set(), set(), []
-    for k in order:
-        r, e = int(ri[k]), int(ei[k])
-        if r not in used_r and e not in used_e:
-            used_r.add(r)
-            used_e.add(e)
-            pairs.append((r, e))
-    return pairs
 
 
 def score(results: list[tuple[Case, Found]]) -> dict:

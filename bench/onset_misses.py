@@ -22,7 +22,8 @@ from scipy.signal import butter, sosfilt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from onset_eval import BPMS, TUNING_KITS, match, ours  # noqa: E402
+from onset_eval import BPMS, TUNING_KITS, ours  # noqa: E402
+from realtime.onset_match import match  # noqa: E402
 from realtime.loops import MERGE_S, STYLES, add_shot, installed_kits, load_kit, render_loop  # noqa: E402
 
 MASKED_DB = -6.0

@@ -1,4 +1,5 @@
-"""A picture of `drumtimbre analyze`'s table: the recording with its hits, and each descriptor per hit.
+"""Pictures of hits: `drumtimbre analyze --plot` (the recording, its hits, each descriptor per hit) and
+`drumtimbre onsets --plot` (the recording, the detected onsets, and the true ones when given).
 
 One figure, eight panels sharing the time axis (seconds from the start of the
 file): the waveform (its per-column min/max, read in blocks, so a 10-minute file
@@ -92,28 +93,18 @@ def plot_hits(wave: Envelope, rows: list[HitRow], path: str | Path, scale: str =
 
     `scale`: 'audiocommons' (values 0-100) or 'unit' (0-1), the panels' y range.  Returns the path."""
     path = check_path(path)
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise PlotError(f"--plot needs matplotlib, which is not installed ({exc}): "
-                        "pip install matplotlib (or the drumtimbre[plot] extra)") from None
+    plt = _pyplot()
     top = 100.0 if scale == "audiocommons" else 1.0
     seconds = max(wave.seconds, max((r.onset_s for r in rows), default=0.0), 1e-3)
     fig, axes = plt.subplots(1 + len(DESCRIPTORS), 1, sharex=True, figsize=(min(24.0, 8.0 + seconds / 4), 11.0),
                              gridspec_kw={"height_ratios": [2.0] + [1.0] * len(DESCRIPTORS)})
     try:
         ax0 = axes[0]
-        ax0.fill_between(wave.times_s, wave.lo, wave.hi, color="slategray", linewidth=0.8, step="post", zorder=2)
+        peak = _draw_wave(ax0, wave)
         onsets = np.array([r.onset_s for r in rows])
         many = len(rows) > 200  # a long file: fainter lines behind the waveform, which they would hide
-        peak = float(max(np.max(np.abs(wave.lo), initial=0.0), np.max(np.abs(wave.hi), initial=0.0))) or 1.0
         ax0.vlines(onsets, -1.05 * peak, 1.05 * peak, colors="tab:red", linewidth=0.4 if many else 0.6,
                    alpha=0.35 if many else 0.7, zorder=1 if many else 3)
-        ax0.set_ylabel("waveform")
-        ax0.set_ylim(-1.05 * peak, 1.05 * peak)  # a quiet recording fills the panel too
         ax0.set_title(title or f"{len(rows)} hits")
         values = np.array([r.values for r in rows], dtype=np.float64).reshape(len(rows), len(DESCRIPTORS))
         for k, (ax, name) in enumerate(zip(axes[1:], DESCRIPTORS)):
@@ -126,12 +117,60 @@ def plot_hits(wave: Envelope, rows: list[HitRow], path: str | Path, scale: str =
         axes[-1].set_xlabel("time, s" + ("  (descriptors in AudioCommons points, 0-100)" if top == 100.0
                                          else "  (descriptors normalised, 0-1)"))
         fig.align_ylabels(axes)
-        fig.tight_layout()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path, dpi=110)
-        except OSError as exc:
-            raise PlotError(f"cannot write plot file {path}: {exc}") from None
+        _save(fig, path)
     finally:
         plt.close(fig)
     return path
+
+
+def plot_onsets(wave: Envelope, onsets: np.ndarray, path: str | Path, truth: np.ndarray | None = None,
+                title: str = "") -> Path:
+    """Draw the recording (its `wave`) with the detected `onsets` (s) as red lines in the upper half and, when
+    given, the true onsets `truth` (s) as green lines in the lower half, to `path`.  Returns the path."""
+    path = check_path(path)
+    plt = _pyplot()
+    seconds = max(wave.seconds, 1e-3)
+    fig, ax = plt.subplots(figsize=(min(24.0, 8.0 + seconds / 4), 3.2))
+    try:
+        peak = _draw_wave(ax, wave)
+        ax.vlines(np.asarray(onsets), 0.0, 1.05 * peak, colors="tab:red", linewidth=0.7, zorder=3)
+        if truth is not None:
+            ax.vlines(np.asarray(truth), -1.05 * peak, 0.0, colors="tab:green", linewidth=0.7, zorder=3)
+        ax.set_xlim(0.0, seconds)
+        ax.set_xlabel("time, s   (red, above: detected onsets" + ("; green, below: true onsets)" if truth is not None
+                                                                   else ")"))
+        ax.set_title(title or f"{len(onsets)} onsets")
+        _save(fig, path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise PlotError(f"--plot needs matplotlib, which is not installed ({exc}): "
+                        "pip install matplotlib (or the drumtimbre[plot] extra)") from None
+    return plt
+
+
+def _draw_wave(ax, wave: Envelope, zorder: int = 2) -> float:
+    """The waveform's min/max fill on `ax`, scaled to its own peak (a quiet take fills the panel); the peak."""
+    peak = float(max(np.max(np.abs(wave.lo), initial=0.0), np.max(np.abs(wave.hi), initial=0.0))) or 1.0
+    ax.fill_between(wave.times_s, wave.lo, wave.hi, color="slategray", linewidth=0.8, step="post", zorder=zorder)
+    ax.set_ylim(-1.05 * peak, 1.05 * peak)
+    ax.set_ylabel("waveform")
+    return peak
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+    except OSError as exc:
+        raise PlotError(f"cannot write plot file {path}: {exc}") from None

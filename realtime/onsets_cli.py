@@ -14,6 +14,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "as listen; the onsets do not depend on it)")
     parser.add_argument("--config", "-c", type=Path, default=None,
                         help="listen's TOML config: its [onsets] detector settings apply")
+    parser.add_argument("--truth", type=Path, default=None, metavar="TIMES.txt",
+                        help="true onset times (s, one per line, as -o writes them): report F, precision, recall "
+                             "and the missed / extra onsets on stderr")
+    parser.add_argument("--tolerance-ms", dest="tolerance_ms", type=float, default=25.0,
+                        help="with --truth: a detection within this many ms of a true onset matches it (default 25)")
+    parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+                        help="draw the waveform with the detected onsets (and the true ones, with --truth); "
+                             ".png, .pdf or .svg, needs matplotlib")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,6 +35,28 @@ def run(args: argparse.Namespace) -> int:
     if args.block_size < 1:
         print(f"error: --blocksize {args.block_size}: must be >= 1", file=sys.stderr)
         return 2
+    if not args.tolerance_ms > 0:
+        print(f"error: --tolerance-ms {args.tolerance_ms}: must be > 0", file=sys.stderr)
+        return 2
+    truth = None
+    if args.truth is not None:
+        try:
+            truth = read_times(args.truth)
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if args.plot is not None:  # a bad name or no matplotlib: say so before the work
+        from realtime.hit_plot import PlotError, check_path
+        try:
+            check_path(args.plot)
+            import matplotlib  # noqa: F401
+        except PlotError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except ImportError:
+            print("error: --plot needs matplotlib, which is not installed: pip install matplotlib "
+                  "(or the drumtimbre[plot] extra)", file=sys.stderr)
+            return 2
     params = OnsetParams()
     if args.config is not None:
         try:
@@ -54,4 +84,40 @@ def run(args: argparse.Namespace) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
         print(f"{times.size} onsets -> {args.out}", file=sys.stderr)
+    if truth is not None:
+        from realtime.onset_match import score_onsets
+
+        sc = score_onsets(times, truth, args.tolerance_ms / 1000)
+        print(f"against {args.truth}: F {sc.f:.3f} (precision {sc.precision:.3f}, recall {sc.recall:.3f}) at "
+              f"+-{args.tolerance_ms:g} ms: {sc.matched} of {truth.size} true onsets found, {sc.extra.size} extra",
+              file=sys.stderr)
+        for label, values in (("missed", sc.missed), ("extra", sc.extra)):
+            if values.size:
+                print(f"  {label} at: " + " ".join(f"{t:.3f}" for t in values), file=sys.stderr)
+    if args.plot is not None:
+        from realtime.hit_plot import PlotError, envelope, plot_onsets
+        try:
+            plot_onsets(envelope(mono, int(rate)), times, args.plot, truth,
+                        title=f"{args.file.name}: {times.size} onsets" + ("" if truth is None else
+                                                                          f", {truth.size} true"))
+        except PlotError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"plot -> {args.plot}", file=sys.stderr)
     return 0
+
+
+def read_times(path: Path):
+    """Onset times (s) from a text file, one per line (blank lines and # comments skipped), sorted."""
+    import numpy as np
+
+    values = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            values.append(float(line.split()[0].rstrip(",")))
+        except ValueError:
+            raise ValueError(f"{path}:{n}: {line!r} is not a time in seconds") from None
+    return np.sort(np.array(values, dtype=np.float64))

@@ -124,3 +124,29 @@ def test_analyze_plot_without_matplotlib_says_what_to_install(loop_and_model, tm
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "pip install matplotlib" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "p.png").exists()
+
+
+def test_onsets_plot_shows_detected_above_and_true_below(loop_and_model, tmp_path, capsys):
+    from drumtimbre.cli import main
+
+    path, truth, _ = loop_and_model
+    marks = tmp_path / "truth.txt"
+    marks.write_text("".join(f"{t:.6f}\n" for t in list(truth) + [3.9]))  # one true onset the audio lacks
+    png = tmp_path / "onsets.png"
+    assert main(["onsets", str(path), "-o", str(tmp_path / "found.txt"), "--truth", str(marks), "--plot", str(png)]) == 0
+    found = np.loadtxt(tmp_path / "found.txt")
+    img = mpimg.imread(png)[:, :, :3]
+    h = img.shape[0]
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    red = (r > 0.7) & (g < 0.45) & (b < 0.45)
+    green = (g > 0.45) & (r < 0.35) & (b < 0.35)
+
+    def lines(mask):
+        cols = np.flatnonzero(mask.any(axis=0))
+        return len(np.split(cols, np.flatnonzero(np.diff(cols) > 3) + 1)) if cols.size else 0
+
+    upper, lower = slice(int(0.15 * h), int(0.45 * h)), slice(int(0.55 * h), int(0.8 * h))
+    assert lines(red[upper]) == found.size and found.size == len(truth)
+    assert lines(red[lower]) == 0 and lines(green[upper]) == 0
+    assert lines(green[lower]) == found.size + 1  # every true onset, the one the audio lacks too
+    assert "missed at: 3.900" in capsys.readouterr().err

@@ -269,3 +269,31 @@ def test_cli_names_an_unreadable_file(tmp_path, capsys):
     assert "gone.wav: no such file" in capsys.readouterr().err
     assert main(["onsets", str(tmp_path)]) == 1
     assert "(a folder)" in capsys.readouterr().err
+
+
+def test_cli_scores_against_a_truth_file_and_names_misses_and_extras(tmp_path, capsys):
+    times = [0.3, 0.8, 1.3]
+    wav = tmp_path / "hits.wav"
+    sf.write(str(wav), place(times, [kick, snare, hat], 2.0, 44100), 44100)
+    truth = tmp_path / "truth.txt"
+    truth.write_text("# my marks\n0.300\n0.800\n\n1.300\n1.700\n")  # 1.7 s: a hit that is not in the audio
+    assert main(["onsets", str(wav), "--truth", str(truth)]) == 0
+    err = capsys.readouterr().err
+    assert "F 0.857 (precision 1.000, recall 0.750) at +-25 ms: 3 of 4 true onsets found, 0 extra" in err
+    assert "missed at: 1.700" in err and "extra at" not in err
+    truth.write_text("0.300\n0.780\n1.300\n")  # 20 ms off: a match at 25 ms, none at 10 ms
+    assert main(["onsets", str(wav), "--truth", str(truth), "--tolerance-ms", "10"]) == 0
+    err = capsys.readouterr().err
+    assert "2 of 3 true onsets found, 1 extra" in err and "missed at: 0.780" in err
+    truth.write_text("0.3\nkick\n")
+    assert main(["onsets", str(wav), "--truth", str(truth)]) == 2
+    assert "truth.txt:2: 'kick' is not a time in seconds" in capsys.readouterr().err
+
+
+def test_score_onsets_pairs_closest_first_one_to_one():
+    from realtime.onset_match import score_onsets
+
+    sc = score_onsets(np.array([1.00, 1.01, 2.0, 5.0]), np.array([1.005, 2.02, 3.0]), 0.025)
+    assert sc.matched == 2 and sc.precision == 0.5 and sc.recall == pytest.approx(2 / 3)
+    assert sc.missed.tolist() == [3.0] and sc.extra.tolist() == [1.01, 5.0]  # 1.00 and 1.01 tie at 5 ms: the first
+    assert score_onsets(np.array([]), np.array([1.0])).f == 0.0
