@@ -55,15 +55,11 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return error(str(exc), 2)
     if args.plot is not None:  # a bad plot name or no matplotlib: say so before the run, not after it
-        from realtime.hit_plot import PlotError, check_path
+        from realtime.hit_plot import PlotError, check_can_plot
         try:
-            check_path(args.plot)
-            import matplotlib  # noqa: F401
+            check_can_plot(args.plot)
         except PlotError as exc:
             return error(str(exc), 2)
-        except ImportError:
-            return error("--plot needs matplotlib, which is not installed: pip install matplotlib "
-                         "(or the drumtimbre[plot] extra)", 2)
     for name in (args.output, args.plot):  # folders for the outputs, made (or refused) before the run
         if name not in (None, "-"):
             try:

@@ -46,6 +46,18 @@ def check_path(path: str | Path) -> Path:
     return path
 
 
+def check_can_plot(path: str | Path) -> Path:
+    """check_path, and matplotlib importable (PlotError saying what to install if not): for a command to ask
+    before its work, not after it."""
+    path = check_path(path)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise PlotError("--plot needs matplotlib, which is not installed: pip install matplotlib "
+                        "(or the drumtimbre[plot] extra)") from None
+    return path
+
+
 @dataclass(frozen=True)
 class Envelope:
     """A recording reduced for drawing: per column, its first sample's time and the min / max of its samples."""

@@ -46,16 +46,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     if args.plot is not None:  # a bad name or no matplotlib: say so before the work
-        from realtime.hit_plot import PlotError, check_path
+        from realtime.hit_plot import PlotError, check_can_plot
         try:
-            check_path(args.plot)
-            import matplotlib  # noqa: F401
+            check_can_plot(args.plot)
         except PlotError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except ImportError:
-            print("error: --plot needs matplotlib, which is not installed: pip install matplotlib "
-                  "(or the drumtimbre[plot] extra)", file=sys.stderr)
             return 2
     params = OnsetParams()
     if args.config is not None:
