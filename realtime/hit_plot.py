@@ -70,8 +70,9 @@ class Envelope:
 
 
 def envelope(x: np.ndarray, sample_rate: int, columns: int = COLUMNS_DRAWN) -> Envelope:
-    """The Envelope of mono `x` (at `sample_rate` Hz) over at most `columns` equal columns."""
-    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    """The Envelope of mono `x` (at `sample_rate` Hz) over at most `columns` equal columns; NaN and inf are drawn
+    as silence, as the engine takes them."""
+    x = _finite(np.asarray(x, dtype=np.float32).reshape(-1))
     step = max(1, int(np.ceil(x.size / columns)))
     starts = np.arange(0, x.size, step)
     lo = np.minimum.reduceat(x, starts) if x.size else np.zeros(0, np.float32)
@@ -79,9 +80,13 @@ def envelope(x: np.ndarray, sample_rate: int, columns: int = COLUMNS_DRAWN) -> E
     return Envelope(starts / sample_rate, lo, hi, x.size / sample_rate)
 
 
+def _finite(x: np.ndarray) -> np.ndarray:
+    return x if np.isfinite(x).all() else np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def file_envelope(path: str | Path, mix: tuple[int, ...] | None = None, columns: int = COLUMNS_DRAWN) -> Envelope:
     """The Envelope of an audio file, its channels `mix` (0-based; default all) averaged, read in blocks
-    (memory stays flat for a long file)."""
+    (memory stays flat for a long file); NaN and inf drawn as silence."""
     import soundfile as sf
 
     with sf.SoundFile(str(path)) as f:
@@ -90,7 +95,7 @@ def file_envelope(path: str | Path, mix: tuple[int, ...] | None = None, columns:
         lo, hi = [], []
         for block in f.blocks(blocksize=step * 256, dtype="float32", always_2d=True):
             chans = block[:, list(mix)] if mix is not None else block
-            m = chans.mean(axis=1, dtype=np.float32)
+            m = _finite(chans.mean(axis=1, dtype=np.float32))
             starts = np.arange(0, m.size, step)
             lo.append(np.minimum.reduceat(m, starts))
             hi.append(np.maximum.reduceat(m, starts))

@@ -25,6 +25,17 @@ def test_envelope_keeps_each_columns_extremes():
     assert np.count_nonzero(env.hi) == 2 and np.count_nonzero(env.lo) == 1
 
 
+def test_nan_and_inf_are_drawn_as_silence_and_the_plot_is_written(tmp_path):
+    x = np.zeros(8000, np.float32)
+    x[100:200], x[300], x[500] = np.nan, np.inf, 0.4
+    path = tmp_path / "bad_samples.wav"
+    sf.write(str(path), x, 8000, subtype="FLOAT")
+    env = file_envelope(path)
+    assert np.isfinite(env.lo).all() and np.isfinite(env.hi).all() and env.hi.max() == pytest.approx(0.4)
+    out = plot_hits(env, [HitRow(0, 0.06, -8.0, (50.0,) * 7)], tmp_path / "bad.png")
+    assert mpimg.imread(out).shape[0] > 1000
+
+
 def test_file_envelope_reads_in_blocks_and_mixes_the_chosen_channels(tmp_path):
     rng = np.random.default_rng(0)
     n = 48000 * 12  # several read blocks at the default 4000 columns
