@@ -1,4 +1,7 @@
-"""`drumtimbre onsets`: the live onset detector over a file -> onset times (s), one per line."""
+"""`drumtimbre onsets`: the live onset detector over a file -> onset times (s), one per line.
+
+`--truth TIMES.txt` scores them against the user's own marks (realtime.onset_match: F, precision, recall,
+the missed and extra times, on stderr); `--plot` draws them (realtime.hit_plot)."""
 from __future__ import annotations
 
 import argparse
