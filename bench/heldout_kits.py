@@ -27,6 +27,7 @@ from encoder import dataset  # noqa: E402
 from encoder.descriptors import normalise  # noqa: E402
 from encoder.evaluate import WINDOWS_MS, keras_predictor, truncate  # noqa: E402
 from encoder.manifest import Manifest, load_manifests  # noqa: E402
+from report import emit  # noqa: E402  (bench/report.py)
 
 
 def kit_of(path: str, group: str = "") -> str:
@@ -141,11 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {Path(r['run']).name} | {kit} | {int(m.sum())} | {a:.4f} | {b:.4f} | "
                          f"{'network' if a < b else 'GB'} |")
     lines.append(f"\nThe network is better on {wins} of {total} held-out kits at 1 s.")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.md:
-        args.md.parent.mkdir(parents=True, exist_ok=True)
-        args.md.write_text(text)
+    emit(lines, args.md)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
     return 0

@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
+from report import emit  # noqa: E402  (bench/report.py)
 def percentiles_ms(times_s: list[float]) -> tuple[float, float]:
     """(p50, p99) in milliseconds."""
     a = np.asarray(times_s) * 1e3
@@ -289,11 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             "|---|---|---|---|---|---|",
             *vrows,
         ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(lines, args.out)
     return 0
 
 

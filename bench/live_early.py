@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline import run_split  # noqa: E402
 from encoder.descriptors import normalise  # noqa: E402
 from encoder.manifest import load_manifests  # noqa: E402
+from report import emit  # noqa: E402  (bench/report.py)
 
 RATE, BLOCK = 48000, 128
 
@@ -87,11 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 cells.append((float(err.mean()), len(records) - len(have)))
             lines.append(f"| {path} | {ms:g} | {cells[0][0]:.4f} | {cells[1][0]:.4f} | {cells[0][1]} / {cells[1][1]} |")
             print(lines[-1], flush=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.md:
-        args.md.parent.mkdir(parents=True, exist_ok=True)
-        args.md.write_text(text)
+    emit(lines, args.md)
     return 0
 
 

@@ -28,6 +28,7 @@ from encoder import dataset  # noqa: E402
 from encoder.descriptors import normalise  # noqa: E402
 from encoder.evaluate import keras_predictor, truncate  # noqa: E402
 from encoder.manifest import load_manifests  # noqa: E402
+from report import emit  # noqa: E402  (bench/report.py)
 
 WINDOWS = (5, 8, 13, 18, 25, 50)
 
@@ -70,11 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         label = "median of the training labels" if k == "median" else k
         lines.append(f"| {label} | " + " | ".join(f"{np.concatenate(per[ms]).mean():.4f}" for ms in args.windows)
                      + " |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.md:
-        args.md.parent.mkdir(parents=True, exist_ok=True)
-        args.md.write_text(text)
+    emit(lines, args.md)
     return 0
 
 

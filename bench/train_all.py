@@ -23,6 +23,7 @@ from encoder import dataset, splits  # noqa: E402
 from encoder.descriptors import normalise  # noqa: E402
 from encoder.evaluate import evaluate, keras_predictor, write_report  # noqa: E402
 from encoder.manifest import load_manifests  # noqa: E402
+from report import emit  # noqa: E402  (bench/report.py)
 
 ARCHS = ("logmel_stats", "logmel", "logmel_wide", "logmel_fine", "pooled", "pooled_wide", "seven_filters", "small", "mid",
          "big")
@@ -133,11 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(row("gradient boosting on log-mel stats", "-", "-", "-", rep).replace(
             "| - | - | - |", f"| - | fit {rep['fit_seconds']:.0f} s | - |", 1))
         print(lines[-1], flush=True)
-    table = "\n".join(lines) + "\n"
-    print(table)
-    if args.md:
-        args.md.parent.mkdir(parents=True, exist_ok=True)
-        args.md.write_text(table)
+    emit(lines, args.md)
     return 0
 
 
