@@ -82,11 +82,14 @@ def run(args: argparse.Namespace) -> int:
         model = open_model(settings["model"])
     except (ValueError, OSError, RuntimeError) as exc:  # ModelError is a ValueError
         return error(model_message(settings["model"], exc))
-    hits: dict[int, tuple] = {}  # hit id -> (onset s, peak dBFS, the 7 values in the chosen scale)
+    from realtime.hit_plot import HitRow
+
+    hits: dict[int, HitRow] = {}  # the table: each hit's final estimate, in the chosen scale
 
     def collect(est) -> None:
         if est.kind == "final":
-            hits[est.hit_id] = (est.onset_s, est.peak_dbfs, tuple(float(v) for v in scale_values(est.values, args.scale)))
+            hits[est.hit_id] = HitRow(est.hit_id, est.onset_s, est.peak_dbfs,
+                                      tuple(float(v) for v in scale_values(est.values, args.scale)))
 
     try:
         engine = Engine(model, source.sample_rate, engine_config, [collect], mix=source.mix)
@@ -108,9 +111,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         w = csv.writer(out, lineterminator="\n")
         w.writerow(COLUMNS)
-        for hit_id in sorted(hits):
-            onset_s, peak_dbfs, values = hits[hit_id]
-            w.writerow([hit_id, f"{onset_s:.4f}", f"{peak_dbfs:.2f}", *(f"{v:.4f}" for v in values)])
+        for h in (hits[k] for k in sorted(hits)):
+            w.writerow([h.hit, f"{h.onset_s:.4f}", f"{h.peak_dbfs:.2f}", *(f"{v:.4f}" for v in h.values)])
     finally:
         if out is not sys.stdout:
             out.close()
@@ -118,11 +120,10 @@ def run(args: argparse.Namespace) -> int:
           f"{engine.stats.skipped} windows skipped) -> {args.output if args.output != '-' else 'stdout'}",
           file=sys.stderr)
     if args.plot is not None:
-        from realtime.hit_plot import HitRow, PlotError, file_envelope, plot_hits
-        table = [HitRow(k, *hits[k]) for k in sorted(hits)]
+        from realtime.hit_plot import PlotError, file_envelope, plot_hits
         try:
-            plot_hits(file_envelope(args.file, source.mix), table, args.plot, args.scale,
-                      title=f"{Path(args.file).name}: {len(table)} hits")
+            plot_hits(file_envelope(args.file, source.mix), [hits[k] for k in sorted(hits)], args.plot, args.scale,
+                      title=f"{Path(args.file).name}: {len(hits)} hits")
         except PlotError as exc:
             return error(str(exc))
         print(f"drumtimbre analyze: plot -> {args.plot}", file=sys.stderr)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-DESCRIPTORS = ("hardness", "depth", "brightness", "roughness", "warmth", "sharpness", "boominess")
+from encoder.descriptors import DESCRIPTORS
+
 SUFFIXES = (".png", ".pdf", ".svg")
 COLUMNS_DRAWN = 4000
 """The waveform is drawn as the min/max of at most this many columns."""
@@ -50,11 +51,7 @@ def check_can_plot(path: str | Path) -> Path:
     """check_path, and matplotlib importable (PlotError saying what to install if not): for a command to ask
     before its work, not after it."""
     path = check_path(path)
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise PlotError("--plot needs matplotlib, which is not installed: pip install matplotlib "
-                        "(or the drumtimbre[plot] extra)") from None
+    _pyplot()
     return path
 
 
@@ -72,16 +69,20 @@ class Envelope:
 def envelope(x: np.ndarray, sample_rate: int, columns: int = COLUMNS_DRAWN) -> Envelope:
     """The Envelope of mono `x` (at `sample_rate` Hz) over at most `columns` equal columns; NaN and inf are drawn
     as silence, as the engine takes them."""
-    x = _finite(np.asarray(x, dtype=np.float32).reshape(-1))
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
     step = max(1, int(np.ceil(x.size / columns)))
+    lo, hi = _columns(x, step)
+    return Envelope(np.arange(lo.size) * step / sample_rate, lo, hi, x.size / sample_rate)
+
+
+def _columns(x: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of mono `x` over each run of `step` samples (the last may be shorter); NaN and inf as 0."""
+    if not np.isfinite(x).all():
+        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    if not x.size:
+        return np.zeros(0, np.float32), np.zeros(0, np.float32)
     starts = np.arange(0, x.size, step)
-    lo = np.minimum.reduceat(x, starts) if x.size else np.zeros(0, np.float32)
-    hi = np.maximum.reduceat(x, starts) if x.size else np.zeros(0, np.float32)
-    return Envelope(starts / sample_rate, lo, hi, x.size / sample_rate)
-
-
-def _finite(x: np.ndarray) -> np.ndarray:
-    return x if np.isfinite(x).all() else np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
 
 
 def file_envelope(path: str | Path, mix: tuple[int, ...] | None = None, columns: int = COLUMNS_DRAWN) -> Envelope:
@@ -95,10 +96,9 @@ def file_envelope(path: str | Path, mix: tuple[int, ...] | None = None, columns:
         lo, hi = [], []
         for block in f.blocks(blocksize=step * 256, dtype="float32", always_2d=True):
             chans = block[:, list(mix)] if mix is not None else block
-            m = _finite(chans.mean(axis=1, dtype=np.float32))
-            starts = np.arange(0, m.size, step)
-            lo.append(np.minimum.reduceat(m, starts))
-            hi.append(np.maximum.reduceat(m, starts))
+            block_lo, block_hi = _columns(chans.mean(axis=1, dtype=np.float32), step)
+            lo.append(block_lo)
+            hi.append(block_hi)
     lo_a = np.concatenate(lo) if lo else np.zeros(0, np.float32)
     hi_a = np.concatenate(hi) if hi else np.zeros(0, np.float32)
     return Envelope(np.arange(lo_a.size) * step / rate, lo_a, hi_a, frames / rate)
