@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from realtime.loops import STYLES, installed_kits, render_loop  # noqa: E402
-from realtime.onset_match import match  # noqa: E402
+from realtime.onset_match import match, read_times  # noqa: E402
 from realtime.onsets import OnsetDetector, OnsetParams  # noqa: E402
 
 TUNING_KITS = ("GMRockKit", "The Black Pearl 1.0", "TR808EmulationKit", "Millo_MultiLayered2", "Millo_MultiLayered3",
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         for wav, txt in zip(args.files, args.truth):
             try:
                 data, rate = sf.read(str(wav), dtype="float32", always_2d=True)
-                truth = np.sort(np.loadtxt(txt, ndmin=1, dtype=np.float64))
+                truth = read_times(txt)
             except Exception as exc:
                 print(f"error: {wav} / {txt}: {exc}", file=sys.stderr)
                 return 1

@@ -7,6 +7,7 @@ within `tol` seconds (`score_onsets`: 25 ms by default, as issue 5 asks; MIREX u
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -55,3 +56,18 @@ def score_onsets(est: np.ndarray, ref: np.ndarray, tol: float = 0.025) -> OnsetS
     hit_r, hit_e = {i for i, _ in pairs}, {j for _, j in pairs}
     return OnsetScore(f, p, r, n, np.array([t for i, t in enumerate(ref) if i not in hit_r]),
                       np.array([t for j, t in enumerate(est) if j not in hit_e]), tol)
+
+
+def read_times(path: str | Path) -> np.ndarray:
+    """Onset times (s) from a text file, one per line (the first number of a line: Audacity label tracks read too;
+    blank lines and # comments skipped), sorted; ValueError naming the file and line otherwise."""
+    values = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            values.append(float(line.split()[0].rstrip(",")))
+        except ValueError:
+            raise ValueError(f"{path}:{n}: {line!r} is not a time in seconds") from None
+    return np.sort(np.array(values, dtype=np.float64))

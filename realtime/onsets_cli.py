@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     truth = None
     if args.truth is not None:
+        from realtime.onset_match import read_times
         try:
             truth = read_times(args.truth)
         except (OSError, ValueError) as exc:
@@ -104,18 +105,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"plot -> {args.plot}", file=sys.stderr)
     return 0
 
-
-def read_times(path: Path):
-    """Onset times (s) from a text file, one per line (blank lines and # comments skipped), sorted."""
-    import numpy as np
-
-    values = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        try:
-            values.append(float(line.split()[0].rstrip(",")))
-        except ValueError:
-            raise ValueError(f"{path}:{n}: {line!r} is not a time in seconds") from None
-    return np.sort(np.array(values, dtype=np.float64))
