@@ -48,26 +48,25 @@ def pattern(seconds: float, hits_per_s: float = 8.0, lead: float = 0.5):
     return drum_pattern(seconds, hits_per_s, RATE, lead=lead)
 
 
-def thread_cpu_seconds(pid: int) -> dict[int, float]:
-    """{thread id: CPU seconds} of a process, from the scheduler's exact run time (schedstat, ns)."""
+def _per_thread(pid: int, read) -> dict[int, object]:
+    """{thread id: read(its /proc task folder)} of a process; a thread that ended meanwhile is left out."""
     out = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            out[int(task.name)] = int((task / "schedstat").read_text().split()[0]) / 1e9
+            out[int(task.name)] = read(task)
         except (OSError, ValueError, IndexError):
-            pass  # a thread that ended meanwhile
+            pass
     return out
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """{thread id: CPU seconds} of a process, from the scheduler's exact run time (schedstat, ns)."""
+    return _per_thread(pid, lambda task: int((task / "schedstat").read_text().split()[0]) / 1e9)
 
 
 def thread_names(pid: int) -> dict[int, str]:
     """{thread id: kernel name} of a process (listen names its worker dt-engine: realtime.thread_names)."""
-    out = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            out[int(task.name)] = (task / "comm").read_text().strip()
-        except (OSError, ValueError):
-            pass
-    return out
+    return _per_thread(pid, lambda task: (task / "comm").read_text().strip())
 
 
 def by_name(cpu0: dict[int, float], cpu1: dict[int, float], names: dict[int, str], seconds: float) -> dict[str, float]:
