@@ -53,11 +53,19 @@ def test_file_envelope_reads_in_blocks_and_mixes_the_chosen_channels(tmp_path):
     assert np.count_nonzero(only_right.hi) == 1 and only_right.hi.max() == pytest.approx(1.0)
 
 
+def _runs(idx: np.ndarray) -> list[np.ndarray]:
+    """Pixel indices split where they jump by more than 3: one run per drawn line or band."""
+    return np.split(idx, np.flatnonzero(np.diff(idx) > 3) + 1) if idx.size else []
+
+
+def _red(img: np.ndarray) -> np.ndarray:
+    """Where an RGB image holds matplotlib's tab:red (the onset lines)."""
+    return (img[..., 0] > 0.7) & (img[..., 1] < 0.45) & (img[..., 2] < 0.45)
+
+
 def _red_columns(png, rows: slice) -> np.ndarray:
-    """x pixel indices, within `rows` of the image, holding matplotlib's tab:red (onset lines)."""
-    img = mpimg.imread(png)[rows, :, :3]
-    red = (img[..., 0] > 0.7) & (img[..., 1] < 0.45) & (img[..., 2] < 0.45)
-    return np.flatnonzero(red.any(axis=0))
+    """x pixel indices, within `rows` of the image, holding tab:red."""
+    return np.flatnonzero(_red(mpimg.imread(png)[rows, :, :3]).any(axis=0))
 
 
 def test_plot_draws_a_line_at_each_onset_and_a_panel_per_descriptor(tmp_path):
@@ -68,7 +76,7 @@ def test_plot_draws_a_line_at_each_onset_and_a_panel_per_descriptor(tmp_path):
     img = mpimg.imread(out)
     assert img.shape[0] > 1000 and img.shape[1] > 800
     cols = _red_columns(out, slice(0, img.shape[0] // 6))  # the waveform panel, at the top
-    groups = np.split(cols, np.flatnonzero(np.diff(cols) > 3) + 1)
+    groups = _runs(cols)
     centres = np.array([g.mean() for g in groups])
     assert len(groups) == 3, cols  # one line per hit, none elsewhere
     assert abs((centres[2] - centres[1]) - (centres[1] - centres[0])) <= 2  # evenly spaced, as 1, 2, 3 s
@@ -77,7 +85,7 @@ def test_plot_draws_a_line_at_each_onset_and_a_panel_per_descriptor(tmp_path):
     # step and from a high band to the next (low) one a long step
     body = img[img.shape[0] // 4:, :, :3]
     coloured = np.flatnonzero(((body.max(axis=2) - body.min(axis=2)) > 0.2).sum(axis=1))
-    bands = np.split(coloured, np.flatnonzero(np.diff(coloured) > 3) + 1)
+    bands = _runs(coloured)
     assert len(bands) == len(DESCRIPTORS), [(b[0], b[-1]) for b in bands]
     steps = np.diff([b.mean() for b in bands])
     assert steps[0::2].max() < steps[1::2].min() - 50, steps  # 0.8 of a panel's height apart
@@ -117,7 +125,7 @@ def test_analyze_plot_writes_the_figure_beside_the_csv(loop_and_model, tmp_path)
     assert f"plot -> {png}" in out.stderr
     img = mpimg.imread(png)
     cols = _red_columns(png, slice(0, img.shape[0] // 6))
-    assert len(np.split(cols, np.flatnonzero(np.diff(cols) > 3) + 1)) == len(truth)
+    assert len(_runs(cols)) == len(truth)
 
 
 def test_analyze_refuses_a_bad_plot_name_before_running(loop_and_model, tmp_path):
@@ -149,12 +157,11 @@ def test_onsets_plot_shows_detected_above_and_true_below(loop_and_model, tmp_pat
     img = mpimg.imread(png)[:, :, :3]
     h = img.shape[0]
     r, g, b = img[..., 0], img[..., 1], img[..., 2]
-    red = (r > 0.7) & (g < 0.45) & (b < 0.45)
+    red = _red(img)
     green = (g > 0.45) & (r < 0.35) & (b < 0.35)
 
     def lines(mask):
-        cols = np.flatnonzero(mask.any(axis=0))
-        return len(np.split(cols, np.flatnonzero(np.diff(cols) > 3) + 1)) if cols.size else 0
+        return len(_runs(np.flatnonzero(mask.any(axis=0))))
 
     upper, lower = slice(int(0.15 * h), int(0.45 * h)), slice(int(0.55 * h), int(0.8 * h))
     assert lines(red[upper]) == found.size and found.size == len(truth)
