@@ -10,6 +10,8 @@ drums) is fed in `--block`-frame blocks, in this process, to
 - the onset detector alone (realtime.onsets.OnsetDetector.process);
 - the whole engine (realtime.engine.Engine.process_block: detection, streaming
   resampling, per-hit windows, the shipped ONNX model with one thread; no OSC),
+  one block a call, and in groups as listen's worker takes them with
+  `--group-ms auto` (as many blocks as Engine.frames_due allows, joined),
 
 each twice: "back to back" (as fast as it goes: the work itself, caches warm) and
 "paced" (each block handed over when it is due, as the audio callback does, the
@@ -70,6 +72,35 @@ def _paced(step, blocks: list[np.ndarray], block: int, paced: bool) -> float:
     return out["cpu"]
 
 
+def _paced_groups(engine, audio: np.ndarray, block: int, paced: bool) -> tuple[float, int]:
+    """Feed `engine` as listen's worker does with `--group-ms auto`, on a new thread: it waits for the
+    blocks that engine.frames_due asks for (up to the automatic group, never past a due window), then runs
+    them at once.  Returns (its CPU seconds, the number of calls)."""
+    from realtime.engine import group_frames
+
+    out = {}
+
+    def run():
+        group = group_frames(engine, block)
+        n = audio.size - audio.size % block
+        c0, t0, pos, calls = time.thread_time(), time.perf_counter(), 0, 0
+        while pos < n:
+            end = min(n, pos + max(1, -(-engine.frames_due(group) // block)) * block)
+            if paced:
+                wait = t0 + end / RATE - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+            parts = tuple((block, t0 + e / RATE) for e in range(pos + block, end + 1, block))
+            engine.process_block(audio[pos:end, None], parts[-1][1], None, parts)
+            pos, calls = end, calls + 1
+        out.update(cpu=time.thread_time() - c0, calls=calls)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    return out["cpu"], out["calls"]
+
+
 def measure(audio: np.ndarray, block: int, repeat: int) -> list[dict]:
     from realtime.engine import Engine, EngineConfig
     from realtime.onsets import OnsetDetector
@@ -99,6 +130,13 @@ def measure(audio: np.ndarray, block: int, repeat: int) -> list[dict]:
             rows.append(dict(what=name, mode="paced" if paced else "back to back",
                              percent=statistics.median(pct), runs=pct,
                              us_per_block=1e6 * statistics.median(cpu) / len(blocks)))
+    for paced in (False, True):
+        got = [_paced_groups(Engine(model, RATE, EngineConfig()), audio, block, paced) for _ in range(repeat)]
+        pct = [100 * c / seconds for c, _ in got]
+        rows.append(dict(what=f"engine, blocks in groups as the worker takes them (--group-ms auto; "
+                              f"{got[0][1] / seconds:.0f} calls/s)", mode="paced" if paced else "back to back",
+                         percent=statistics.median(pct), runs=pct,
+                         us_per_block=1e6 * statistics.median([c for c, _ in got]) / len(mono)))
     return rows
 
 

@@ -117,7 +117,8 @@ def pct(values, q):
     return float(np.percentile(v, q)) if v.size else float("nan")
 
 
-def live(model: str | None, seconds: float, block: int, early_ms: float, tmp: Path) -> dict:
+def live(model: str | None, seconds: float, block: int, early_ms: float, tmp: Path,
+         group_ms: str | None = None) -> dict:
     why = missing_jack_tools()
     if why:
         raise SystemExit(f"cannot run the live part: {why}")
@@ -130,6 +131,8 @@ def live(model: str | None, seconds: float, block: int, early_ms: float, tmp: Pa
     argv = DRUMTIMBRE + ["listen", "--device", "system", "--host-api", "JACK", "--samplerate", str(RATE),
                          "--blocksize", str(block), "--osc", f"127.0.0.1:{counter.port}", "--no-display",
                          "--stats", str(stats), "--early-ms", str(early_ms)]
+    if group_ms is not None:
+        argv += ["--group-ms", str(group_ms)]
     if model:
         argv += ["--model", model]
     listen = subprocess.Popen(argv, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -156,13 +159,21 @@ def live(model: str | None, seconds: float, block: int, early_ms: float, tmp: Pa
         raise SystemExit(f"listen failed ({listen.returncode}): {err}")
     data = json.loads(stats.read_text())
     hits = data["hits"]
+    onsets = np.array([h["onset_s"] for h in hits])
+    missed, extra = unmatched(onsets, truth)
+    xrun_s = np.array(data.get("xrun_s", []))
+    # for each extra onset: how far (s) the nearest xrun was, on listen's stream clock
+    offset = float(np.median(onsets[:5]) - np.median(truth[:5])) if onsets.size >= 5 else 0.0
+    extra_xrun = [round(float(np.min(np.abs(xrun_s - (t + offset)))), 3) if xrun_s.size else None for t in extra]
     out = {"true_hits": len(truth), "hits": data["summary"]["hits"], "timbre_received": counter.timbre,
            "early_received": counter.early, "xruns": data["summary"]["xruns"],
            "overflows": data["summary"]["overflows"], "cpu_percent": 100 * (c1 - c0) / (t1 - t0),
            "tick_cpu_percent": 100 * (k1 - k0) / (t1 - t0),
            "thread_cpu_percent": sorted((100 * (th1[k] - th0.get(k, 0.0)) / (t1 - t0) for k in th1), reverse=True),
            "thread_cpu_by_name": by_name(th0, th1, names, t1 - t0),
-           "play_s": t1 - t0, "block": block, "early_ms_setting": early_ms}
+           "play_s": t1 - t0, "block": block, "early_ms_setting": early_ms,
+           "group_frames": data.get("group_frames"), "group_ms_setting": group_ms or "auto",
+           "missed_s": missed, "extra_s": extra, "extra_nearest_xrun_s": extra_xrun}
     for key in LATENCIES:
         out[f"{key}_values"] = [h[key] for h in hits]
     return out
@@ -171,11 +182,31 @@ def live(model: str | None, seconds: float, block: int, early_ms: float, tmp: Pa
 LATENCIES = ("early_ms", "early_processing_ms", "final_ms", "final_processing_ms")
 
 
+def unmatched(onsets: np.ndarray, truth: np.ndarray, tol: float = 0.025) -> tuple[list[float], list[float]]:
+    """The true hits no onset matched and the onsets no true hit matched (+-tol s), in seconds of the
+    pattern: listen's stream clock starts before the playback, so the offset between the first few onsets
+    and true hits that matches the most is used (first to first on a tie: the pattern is regular, so a miss
+    or an extra at its very start can leave the times one hit off; the counts stay right)."""
+    from realtime.onset_match import match
+
+    if onsets.size == 0 or truth.size == 0:
+        return [float(t) for t in truth], [float(t) for t in onsets]
+    offsets = [onsets[i] - truth[j] for i in range(min(3, onsets.size)) for j in range(min(3, truth.size))]
+    best = max(offsets, key=lambda off: len(match(onsets - off, truth, tol)))  # the first best: first to first
+    pairs = match(onsets - best, truth, tol)
+    hit_r, hit_e = {r for r, _ in pairs}, {e for _, e in pairs}
+    return ([round(float(t), 4) for i, t in enumerate(truth) if i not in hit_r],
+            [round(float(t - best), 4) for j, t in enumerate(onsets) if j not in hit_e])
+
+
 def pooled(runs: list[dict]) -> dict:
     """Several live runs as one: hits and latencies pooled, counters summed, the CPU of each run kept."""
     out = {k: sum(r[k] for r in runs) for k in ("true_hits", "hits", "timbre_received", "early_received",
                                                  "xruns", "overflows", "play_s")}
+    out.update(missed_s=[(k, t) for k, r in enumerate(runs) for t in r["missed_s"]],
+               extra_s=[(k, t) for k, r in enumerate(runs) for t in r["extra_s"]])
     out.update(block=runs[0]["block"], early_ms_setting=runs[0]["early_ms_setting"], runs=len(runs),
+               group_frames=runs[0]["group_frames"], group_ms_setting=runs[0]["group_ms_setting"],
                cpu_runs=[r["cpu_percent"] for r in runs], tick_cpu_runs=[r["tick_cpu_percent"] for r in runs],
                thread_cpu_runs=[r["thread_cpu_percent"] for r in runs])
     names = sorted({n for r in runs for n in r["thread_cpu_by_name"]})
@@ -233,32 +264,16 @@ def machine() -> str:
     return f"{os.cpu_count()}-core {platform.machine()} VM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
-def markdown(cmd: str, model_name: str, lv: dict | None, lg: dict | None) -> str:
+def markdown(cmd: str, model_name: str, lv: dict | None, lg: dict | None, other: dict | None = None) -> str:
     lines = ["## Realtime engine: latency and CPU (`bench/realtime_latency.py`)", "",
              f"Command: `{cmd}`  ", f"Machine: 2-core x86-64 VM, 24 GB, no GPU ({machine()}); "
              f"load average at the end {' / '.join(f'{v:.2f}' for v in os.getloadavg())}.  ",
              f"Model: {model_name}", ""]
-    if lv:
-        runs = f"{lv['runs']} runs of {lv['play_s'] / lv['runs']:.0f} s" if lv["runs"] > 1 else f"{lv['play_s']:.0f} s"
-        lines += [f"### Live, through JACK (dummy driver, 48 kHz, {lv['block']}-frame periods and blocks), "
-                  f"8 hits/s, {runs}", "",
-                  "| latency (ms) | p50 | p95 | max |", "|---|---|---|---|"]
-        names = {"early_processing_ms": "early: block completing the early window -> early bundle sent",
-                 "early_ms": f"early: block holding the onset -> early bundle sent (includes {lv['early_ms_setting']:g} ms of audio)",
-                 "final_processing_ms": "final: block completing the window -> final bundle sent",
-                 "final_ms": "final: block holding the onset -> final bundle sent (includes the window)"}
-        for key, label in names.items():
-            v = lv[key]
-            lines.append(f"| {label} | {v['p50']:.1f} | {v['p95']:.1f} | {v['max']:.1f} |")
-        lines += ["", f"Hits: {lv['hits']} detected, {lv['timbre_received']} final and {lv['early_received']} early "
-                  f"bundles received, {lv['true_hits']} true; xruns {lv['xruns']}, overflows {lv['overflows']}.  ",
-                  f"CPU of `listen`: {lv['cpu_percent']:.1f} % of one core over the playback"
-                  + (f" (median of the runs: {', '.join(f'{c:.1f}' for c in lv['cpu_runs'])} %)" if lv["runs"] > 1
-                     else "") + "; the scheduler's run time of all its threads.  ",
-                  "By thread (median of the runs; dt-engine is the worker: detection, windows, model, OSC; "
-                  "drumtimbre is the main thread and PortAudio's JACK callback): "
-                  + ", ".join(f"{n} {v:.1f} %" for n, v in sorted(lv["thread_cpu_by_name"].items(), key=lambda kv: -kv[1])
-                              if v >= 0.05) + ".", ""]
+    if other:
+        lines += ["Live runs alternated between the two `--group-ms` settings below, one of each in turn.", ""]
+    for lv in (lv, other):
+        if lv:
+            lines += live_markdown(lv)
     if lg:
         lines += [f"### Long file, as fast as possible ({lg['minutes']:.0f} min at 48 kHz, 8 hits/s, 512-frame blocks)", "",
                   f"Wall {lg['wall_s']:.1f} s ({lg['realtime_factor']:.1f}x real time); "
@@ -266,6 +281,38 @@ def markdown(cmd: str, model_name: str, lv: dict | None, lg: dict | None) -> str
                   f"{lg['early_received']} early bundles received, {lg['skipped']} windows skipped; resident memory {lg['rss_mib_after_first_third']:.0f} MiB after the "
                   f"first third, {lg['rss_mib_end']:.0f} MiB at the end (max {lg['rss_mib_max']:.0f} MiB).", ""]
     return "\n".join(lines)
+
+
+def live_markdown(lv: dict) -> list[str]:
+    """One pooled set of live runs as a markdown section."""
+    lines = []
+    runs = f"{lv['runs']} runs of {lv['play_s'] / lv['runs']:.0f} s" if lv["runs"] > 1 else f"{lv['play_s']:.0f} s"
+    group = lv.get("group_frames")
+    group = ("" if group is None else f", `--group-ms {lv['group_ms_setting']}`: the worker takes "
+             + (f"{group} frames at a time ({-(-group // lv['block'])} blocks) unless a window is due"
+                if group else "every block at once"))
+    lines += [f"### Live, through JACK (dummy driver, 48 kHz, {lv['block']}-frame periods and blocks), "
+              f"8 hits/s, {runs}{group}", "",
+              "| latency (ms) | p50 | p95 | max |", "|---|---|---|---|"]
+    names = {"early_processing_ms": "early: block completing the early window -> early bundle sent",
+             "early_ms": f"early: block holding the onset -> early bundle sent (includes {lv['early_ms_setting']:g} ms of audio)",
+             "final_processing_ms": "final: block completing the window -> final bundle sent",
+             "final_ms": "final: block holding the onset -> final bundle sent (includes the window)"}
+    for key, label in names.items():
+        v = lv[key]
+        lines.append(f"| {label} | {v['p50']:.1f} | {v['p95']:.1f} | {v['max']:.1f} |")
+    odd = "".join(f"; {what} (run, s of the pattern): " + ", ".join(f"({k + 1}, {t:.3f})" for k, t in lv[key])
+                  for key, what in (("missed_s", "true hits missed"), ("extra_s", "extra onsets")) if lv[key])
+    lines += ["", f"Hits: {lv['hits']} detected, {lv['timbre_received']} final and {lv['early_received']} early "
+              f"bundles received, {lv['true_hits']} true{odd}; xruns {lv['xruns']}, overflows {lv['overflows']}.  ",
+              f"CPU of `listen`: {lv['cpu_percent']:.1f} % of one core over the playback"
+              + (f" (median of the runs: {', '.join(f'{c:.1f}' for c in lv['cpu_runs'])} %)" if lv["runs"] > 1
+                 else "") + "; the scheduler's run time of all its threads.  ",
+              "By thread (median of the runs; dt-engine is the worker: detection, windows, model, OSC; "
+              "drumtimbre is the main thread and PortAudio's JACK callback): "
+              + ", ".join(f"{n} {v:.1f} %" for n, v in sorted(lv["thread_cpu_by_name"].items(), key=lambda kv: -kv[1])
+                          if v >= 0.05) + ".", ""]
+    return lines
 
 
 def main() -> int:
@@ -277,6 +324,9 @@ def main() -> int:
     p.add_argument("--long-minutes", type=float, default=10.0, help="long-file part, minutes (0: skip)")
     p.add_argument("--skip-live", action="store_true")
     p.add_argument("--repeat", type=int, default=1, help="live runs, pooled (the CPU of each is shown)")
+    p.add_argument("--group-ms", default=None, help="listen's --group-ms (default: listen's default, auto)")
+    p.add_argument("--compare-group-ms", default=None, metavar="MS",
+                   help="also run listen with this --group-ms, alternating with the runs above (same minutes)")
     p.add_argument("-o", "--output", default=None, help="write the markdown section here")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -294,13 +344,18 @@ def main() -> int:
                 name = "test fixture model (tests/onnx_fixtures.py; the shipped model was not available)"
         else:
             name = model
-        lv = None if args.skip_live else pooled([live(model, args.seconds, args.block, args.early_ms, tmp)
-                                                 for _ in range(max(1, args.repeat))])
+        runs, other = [], []
+        for _ in range(0 if args.skip_live else max(1, args.repeat)):
+            runs.append(live(model, args.seconds, args.block, args.early_ms, tmp, args.group_ms))
+            if args.compare_group_ms is not None:
+                other.append(live(model, args.seconds, args.block, args.early_ms, tmp, args.compare_group_ms))
+        lv = pooled(runs) if runs else None
         lg = long_file(model, args.long_minutes, tmp) if args.long_minutes > 0 else None
     cmd = "python " + " ".join([os.path.relpath(__file__, REPO)] + sys.argv[1:])
-    text = markdown(cmd, name, lv, lg)
+    text = markdown(cmd, name, lv, lg, pooled(other) if other else None)
     print(text)
-    print(json.dumps({"live": lv, "long": lg}, indent=1), file=sys.stderr)
+    print(json.dumps({"live": lv, "compared": pooled(other) if other else None, "long": lg}, indent=1),
+          file=sys.stderr)
     if args.output:
         Path(args.output).write_text(text + "\n")
     return 0

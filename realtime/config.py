@@ -16,6 +16,7 @@ Every listen option has a key of the same name (dashes or underscores), e.g.
     early_ms = 25.0
     preroll_ms = 3.0
     early_from = "input"         # or "stream"
+    group_ms = "auto"            # or a number of ms (0: the worker runs every block at once)
     display = true
 
     [onsets]                     # realtime.onsets.OnsetParams fields
@@ -54,6 +55,7 @@ LISTEN_OPTIONS: dict[str, tuple[tuple[type, ...], Any]] = {
     "preroll_ms": ((float, int), 3.0),
     "detect_rate": ((str, int), "input"),
     "early_from": ((str,), "input"),
+    "group_ms": ((str, float, int), "auto"),
     "display": ((bool,), True),
     "stats": ((str,), None),
     "onsets": ((dict,), None),

@@ -5,6 +5,14 @@ File and device input take the same path: a source writes raw blocks into a
 (channel mix, clean-up, streaming resampling to 16 kHz, onset detection,
 windows, ONNX Runtime inference) and calls the callbacks (OSC, display, CSV)
 with each `Estimate`.  Nothing here imports TensorFlow or PortAudio.
+
+The worker takes the blocks in groups (`EngineConfig.group_ms`, `group_frames`):
+it asks the ring for `Engine.frames_due` frames - up to the group's length, and
+never past the block that completes an open window - and sleeps until they are
+there, then runs them at once.  Each block keeps its arrival time, so latencies
+still count from the block holding the onset, and the result does not depend on
+the grouping.  Most of the CPU at real-time pace is the per-call work running
+cold after each sleep, so fewer calls cost much less (BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -45,6 +53,11 @@ class EngineConfig:
     """Remove a slowly varying DC offset (time constant 0.2 s) before anything else."""
     early_from: str = "input"
     """Cut the early window from the 'input'-rate audio (no resampler delay) or the 16 kHz 'stream'."""
+    group_ms: float | None = None
+    """The worker may gather up to this many ms of input blocks before it runs them through the engine at
+    once (fewer wake-ups, less CPU; it never waits past the block that completes an open window); None:
+    automatic (as much as still lets every hit be detected before its early window closes, at most
+    AUTO_GROUP_MAX_MS); 0: every block at once."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,10 @@ class EngineStats:
 
 Callback = Callable[[Estimate], None]
 
+AUTO_GROUP_MAX_MS = 12.0
+"""The most audio the worker gathers before running the engine when `group_ms` is automatic, ms: 4
+blocks of 128 frames at 48 kHz; longer groups save little more (the hits' windows wake it anyway)."""
+
 
 def _make_detector(rate: int, params):
     from realtime.onsets import OnsetDetector, OnsetParams
@@ -159,41 +176,88 @@ class Engine:
         self._early_history = self.windows.early_history if early_rate else None
         self.stats = EngineStats()
         self._dc = 0.0
+        self._dc_started = False
         self._dc_tau = 0.2
         self._ramps: dict[int, np.ndarray] = {}
         self._detected = 0  # samples fed to the detector
         self._blocks: deque = deque(maxlen=4096)  # (t_arrival, wall_arrival) of recent blocks
         # end sample (input rate) of each of those blocks, for finding the block holding an onset
         self._block_ends: deque = deque(maxlen=4096)
+        self._block_out: deque = deque(maxlen=4096)  # 16 kHz samples out of the resampler at each block's end
         self._in_samples = 0
         self._next_id = 0
         self._timing: dict[int, HitTiming] = {}
+        self._known_at: dict[int, float] = {}  # hit id -> input sample count at which its onset was known
         self.callback_error: Exception | None = None
         self.finished = False
 
     # -- per block ---------------------------------------------------------
     def process_block(self, data: np.ndarray, t_arrival: float | None = None,
-                      wall_arrival: float | None = None) -> list[Estimate]:
-        """One block, (frames,) mono or (frames, channels) at the input rate; returns the estimates it completed."""
+                      wall_arrival: float | None = None, parts: tuple[tuple[int, float], ...] = ()
+                      ) -> list[Estimate]:
+        """One block, (frames,) mono or (frames, channels) at the input rate; returns the estimates it completed.
+
+        `parts`: when `data` joins several input blocks, ((frames, perf_counter() at arrival), ...) of each,
+        oldest first (`t_arrival` / `wall_arrival` are the last one's): the hits' latencies count from their
+        own block, and the DC removal steps block by block, so the result does not depend on the grouping.
+        """
         t_arrival = time.perf_counter() if t_arrival is None else t_arrival
         wall_arrival = time.time() if wall_arrival is None else wall_arrival
         x = self._mono(data)
         if x.size == 0:
             return []
-        x = self._clean(x)
-        self._in_samples += x.size
-        self._blocks.append((t_arrival, wall_arrival))
-        self._block_ends.append(self._in_samples)
-        self.stats.blocks += 1
+        if len(parts) < 2 or sum(n for n, _ in parts) != x.size:
+            parts = ((x.size, t_arrival),)
+        first = len(self._blocks)  # index (in _blocks) of this call's first block, before the deque rolls
+        call_start = self._in_samples
+        x = self._clean(x, parts)
+        wall_offset = wall_arrival - t_arrival
+        if len(parts) == 1:
+            ys = [self.resampler.process(x)]
+        else:  # block by block: the 16 kHz output at each block's end is then what a call per block had
+            ys, pos = [], 0
+            for n, _ in parts:
+                ys.append(self.resampler.process(x[pos:pos + n]))
+                pos += n
+        out16 = self.resampler.samples_out - sum(y.size for y in ys)
+        for (n, t), y in zip(parts, ys):
+            self._in_samples += n
+            out16 += y.size
+            self._blocks.append((t, t + wall_offset))
+            self._block_ends.append(self._in_samples)
+            self._block_out.append(out16)
+        first = max(0, min(first, self._blocks.maxlen - len(parts)))
+        self.stats.blocks += len(parts)
         self.stats.frames += x.size
         if self._early_history is not None:
             self._early_history.append(x)
-        y = self.resampler.process(x)
+        y = ys[0] if len(ys) == 1 else np.concatenate(ys)
         self.windows.history.append(y)
         onsets = self._detect(y if self.detect_16k else x)
         for onset in onsets:
-            self._open_hit(onset)
-        return self._emit(self._ready(), t_arrival)
+            self._open_hit(onset, call_start)
+        return self._emit(self._ready(), first)
+
+    def frames_due(self, limit: int) -> int:
+        """Input frames the caller may gather before its next `process_block` (>= 1): at most `limit`, and
+        never past the sample that completes an open window (as far as the resampler's delay is known)."""
+        due = self._in_samples + max(1, int(limit))
+        for hit in self.windows.pending:
+            due = min(due, self._due_sample(hit, "final" if hit.early_done else "early"))
+        return max(1, math.ceil(due - self._in_samples))
+
+    def _due_sample(self, hit, kind: str) -> float:
+        """The input sample count (estimated) at which `hit`'s early or final window is complete."""
+        ratio = self.sample_rate / SAMPLE_RATE
+        lag = self.resampler.samples_in / ratio - self.resampler.samples_out  # 16 kHz samples held back
+        if kind == "early":
+            if self._early_history is not None:
+                return float(hit.early_end)
+            return (hit.early_end + lag) * ratio
+        latency = float(getattr(self.detector, "latency_samples", 0) or 0)
+        confirmed = ((hit.end + lag) * ratio + latency * ratio if self.detect_16k
+                     else hit.end * ratio + latency)
+        return max((hit.end + lag) * ratio, confirmed)
 
     def finish(self, t_arrival: float | None = None) -> list[Estimate]:
         """End of stream: flush resampler and detector, close every open window."""
@@ -209,7 +273,7 @@ class Engine:
         flush = getattr(self.detector, "flush", None)
         for onset in (flush() if flush else None) or []:
             self._open_hit(onset)
-        return self._emit(self.windows.ready(self.windows.history.end, final_stream=True), t_arrival)
+        return self._emit(self.windows.ready(self.windows.history.end, final_stream=True), None, t_arrival)
 
     # -- helpers -----------------------------------------------------------
     def _mono(self, data: np.ndarray) -> np.ndarray:
@@ -222,8 +286,9 @@ class Engine:
             return data[:, 0].copy()
         return data.mean(axis=1, dtype=np.float32)
 
-    def _clean(self, x: np.ndarray) -> np.ndarray:
-        """NaN/inf -> the current DC level (silence after DC removal); count clipping; remove DC."""
+    def _clean(self, x: np.ndarray, parts: tuple[tuple[int, float], ...]) -> np.ndarray:
+        """NaN/inf -> the current DC level (silence after DC removal); count clipping; remove DC (block by
+        block, `parts` giving the blocks' lengths)."""
         peak = np.maximum.reduce(np.abs(x))  # NaN if any sample is NaN, inf if any is infinite
         if not peak < np.inf:
             finite = np.isfinite(x)
@@ -234,18 +299,30 @@ class Engine:
             peak = np.maximum.reduce(np.abs(x))
         if peak >= 0.999:
             self.stats.clipped_samples += int(np.count_nonzero(np.abs(x) >= 0.999))
-        if self.config.dc_block:
-            # x.mean() without its overhead: the same float32 sum, divided in float64, rounded to float32
-            mean = float(np.float32(float(np.add.reduce(x)) / x.size))
-            if self.stats.blocks == 0:
-                self._dc = mean  # a stream that starts with an offset has no step
-            prev = self._dc
-            a = 1.0 - math.exp(-x.size / (self._dc_tau * self.sample_rate))
-            self._dc += a * (mean - self._dc)
-            if abs(self._dc) > 1e-6 or abs(prev) > 1e-6:
-                # the estimate glides from its last value to the new one across the block: a step at each
-                # block boundary would be a click (a kick's lopsided waveform moves the estimate quickly)
-                x = x - (np.float32(prev) + np.float32(self._dc - prev) * self._ramp_of(x.size))
+        if not self.config.dc_block:
+            return x
+        if len(parts) == 1:
+            return self._remove_dc(x)
+        out, pos = np.empty_like(x), 0
+        for n, _ in parts:
+            out[pos:pos + n] = self._remove_dc(x[pos:pos + n])
+            pos += n
+        return out
+
+    def _remove_dc(self, x: np.ndarray) -> np.ndarray:
+        """One block minus the slowly varying DC estimate, which it updates."""
+        # x.mean() without its overhead: the same float32 sum, divided in float64, rounded to float32
+        mean = float(np.float32(float(np.add.reduce(x)) / x.size))
+        if not self._dc_started:
+            self._dc = mean  # a stream that starts with an offset has no step
+            self._dc_started = True
+        prev = self._dc
+        a = 1.0 - math.exp(-x.size / (self._dc_tau * self.sample_rate))
+        self._dc += a * (mean - self._dc)
+        if abs(self._dc) > 1e-6 or abs(prev) > 1e-6:
+            # the estimate glides from its last value to the new one across the block: a step at each
+            # block boundary would be a click (a kick's lopsided waveform moves the estimate quickly)
+            x = x - (np.float32(prev) + np.float32(self._dc - prev) * self._ramp_of(x.size))
         return x
 
     def _ramp_of(self, n: int) -> np.ndarray:
@@ -273,7 +350,18 @@ class Engine:
             t = onset.sample / self.detector_rate
         return float(onset if t is None else t)
 
-    def _open_hit(self, onset) -> None:
+    def _known_sample(self, onset, call_start: int) -> float:
+        """The input sample count at which the detector could report `onset` (its `confirmed` sample, at
+        the input rate); without one, the start of this call."""
+        confirmed = getattr(onset, "confirmed", 0)
+        if not confirmed:
+            return call_start + 1
+        if not self.detect_16k:
+            return float(confirmed) * self.sample_rate / self.detector_rate
+        ratio = self.sample_rate / SAMPLE_RATE
+        return (confirmed + self.resampler.samples_in / ratio - self.resampler.samples_out) * ratio
+
+    def _open_hit(self, onset, call_start: int = 0) -> None:
         onset_s = self._onset_seconds(onset)
         in_sample = onset_s * self.sample_rate
         # the block holding the onset: first block whose end is past the onset sample
@@ -284,19 +372,49 @@ class Engine:
         hit_id = self._next_id
         self._next_id += 1
         self.windows.add_onset(hit_id, onset_s, onset_wall, t_block)
+        self._known_at[hit_id] = self._known_sample(onset, call_start)
+        if len(self._known_at) > 256:  # only the latest hits can still cut an open window
+            del self._known_at[min(self._known_at)]
         self.stats.hits += 1
         timing = HitTiming(hit_id, onset_s, t_block)
         self._timing[hit_id] = timing
         self.stats.timings.append(timing)
 
-    def _emit(self, windows: list[PreparedWindow], t_ready: float) -> list[Estimate]:
+    def _ready_time(self, w: PreparedWindow, first: int) -> float:
+        """perf_counter() at the arrival of the block that completed window `w`, among this call's blocks
+        (from index `first` in _blocks): the first at whose end the window was ready as a call per block
+        would have found it - its audio there (at the input rate or out of the resampler), the detector
+        past its end, and the onset that cut it short, if one did, confirmed."""
+        hit = w.hit
+        cutter = hit.early_cut_by if w.kind == "early" else hit.cut_by
+        known = self._known_at.get(cutter, 0) if cutter is not None else 0
+        lat = int(getattr(self.detector, "latency_samples", 0) or 0)
+        last = len(self._blocks) - 1
+        for i in range(first, last):
+            end_in, end_16 = self._block_ends[i], self._block_out[i]
+            if end_in < known:
+                continue
+            if w.kind == "early":
+                if (end_in if self._early_history is not None else end_16) >= hit.early_end:
+                    return self._blocks[i][0]
+                continue
+            detected = end_16 if self.detect_16k else end_in
+            if end_16 >= hit.end and (detected - lat) * SAMPLE_RATE // self.detector_rate >= hit.end:
+                return self._blocks[i][0]
+        return self._blocks[last][0]
+
+    def _emit(self, windows: list[PreparedWindow], first: int | None,
+              t_ready: float | None = None) -> list[Estimate]:
+        """Run the model on the windows and send each estimate; `first`: index in _blocks of this call's
+        first block (each window's ready time is its completing block's arrival), or None: `t_ready` for all."""
         self.stats.skipped = self.windows.skipped
         if not windows:
             return []
+        ready = [t_ready if first is None else self._ready_time(w, first) for w in windows]
         batch = np.stack([w.model_input for w in windows])
         values = np.asarray(self.model.predict(batch), dtype=np.float64)
         out = []
-        for w, v in zip(windows, values):
+        for w, v, t_ready in zip(windows, values, ready):
             est = Estimate(w.kind, w.hit.hit_id, w.hit.onset_s, w.peak_dbfs, v, w.length_s,
                            w.hit.onset_wall, w.hit.t_onset_block, t_ready)
             for cb in self.callbacks:
@@ -327,6 +445,27 @@ class Engine:
         return out
 
 
+def group_frames(engine: Engine, block_size: int) -> int:
+    """Input frames the worker may gather before it runs them through `engine` (0: every block at once).
+
+    Automatic (`group_ms` None): the early window's length minus the onset detector's worst-case delay
+    (its `latency_samples`, plus the resampler's when it runs at 16 kHz) minus one block, at most
+    AUTO_GROUP_MAX_MS: every hit is then detected before its early window closes, and the early estimate
+    leaves with the block that completes it, as without grouping.
+    """
+    sr = engine.sample_rate
+    ms = engine.config.group_ms
+    if ms is not None:
+        if not 0.0 <= float(ms) <= 1000.0:
+            raise ValueError(f"group {ms} ms: must be between 0 and 1000 ms")
+        return int(float(ms) * sr / 1000.0)
+    if engine.detect_16k:
+        return 0  # the resampler's look-ahead (20-35 ms) leaves no room
+    latency = int(getattr(engine.detector, "latency_samples", 0) or 0) * sr // engine.detector_rate
+    room = int(engine.config.early_ms * sr / 1000.0) - latency - (int(block_size) - 1)
+    return max(0, min(room, int(AUTO_GROUP_MAX_MS * sr / 1000.0)))
+
+
 class Runner:
     """Runs an engine on a worker thread fed by a source through a BlockRing."""
 
@@ -336,6 +475,8 @@ class Runner:
         self.engine = engine
         self.source = source
         self.ring = BlockRing(max(int(ring_seconds * source.sample_rate), 4 * source.block_size), source.channels)
+        self.group = group_frames(engine, source.block_size)
+        """Input frames the worker may gather before running the engine (0: every block at once)."""
         self.stall_s = stall_s
         self.error: Exception | None = None
         self.done = threading.Event()
@@ -359,7 +500,8 @@ class Runner:
         last = time.perf_counter()
         try:
             while not self._stop.is_set():
-                block = self.ring.read(timeout=0.1)
+                due = self.engine.frames_due(self.group)
+                block = self.ring.read(timeout=0.1, min_frames=due, max_frames=max(due, self.group))
                 self._sync_counters()
                 if block is None:  # end of stream
                     check = getattr(self.source, "check", None)
@@ -376,7 +518,7 @@ class Runner:
                                           "(disconnected, or the audio server stopped?)")
                     continue
                 last = time.perf_counter()
-                self.engine.process_block(block.data, block.t_arrival, block.wall_arrival)
+                self.engine.process_block(block.data, block.t_arrival, block.wall_arrival, block.parts)
         except Exception as exc:
             self.error = exc
         finally:

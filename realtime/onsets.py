@@ -181,6 +181,9 @@ class Onset:
     """Seconds: sample / sample_rate."""
     strength: float
     """Detection-function peak (mean log-flux)."""
+    confirmed: int = 0
+    """Absolute sample index one past the last input sample its decision needed: process() reports it
+    for the block holding sample `confirmed - 1`, whatever the blocks' lengths."""
 
 
 class _DcAndHighPass:
@@ -597,7 +600,7 @@ class OnsetDetector:
             if sample is None or sample - self._last_onset < self.min_interval:
                 continue
             self._last_onset = sample
-            out.append(Onset(int(sample), sample / self.sample_rate, float(v)))
+            out.append(Onset(int(sample), sample / self.sample_rate, float(v), (k + p.post_frames + 1) * self.hop))
         drop = len(df) - self._hist
         if drop > 0:
             del df[:drop], self._ok[:drop]

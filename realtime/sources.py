@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,14 +36,16 @@ def import_sounddevice():
 
 @dataclass(frozen=True)
 class Block:
-    """One block read from the ring."""
+    """The blocks read from the ring at once, joined."""
 
     data: np.ndarray
     """(frames, channels) float32 copy."""
     t_arrival: float
-    """perf_counter() when the block arrived (audio callback / file reader)."""
+    """perf_counter() when the (last) block arrived (audio callback / file reader)."""
     wall_arrival: float
     """time.time() at the same moment."""
+    parts: tuple[tuple[int, float], ...] = ()
+    """(frames, perf_counter() at arrival) of each block joined in `data`, oldest first."""
 
 
 class BlockRing:
@@ -50,13 +53,17 @@ class BlockRing:
 
     `write` never blocks: when the consumer is more than `capacity` frames
     behind, the block is dropped and counted in `overflows`/`dropped_frames`.
+    The reader asks for at least `min_frames` and sleeps until they are there:
+    the writer wakes it only then (one wake-up per group of blocks, not per block).
     """
 
     def __init__(self, capacity_frames: int, channels: int):
         self.capacity = int(capacity_frames)
         self.channels = int(channels)
         self._buf = np.zeros((self.capacity, self.channels), dtype=np.float32)
-        self._notes: queue.SimpleQueue = queue.SimpleQueue()
+        self._notes: queue.SimpleQueue = queue.SimpleQueue()  # wake-ups for the reader; None: closed
+        self._arrivals: deque = deque()  # (end frame, perf_counter()) of each block written and not read
+        self._due = 1  # the reader wants waking when this many frames have been written
         self._written = 0  # frames, producer only
         self._read = 0  # frames, consumer only
         self._wall_offset = time.time() - time.perf_counter()
@@ -65,6 +72,8 @@ class BlockRing:
         self.dropped_frames = 0
         self.xruns = 0
         """Blocks whose PortAudio status flags reported an over/underflow."""
+        self.xrun_frames: deque = deque(maxlen=1000)
+        """The frame count written before each of those blocks (the latest 1000): where in the stream."""
         self.closed = False
 
     def space(self) -> int:
@@ -76,18 +85,24 @@ class BlockRing:
         t = time.perf_counter() if t_arrival is None else t_arrival
         if xrun:
             self.xruns += 1
+            self.xrun_frames.append(self._written)
         n = data.shape[0]
         if n > self.space():
             self.overflows += 1
             self.dropped_frames += n
             return False
-        i = self._written % self.capacity
+        before = self._written
+        i = before % self.capacity
         first = min(n, self.capacity - i)
         self._buf[i:i + first] = data[:first]
         if first < n:
             self._buf[:n - first] = data[first:]
-        self._written += n
-        self._notes.put((n, t))
+        # the arrival first, then the count, then the reader's wish: a reader that sees the count finds the
+        # arrival, and one that set its wish before this write is woken by it (no wake-up is lost)
+        self._arrivals.append((before + n, t))
+        self._written = before + n
+        if before < self._due <= before + n:
+            self._notes.put(True)
         return True
 
     def close(self) -> None:
@@ -95,22 +110,41 @@ class BlockRing:
         self.closed = True
         self._notes.put(None)
 
-    def read(self, timeout: float | None = None) -> Block | None | bool:
-        """Next block; None at the end of the stream; False on timeout."""
-        try:
-            note = self._notes.get(timeout=timeout)
-        except queue.Empty:
-            return False
-        if note is None:
-            return None
-        n, t = note
-        i = self._read % self.capacity
+    def read(self, timeout: float | None = None, min_frames: int = 1, max_frames: int = 1) -> Block | None | bool:
+        """The next blocks, joined, once at least `min_frames` frames are unread (fewer at the end of the
+        stream): whole blocks, those holding the first `min_frames` frames and as many more as fit in
+        `max_frames`; None at the end of the stream; False on timeout (nothing is lost: the frames stay for
+        the next read)."""
+        self._due = self._read + max(1, int(min_frames))
+        if self._written < self._due and not self.closed:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while self._written < self._due and not self.closed:  # a stale wake-up: sleep again
+                wait = None if deadline is None else deadline - time.monotonic()
+                if wait is not None and wait <= 0:
+                    return False
+                try:
+                    self._notes.get(timeout=wait)
+                except queue.Empty:
+                    return False
+        written = self._written
+        if written == self._read:
+            return None  # closed, all read
+        start = end = self._read
+        parts = []
+        arrivals = self._arrivals
+        # the blocks holding the frames waited for, then more while they fit in max_frames
+        while arrivals and arrivals[0][0] <= written and (end < self._due or arrivals[0][0] - start <= max_frames):
+            block_end, t = arrivals.popleft()
+            parts.append((block_end - end, t))
+            end = block_end
+        n, i = end - start, start % self.capacity
         if i + n <= self.capacity:
             data = self._buf[i:i + n].copy()
         else:
             data = np.concatenate([self._buf[i:], self._buf[:n - (self.capacity - i)]])
-        self._read += n
-        return Block(data, t, t + self._wall_offset)
+        self._read = end
+        t = parts[-1][1]
+        return Block(data, t, t + self._wall_offset, tuple(parts))
 
 
 def parse_channels(spec: str | list[int] | tuple[int, ...] | None) -> tuple[int, ...]:

@@ -83,6 +83,10 @@ class Hit:
     """Wall-clock time of the onset (time.time() seconds)."""
     t_onset_block: float = 0.0
     """perf_counter() when the input block holding the onset arrived."""
+    early_cut_by: int | None = None
+    """The hit whose onset cut the early window short, if one did."""
+    cut_by: int | None = None
+    """The hit whose onset cut the final window short, if one did."""
     early_done: bool = False
     final_done: bool = False
     times: dict = field(default_factory=dict)
@@ -153,8 +157,10 @@ class WindowTracker:
         for prev in self.pending:
             if prev.end > start:
                 prev.end = max(prev.start, start)
+                prev.cut_by = hit_id
             if prev.early_end > early_start:
                 prev.early_end = max(prev.early_start, early_start)
+                prev.early_cut_by = hit_id
         early_end = min(onset_e + self.early_len, early_start + int(round(self.window * self.early_rate / SAMPLE_RATE)))
         hit = Hit(hit_id, onset_s, start, start + self.window, early_end, early_start=early_start,
                   onset_wall=onset_wall, t_onset_block=t_onset_block)

@@ -11,7 +11,7 @@ import soxr
 
 from encoder.audio import pad, prepare
 from encoder.descriptors import SAMPLE_RATE
-from realtime.engine import Engine, EngineConfig, Runner
+from realtime.engine import AUTO_GROUP_MAX_MS, Engine, EngineConfig, Runner, group_frames
 from realtime.resampling import StreamResampler
 from realtime.sources import BlockRing, FileSource, SourceError, import_sounddevice
 from realtime.windows import History
@@ -303,6 +303,110 @@ def test_ring_never_blocks_and_counts_overflows():
     assert ring.read(timeout=0.1) is None
 
 
+def test_ring_wakes_the_reader_once_its_frames_are_there_and_keeps_each_blocks_arrival():
+    ring = BlockRing(1000, 1)
+    blocks = [np.full((128, 1), k, dtype=np.float32) for k in range(8)]
+    for k in range(3):
+        assert ring.write(blocks[k], t_arrival=float(k))
+    t = time.perf_counter()
+    assert ring.read(timeout=0.05, min_frames=400, max_frames=400) is False  # 384 frames: not yet
+    assert time.perf_counter() - t >= 0.04
+    assert ring.write(blocks[3], t_arrival=3.0)
+    got = ring.read(timeout=0.05, min_frames=400, max_frames=400)  # the blocks holding frame 400: all four
+    assert [n for n, _ in got.parts] == [128] * 4 and [t for _, t in got.parts] == [0.0, 1.0, 2.0, 3.0]
+    assert got.t_arrival == 3.0 and np.array_equal(got.data[:, 0], np.repeat(np.arange(4.0), 128))
+    for k in range(4, 8):  # wraps around the 1000-frame ring
+        assert ring.write(blocks[k], t_arrival=float(k))
+    got = ring.read(timeout=0.05, min_frames=1, max_frames=300)  # one block waited for, one more fits
+    assert [t for _, t in got.parts] == [4.0, 5.0]
+    ring.close()
+    got = ring.read(timeout=0.05, min_frames=1000, max_frames=1000)  # closed: what is left, then None
+    assert np.array_equal(got.data[:, 0], np.repeat([6.0, 7.0], 128))
+    assert ring.read(timeout=0.05) is None
+
+
+def test_a_reader_waiting_for_a_group_is_woken_by_the_write_that_completes_it():
+    import threading
+
+    ring = BlockRing(10_000, 1)
+    out = {}
+    reader = threading.Thread(target=lambda: out.update(block=ring.read(timeout=2.0, min_frames=512)))
+    reader.start()
+    for k in range(4):
+        time.sleep(0.02)
+        assert reader.is_alive()  # still asleep until the fourth block
+        ring.write(np.ones((128, 1), dtype=np.float32), t_arrival=time.perf_counter())
+    reader.join(1.0)
+    assert not reader.is_alive() and out["block"].data.shape == (512, 1)
+    assert time.perf_counter() - out["block"].t_arrival < 0.5
+
+
+def test_group_frames_leave_room_for_detection_before_the_early_window_closes():
+    engine = Engine(RecordingModel(), RATE, EngineConfig())
+    latency = engine.detector.latency_samples  # the detector's worst-case delay, 12 ms
+    assert group_frames(engine, 128) == int(0.025 * RATE) - latency - 127
+    assert group_frames(Engine(RecordingModel(), RATE, EngineConfig(early_ms=100)), 128) == int(
+        AUTO_GROUP_MAX_MS * RATE / 1000)
+    assert group_frames(Engine(RecordingModel(), RATE, EngineConfig(early_ms=5)), 128) == 0
+    assert group_frames(Engine(RecordingModel(), RATE, EngineConfig(detect_rate="16000")), 128) == 0
+    assert group_frames(Engine(RecordingModel(), RATE, EngineConfig(group_ms=8)), 128) == 384
+    assert group_frames(Engine(RecordingModel(), RATE, EngineConfig(group_ms=0)), 128) == 0
+    with pytest.raises(ValueError, match="-3"):
+        group_frames(Engine(RecordingModel(), RATE, EngineConfig(group_ms=-3)), 128)
+
+
+def drive(audio: np.ndarray, block: int, config: EngineConfig, grouped: bool):
+    """The worker's loop in one thread: blocks arrive one by one (arrival time = the end of the block, in
+    stream seconds); after each, the engine runs when the ring would wake the worker (grouped) or at once.
+    Returns (engine, [(call number, estimate)], [parts of each call])."""
+    got, calls = [], []
+    engine = Engine(RecordingModel(), RATE, config, [lambda e: got.append((len(calls) - 1, e))])
+    ring = BlockRing(RATE, 1)
+    group = group_frames(engine, block) if grouped else 0
+    for i in range(0, audio.size - block + 1, block):
+        ring.write(audio[i:i + block, None], t_arrival=(i + block) / RATE)
+        due = engine.frames_due(group)
+        b = ring.read(timeout=0, min_frames=due, max_frames=max(due, group))
+        if b is not False:
+            calls.append(b.parts)
+            engine.process_block(b.data, b.t_arrival, b.wall_arrival, b.parts)
+    ring.close()  # the end of the stream: what is left, then None
+    while (b := ring.read(timeout=0, min_frames=group, max_frames=group)) is not None:
+        calls.append(b.parts)
+        engine.process_block(b.data, b.t_arrival, b.wall_arrival, b.parts)
+    calls.append(())  # (what finish sends)
+    engine.finish()
+    return engine, got, calls
+
+
+def test_grouped_blocks_give_the_same_estimates_and_the_early_one_leaves_with_its_block():
+    audio = stream()
+    config = EngineConfig()
+    _, single, single_calls = drive(audio, 128, config, grouped=False)
+    engine, grouped, calls = drive(audio, 128, config, grouped=True)
+    blocks = audio.size // 128
+    assert len(single_calls) == blocks + 1 and len(calls) < 0.35 * blocks  # mostly 4 blocks a call
+    assert max(len(p) for p in calls) == 4 and sum(len(p) for p in calls) == blocks
+    assert [(e.kind, e.hit_id, e.onset_s) for _, e in grouped] == [(e.kind, e.hit_id, e.onset_s) for _, e in single]
+    assert np.allclose([e.values for _, e in grouped], [e.values for _, e in single], atol=1e-6)
+    assert len([e for _, e in grouped if e.kind == "final"]) == len(TIMES)
+    early_len = int(round(config.early_ms * RATE / 1000))
+    for (k, e), (_, s) in zip(grouped, single):
+        # the latencies count from the block holding the onset, as without grouping
+        assert e.t_onset_block == s.t_onset_block
+        assert e.t_onset_block == (np.floor(e.onset_s * RATE / 128) + 1) * 128 / RATE
+        if e.kind == "early":
+            # sent in the call that ends with the block completing the early window (holding its last sample,
+            # end - 1): no later than unjoined
+            end = int(round(e.onset_s * RATE)) + early_len
+            assert calls[k][-1][1] == e.t_ready_block == s.t_ready_block == np.ceil(end / 128) * 128 / RATE
+        elif calls[k]:  # (not closed by the end of the stream)
+            # complete at the same block: its audio there, or the next hit's onset confirmed there when
+            # that hit cut it short; sent no more than a group later
+            assert e.t_ready_block == s.t_ready_block
+            assert calls[k][-1][1] - e.t_ready_block < 512 / RATE
+
+
 def test_file_source_through_the_runner_equals_direct_engine(tmp_path):
     import soundfile as sf
 
@@ -312,10 +416,14 @@ def test_file_source_through_the_runner_equals_direct_engine(tmp_path):
     source = FileSource(path, block_size=128)
     got = []
     engine = Engine(RecordingModel(), source.sample_rate, EngineConfig(), [got.append], mix=source.mix)
+    joined = []
+    process = engine.process_block
+    engine.process_block = lambda *a: joined.append(len(a[3])) or process(*a)
     runner = Runner(engine, source).start()
     assert runner.wait(30)
     runner.stop()
     assert runner.error is None
+    assert max(joined) == 4 and sum(joined) == engine.stats.blocks == -(-audio.size // 128)  # in groups
     _, direct, _ = run_engine(audio)
     assert [(e.kind, e.hit_id) for e in got] == [(e.kind, e.hit_id) for e in direct]
     assert np.allclose([e.values for e in got], [e.values for e in direct], atol=1e-5)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 import time
@@ -68,6 +69,26 @@ def test_config_file_sets_options_and_the_command_line_overrides_it(loop, model,
     assert len(timbre) == len(truth)
     points = np.array([t[1:] for t in timbre])
     assert points.max() > 1.5 and points.max() <= 100  # audiocommons scale from the config
+
+
+def test_group_ms_from_the_command_line_or_the_config_file(loop, model, receiver, tmp_path):
+    path, truth = loop
+    stats = tmp_path / "stats.json"
+    cfg = tmp_path / "group.toml"
+    cfg.write_text("group_ms = 8\n")
+    out = drumtimbre("listen", "--input", path, "--model", model, "--osc", f"127.0.0.1:{receiver.port}",
+                     "--config", cfg, "--stats", stats)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(stats.read_text())["group_frames"] == 384  # 8 ms at 48 kHz
+    out = drumtimbre("listen", "--input", path, "--model", model, "--osc", f"127.0.0.1:{receiver.port}",
+                     "--config", cfg, "--group-ms", "0", "--stats", stats)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(stats.read_text())["group_frames"] == 0  # every block at once
+    time.sleep(0.2)
+    assert len(receiver.args("/drumtimbre/timbre")) == 2 * len(truth)  # every hit, either way
+    for bad in ("soon", "-1"):
+        out = drumtimbre("listen", "--input", path, "--model", model, "--group-ms", bad)
+        assert out.returncode == 2 and repr(bad) in out.stderr and "Traceback" not in out.stderr, out.stderr
 
 
 def test_bad_config_is_refused_naming_file_and_key(tmp_path):
