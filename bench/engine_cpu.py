@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from realtime_latency import by_name, thread_cpu_seconds, thread_names  # noqa: E402
+from report import machine  # noqa: E402
 from tests.jack_harness import DRUMTIMBRE, drum_pattern  # noqa: E402
 
 RATE = 48000
@@ -180,18 +180,6 @@ def listen_threads(audio: np.ndarray, block: int, tmp: Path) -> dict:
     threads = sorted((100 * (c - first.get(tid, 0.0)) / wall for tid, c in last.items()), reverse=True)
     return dict(wall_s=wall, total=sum(threads), threads=threads, by_name=by_name(first, last, names, wall),
                 stderr=err.strip().splitlines()[-1:])
-
-
-def machine() -> str:
-    cpu = ""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -37,7 +36,9 @@ import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
+from report import machine  # noqa: E402
 from tests.jack_harness import DRUMTIMBRE, JackServer, default_sigint, drum_pattern, missing_jack_tools  # noqa: E402
 
 RATE = 48000
@@ -203,8 +204,8 @@ def pooled(runs: list[dict]) -> dict:
     """Several live runs as one: hits and latencies pooled, counters summed, the CPU of each run kept."""
     out = {k: sum(r[k] for r in runs) for k in ("true_hits", "hits", "timbre_received", "early_received",
                                                  "xruns", "overflows", "play_s")}
-    out.update(missed_s=[(k, t) for k, r in enumerate(runs) for t in r["missed_s"]],
-               extra_s=[(k, t) for k, r in enumerate(runs) for t in r["extra_s"]])
+    out.update(missed_s=[(k, t, None) for k, r in enumerate(runs) for t in r["missed_s"]],
+               extra_s=[(k, t, x) for k, r in enumerate(runs) for t, x in zip(r["extra_s"], r["extra_nearest_xrun_s"])])
     out.update(block=runs[0]["block"], early_ms_setting=runs[0]["early_ms_setting"], runs=len(runs),
                group_frames=runs[0]["group_frames"], group_ms_setting=runs[0]["group_ms_setting"],
                cpu_runs=[r["cpu_percent"] for r in runs], tick_cpu_runs=[r["tick_cpu_percent"] for r in runs],
@@ -260,13 +261,9 @@ def long_file(model: str | None, minutes: float, tmp: Path) -> dict:
             "rss_mib_max": float(rss.max()) if rss.size else float("nan")}
 
 
-def machine() -> str:
-    return f"{os.cpu_count()}-core {platform.machine()} VM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
-
-
 def markdown(cmd: str, model_name: str, lv: dict | None, lg: dict | None, other: dict | None = None) -> str:
     lines = ["## Realtime engine: latency and CPU (`bench/realtime_latency.py`)", "",
-             f"Command: `{cmd}`  ", f"Machine: 2-core x86-64 VM, 24 GB, no GPU ({machine()}); "
+             f"Command: `{cmd}`  ", f"Machine: 2-core VM, 24 GB, no GPU ({machine()}); "
              f"load average at the end {' / '.join(f'{v:.2f}' for v in os.getloadavg())}.  ",
              f"Model: {model_name}", ""]
     if other:
@@ -301,8 +298,12 @@ def live_markdown(lv: dict) -> list[str]:
     for key, label in names.items():
         v = lv[key]
         lines.append(f"| {label} | {v['p50']:.1f} | {v['p95']:.1f} | {v['max']:.1f} |")
-    odd = "".join(f"; {what} (run, s of the pattern): " + ", ".join(f"({k + 1}, {t:.3f})" for k, t in lv[key])
-                  for key, what in (("missed_s", "true hits missed"), ("extra_s", "extra onsets")) if lv[key])
+    def listed(items) -> str:  # (run, s of the pattern[, s to the nearest xrun]), runs from 1
+        return ", ".join(f"({k + 1}, {t:.3f}" + ("" if x is None else f", {x:.3f}") + ")" for k, t, x in items)
+    odd = "".join(f"; {what}: {listed(lv[key])}"
+                  for key, what in (("missed_s", "true hits missed (run, s of the pattern)"),
+                                    ("extra_s", "extra onsets (run, s of the pattern, s to the nearest xrun)"))
+                  if lv[key])
     lines += ["", f"Hits: {lv['hits']} detected, {lv['timbre_received']} final and {lv['early_received']} early "
               f"bundles received, {lv['true_hits']} true{odd}; xruns {lv['xruns']}, overflows {lv['overflows']}.  ",
               f"CPU of `listen`: {lv['cpu_percent']:.1f} % of one core over the playback"
