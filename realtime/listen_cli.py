@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="the worker takes the input blocks in groups of up to this many ms (fewer wake-ups, "
                           "less CPU; it never waits past the block that completes a hit's window); 'auto' "
                           "(default): as much as still detects every hit before its early window closes, at "
-                          "most 12 ms (none with --early-ms under about 15); 0: every block at once")
+                          "most 12 ms (no grouping with --early-ms under about 17); 0: every block at once")
     out = p.add_argument_group("output")
     out.add_argument("--osc", action="append", default=None, metavar="HOST:PORT",
                      help="OSC destination, repeatable (default 127.0.0.1:9000)")

@@ -82,6 +82,9 @@ def test_results_do_not_depend_on_block_size():
                   list(rng.integers(0, 700, size=x.size // 100))):
         got = [o.sample for o in feed(OnsetDetector(RATE), x, sizes)]
         assert len(got) == len(ref) and np.max(np.abs(np.subtract(got, ref))) <= 1
+    # each onset is confirmed at the same sample, however the stream is cut (the engine's ready blocks use it)
+    confirmed = [o.confirmed for o in feed(OnsetDetector(RATE), x, [256] * (x.size // 256 + 1))]
+    assert [o.confirmed for o in feed(OnsetDetector(RATE), x, sizes)] == confirmed
 
 
 def test_each_onset_reported_once_within_the_latency():
@@ -93,6 +96,7 @@ def test_each_onset_reported_once_within_the_latency():
             end = i + min(128, x.size - i)
             assert end - o.sample <= det.latency_samples
             assert o.time == pytest.approx(o.sample / RATE) and o.strength > 0
+            assert i < o.confirmed <= end  # reported with the block holding its confirming sample
             seen.append(o.sample)
     seen += [o.sample for o in det.flush()]
     assert len(seen) == 4 and len(set(seen)) == 4 and seen == sorted(seen)
