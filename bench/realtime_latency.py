@@ -161,11 +161,11 @@ def live(model: str | None, seconds: float, block: int, early_ms: float, tmp: Pa
     data = json.loads(stats.read_text())
     hits = data["hits"]
     onsets = np.array([h["onset_s"] for h in hits])
-    missed, extra = unmatched(onsets, truth)
+    missed, extra_at = unmatched(onsets, truth)
+    # each extra onset on listen's stream clock, and how far (s) from it the nearest xrun was flagged
+    extra = [round(float(onsets[j]), 4) for j in extra_at]
     xrun_s = np.array(data.get("xrun_s", []))
-    # for each extra onset: how far (s) the nearest xrun was, on listen's stream clock
-    offset = float(np.median(onsets[:5]) - np.median(truth[:5])) if onsets.size >= 5 else 0.0
-    extra_xrun = [round(float(np.min(np.abs(xrun_s - (t + offset)))), 3) if xrun_s.size else None for t in extra]
+    extra_xrun = [round(float(np.min(np.abs(xrun_s - t))), 3) if xrun_s.size else None for t in extra]
     out = {"true_hits": len(truth), "hits": data["summary"]["hits"], "timbre_received": counter.timbre,
            "early_received": counter.early, "xruns": data["summary"]["xruns"],
            "overflows": data["summary"]["overflows"], "cpu_percent": 100 * (c1 - c0) / (t1 - t0),
@@ -183,21 +183,29 @@ def live(model: str | None, seconds: float, block: int, early_ms: float, tmp: Pa
 LATENCIES = ("early_ms", "early_processing_ms", "final_ms", "final_processing_ms")
 
 
-def unmatched(onsets: np.ndarray, truth: np.ndarray, tol: float = 0.025) -> tuple[list[float], list[float]]:
-    """The true hits no onset matched and the onsets no true hit matched (+-tol s), in seconds of the
-    pattern: listen's stream clock starts before the playback, so the offset between the first few onsets
-    and true hits that matches the most is used (first to first on a tie: the pattern is regular, so a miss
-    or an extra at its very start can leave the times one hit off; the counts stay right)."""
+def unmatched(onsets: np.ndarray, truth: np.ndarray, tol: float = 0.025) -> tuple[list[float], list[int]]:
+    """The true hits no onset matched (in seconds of the pattern) and the indices of the onsets no true hit
+    matched (+-tol s).  listen's stream clock starts before the playback, and audio lost at an xrun moves every later
+    onset earlier: so the offset is found first for the whole run (between the first few onsets and true
+    hits, the one that matches the most; first to first on a tie), then followed along the run (the median
+    of the 9 nearest onsets' distances to their nearest true hits).  The pattern is regular, so a miss or an
+    extra at its very start can leave the times one hit off; the counts stay right."""
     from realtime.onset_match import match
 
     if onsets.size == 0 or truth.size == 0:
-        return [float(t) for t in truth], [float(t) for t in onsets]
+        return [float(t) for t in truth], list(range(onsets.size))
     offsets = [onsets[i] - truth[j] for i in range(min(3, onsets.size)) for j in range(min(3, truth.size))]
     best = max(offsets, key=lambda off: len(match(onsets - off, truth, tol)))  # the first best: first to first
-    pairs = match(onsets - best, truth, tol)
+    at = onsets - best
+    nearest = truth[np.clip(np.searchsorted(truth, at), 1, truth.size - 1) - 1]
+    after = truth[np.clip(np.searchsorted(truth, at), 0, truth.size - 1)]
+    d = np.where(np.abs(at - nearest) < np.abs(at - after), at - nearest, at - after)
+    local = np.array([np.median(d[max(0, k - 4):k + 5]) for k in range(d.size)])
+    at = at - local
+    pairs = match(at, truth, tol)
     hit_r, hit_e = {r for r, _ in pairs}, {e for _, e in pairs}
-    return ([round(float(t), 4) for i, t in enumerate(truth) if i not in hit_r],
-            [round(float(t - best), 4) for j, t in enumerate(onsets) if j not in hit_e])
+    return [round(float(t), 4) for i, t in enumerate(truth) if i not in hit_r], \
+        [j for j in range(onsets.size) if j not in hit_e]
 
 
 def pooled(runs: list[dict]) -> dict:
@@ -298,11 +306,11 @@ def live_markdown(lv: dict) -> list[str]:
     for key, label in names.items():
         v = lv[key]
         lines.append(f"| {label} | {v['p50']:.1f} | {v['p95']:.1f} | {v['max']:.1f} |")
-    def listed(items) -> str:  # (run, s of the pattern[, s to the nearest xrun]), runs from 1
+    def listed(items) -> str:  # (run, s[, s to the nearest xrun]), runs from 1
         return ", ".join(f"({k + 1}, {t:.3f}" + ("" if x is None else f", {x:.3f}") + ")" for k, t, x in items)
     odd = "".join(f"; {what}: {listed(lv[key])}"
                   for key, what in (("missed_s", "true hits missed (run, s of the pattern)"),
-                                    ("extra_s", "extra onsets (run, s of the pattern, s to the nearest xrun)"))
+                                    ("extra_s", "extra onsets (run, s of listen's stream, s to the nearest xrun)"))
                   if lv[key])
     lines += ["", f"Hits: {lv['hits']} detected, {lv['timbre_received']} final and {lv['early_received']} early "
               f"bundles received, {lv['true_hits']} true{odd}; xruns {lv['xruns']}, overflows {lv['overflows']}.  ",
