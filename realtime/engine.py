@@ -384,10 +384,10 @@ class Engine:
         """perf_counter() at the arrival of the block that completed window `w`, among this call's blocks
         (from index `first` in _blocks): the first at whose end the window was ready as a call per block
         would have found it - its audio there (at the input rate or out of the resampler), the detector
-        past its end, and the onset that cut it short, if one did, confirmed."""
+        past its end, its own onset confirmed, and the onset that cut it short, if one did."""
         hit = w.hit
         cutter = hit.early_cut_by if w.kind == "early" else hit.cut_by
-        known = self._known_at.get(cutter, 0) if cutter is not None else 0
+        known = max(self._known_at.get(hit.hit_id, 0), self._known_at.get(cutter, 0) if cutter is not None else 0)
         lat = int(getattr(self.detector, "latency_samples", 0) or 0)
         last = len(self._blocks) - 1
         for i in range(first, last):
