@@ -3,7 +3,8 @@
 A drum loop is played into PortAudio's JACK input port with sndfile-jackplay
 (bit-exact, real-time pace); `drumtimbre listen` runs as a subprocess on that
 device; every hit of the loop must arrive at liblo's oscdump and at the
-example Pure Data patch.
+example Pure Data patch, on time, and nothing else - except an onset at a block
+PortAudio flagged as an xrun, where JACK on a loaded machine can lose a block.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import time
 import numpy as np
 import pytest
 
+from realtime.onset_match import match
 from tests.jack_harness import (DRUMTIMBRE, JackServer, default_sigint, free_udp_port, missing_jack_tools, oscdump,
                                 parse_oscdump, pd_patch, write_pattern)
 from tests.onnx_fixtures import write_fixture_model
@@ -93,21 +95,26 @@ def test_listen_on_jack_sends_every_hit_to_oscdump_and_pd(jack_server, loop_file
     timbre = parse_oscdump(dump.lines, "/drumtimbre/timbre")
     early = parse_oscdump(dump.lines, "/drumtimbre/early/timbre")
     hits = parse_oscdump(dump.lines, "/drumtimbre/hit")
-    assert len(timbre) == len(truth), (len(timbre), len(truth), err)
-    assert len(early) == len(truth)
-    assert [int(t[0]) for t in timbre] == list(range(len(truth)))
-    values = np.array([[float(v) for v in t[1:]] for t in timbre])
-    assert values.shape == (len(truth), 7) and np.all((values >= 0) & (values <= 1))
-    # stream time = loop time + when playback started: the offsets agree for every hit
+    recorded = json.loads(stats.read_text())
+    # every true hit arrives, at the right time: stream time = loop time + when playback started
     onsets = np.array([float(h[1]) for h in hits])
-    offsets = onsets - truth
-    assert np.ptp(offsets) < 0.012, offsets
+    offset = max((o - t for o in onsets[:3] for t in truth[:3]), key=lambda c: len(match(onsets - c, truth, 0.006)))
+    pairs = match(onsets - offset, truth, 0.006)  # within +-6 ms of one offset: as before, a spread under 12 ms
+    assert len(pairs) == len(truth), (onsets - offset, truth, err)
+    # an onset more is allowed only at a block PortAudio flagged: on a loaded machine JACK can lose a block
+    # there (BENCHMARKS.md), and a lost block in a ringing drum is a click
+    extra = np.delete(onsets, [e for _, e in pairs])
+    xruns = np.array(recorded["xrun_s"])
+    assert all(xruns.size and np.min(np.abs(xruns - t)) < 0.012 for t in extra), (extra, xruns)
+    assert len(timbre) == len(early) == len(hits) == len(onsets)
+    assert [int(t[0]) for t in timbre] == list(range(len(onsets)))
+    values = np.array([[float(v) for v in t[1:]] for t in timbre])
+    assert values.shape == (len(onsets), 7) and np.all((values >= 0) & (values <= 1))
     pd_hits = [line for line in pd.lines if line.startswith("drumtimbre-hit:")]
     pd_voice = [line for line in pd.lines if line.startswith("drumtimbre-voice:")]
-    assert len(pd_hits) == len(truth), pd.lines[-5:]
-    assert len(pd_voice) == len(truth)
-    summary = json.loads(stats.read_text())["summary"]
-    assert summary["hits"] == len(truth) and summary["overflows"] == 0
+    assert len(pd_hits) == len(onsets), pd.lines[-5:]
+    assert len(pd_voice) == len(onsets)
+    assert recorded["summary"]["hits"] == len(onsets) and recorded["summary"]["overflows"] == 0
 
 
 def test_listen_exits_non_zero_when_the_device_disappears(jack_server, model):
