@@ -170,6 +170,8 @@ class Engine:
         self.detect_16k = config.detect_rate == "16000"
         self.detector_rate = SAMPLE_RATE if self.detect_16k else self.sample_rate
         self.detector = detector if detector is not None else _make_detector(self.detector_rate, config.onset_params)
+        self.detector_latency = int(getattr(self.detector, "latency_samples", 0) or 0)
+        """Worst-case samples (at the detector's rate) between an onset and the end of the block reporting it."""
         self.resampler = StreamResampler(self.sample_rate, SAMPLE_RATE)
         early_rate = self.sample_rate if config.early_from == "input" and self.sample_rate != SAMPLE_RATE else None
         self.windows = WindowTracker(config.window_s, config.early_ms, config.preroll_ms, early_rate=early_rate)
@@ -249,12 +251,12 @@ class Engine:
     def _due_sample(self, hit, kind: str) -> float:
         """The input sample count (estimated) at which `hit`'s early or final window is complete."""
         ratio = self.sample_rate / SAMPLE_RATE
-        lag = self.resampler.samples_in / ratio - self.resampler.samples_out  # 16 kHz samples held back
+        lag = self._resampler_lag()
         if kind == "early":
             if self._early_history is not None:
                 return float(hit.early_end)
             return (hit.early_end + lag) * ratio
-        latency = float(getattr(self.detector, "latency_samples", 0) or 0)
+        latency = self.detector_latency
         confirmed = ((hit.end + lag) * ratio + latency * ratio if self.detect_16k
                      else hit.end * ratio + latency)
         return max((hit.end + lag) * ratio, confirmed)
@@ -336,9 +338,15 @@ class Engine:
         self._detected += x.size
         return list(self.detector.process(x) or [])
 
-    def _confirmed_to_16k(self) -> int:
-        lat = int(getattr(self.detector, "latency_samples", 0) or 0)
-        return int((self._detected - lat) * SAMPLE_RATE // self.detector_rate)
+    def _resampler_lag(self) -> float:
+        """16 kHz samples the streaming resampler holds back now (its input so far, at 16 kHz, minus its output)."""
+        return self.resampler.samples_in * SAMPLE_RATE / self.sample_rate - self.resampler.samples_out
+
+    def _confirmed_to_16k(self, detected: int | None = None) -> int:
+        """16 kHz index up to which the detector has ruled out a further onset, once it has been fed `detected`
+        samples (default: all so far)."""
+        detected = self._detected if detected is None else detected
+        return int((detected - self.detector_latency) * SAMPLE_RATE // self.detector_rate)
 
     def _ready(self) -> list[PreparedWindow]:
         return self.windows.ready(self._confirmed_to_16k())
@@ -358,8 +366,7 @@ class Engine:
             return call_start + 1
         if not self.detect_16k:
             return float(confirmed) * self.sample_rate / self.detector_rate
-        ratio = self.sample_rate / SAMPLE_RATE
-        return (confirmed + self.resampler.samples_in / ratio - self.resampler.samples_out) * ratio
+        return (confirmed + self._resampler_lag()) * self.sample_rate / SAMPLE_RATE
 
     def _open_hit(self, onset, call_start: int = 0) -> None:
         onset_s = self._onset_seconds(onset)
@@ -388,7 +395,6 @@ class Engine:
         hit = w.hit
         cutter = hit.early_cut_by if w.kind == "early" else hit.cut_by
         known = max(self._known_at.get(hit.hit_id, 0), self._known_at.get(cutter, 0) if cutter is not None else 0)
-        lat = int(getattr(self.detector, "latency_samples", 0) or 0)
         last = len(self._blocks) - 1
         for i in range(first, last):
             end_in, end_16 = self._block_ends[i], self._block_out[i]
@@ -399,7 +405,7 @@ class Engine:
                     return self._blocks[i][0]
                 continue
             detected = end_16 if self.detect_16k else end_in
-            if end_16 >= hit.end and (detected - lat) * SAMPLE_RATE // self.detector_rate >= hit.end:
+            if end_16 >= hit.end and self._confirmed_to_16k(detected) >= hit.end:
                 return self._blocks[i][0]
         return self._blocks[last][0]
 
@@ -461,7 +467,7 @@ def group_frames(engine: Engine, block_size: int) -> int:
         return int(float(ms) * sr / 1000.0)
     if engine.detect_16k:
         return 0  # the resampler's look-ahead (20-35 ms) leaves no room
-    latency = int(getattr(engine.detector, "latency_samples", 0) or 0) * sr // engine.detector_rate
+    latency = engine.detector_latency * sr // engine.detector_rate
     room = int(engine.config.early_ms * sr / 1000.0) - latency - (int(block_size) - 1)
     return max(0, min(room, int(AUTO_GROUP_MAX_MS * sr / 1000.0)))
 
