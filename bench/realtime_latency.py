@@ -190,13 +190,11 @@ def unmatched(onsets: np.ndarray, truth: np.ndarray, tol: float = 0.025) -> tupl
     hits, the one that matches the most; first to first on a tie), then followed along the run (the median
     of the 9 nearest onsets' distances to their nearest true hits).  The pattern is regular, so a miss or an
     extra at its very start can leave the times one hit off; the counts stay right."""
-    from realtime.onset_match import match
+    from realtime.onset_match import best_offset, match
 
     if onsets.size == 0 or truth.size == 0:
         return [float(t) for t in truth], list(range(onsets.size))
-    offsets = [onsets[i] - truth[j] for i in range(min(3, onsets.size)) for j in range(min(3, truth.size))]
-    best = max(offsets, key=lambda off: len(match(onsets - off, truth, tol)))  # the first best: first to first
-    at = onsets - best
+    at = onsets - best_offset(onsets, truth, tol)
     nearest = truth[np.clip(np.searchsorted(truth, at), 1, truth.size - 1) - 1]
     after = truth[np.clip(np.searchsorted(truth, at), 0, truth.size - 1)]
     d = np.where(np.abs(at - nearest) < np.abs(at - after), at - nearest, at - after)

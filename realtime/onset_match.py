@@ -12,6 +12,15 @@ from pathlib import Path
 import numpy as np
 
 
+def best_offset(est: np.ndarray, ref: np.ndarray, tol: float, first: int = 3) -> float:
+    """The clock offset (s) to subtract from detections `est` so that the most of them match truth `ref`
+    (within tol s), among the differences between the first `first` of each; the earliest such pair on a
+    tie (first to first).  For a take recorded on another clock (listen's stream starts before playback)."""
+    est, ref = np.asarray(est, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    candidates = [est[i] - ref[j] for i in range(min(first, est.size)) for j in range(min(first, ref.size))]
+    return max(candidates, key=lambda off: len(match(est - off, ref, tol)))
+
+
 def match(est: np.ndarray, ref: np.ndarray, tol: float) -> list[tuple[int, int]]:
     """Greedy one-to-one matching, closest pairs first: (ref index, est index) within tol seconds."""
     est, ref = np.asarray(est, dtype=np.float64), np.asarray(ref, dtype=np.float64)

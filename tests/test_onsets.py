@@ -301,3 +301,12 @@ def test_score_onsets_pairs_closest_first_one_to_one():
     assert sc.matched == 2 and sc.precision == 0.5 and sc.recall == pytest.approx(2 / 3)
     assert sc.missed.tolist() == [3.0] and sc.extra.tolist() == [1.01, 5.0]  # 1.00 and 1.01 tie at 5 ms: the first
     assert score_onsets(np.array([]), np.array([1.0])).f == 0.0
+
+
+def test_best_offset_finds_another_clocks_start_despite_an_extra_and_a_miss():
+    from realtime.onset_match import best_offset
+
+    truth = np.array([0.5, 0.8, 1.3, 1.5, 2.2, 2.6])  # irregular: one offset fits
+    est = np.r_[0.1, truth[1:] + 2.3]  # an extra onset first, the first true hit missed, on a clock 2.3 s later
+    assert best_offset(est, truth, 0.006) == pytest.approx(2.3)
+    assert best_offset(truth + 2.3, truth, 0.006) == pytest.approx(2.3)
