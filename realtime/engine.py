@@ -472,6 +472,14 @@ def group_frames(engine: Engine, block_size: int) -> int:
     return max(0, min(room, int(AUTO_GROUP_MAX_MS * sr / 1000.0)))
 
 
+def read_group(ring, engine: Engine, group: int, timeout: float | None):
+    """The worker's read: from BlockRing `ring`, the blocks `engine` should run next - at least
+    `Engine.frames_due` frames (up to `group`, never past a due window), waiting at most `timeout` s for them,
+    and as many more as fit in `group`.  BlockRing.read's answer: a Block, None (end), False (timeout)."""
+    due = engine.frames_due(group)
+    return ring.read(timeout=timeout, min_frames=due, max_frames=max(due, group))
+
+
 class Runner:
     """Runs an engine on a worker thread fed by a source through a BlockRing."""
 
@@ -506,8 +514,7 @@ class Runner:
         last = time.perf_counter()
         try:
             while not self._stop.is_set():
-                due = self.engine.frames_due(self.group)
-                block = self.ring.read(timeout=0.1, min_frames=due, max_frames=max(due, self.group))
+                block = read_group(self.ring, self.engine, self.group, timeout=0.1)
                 self._sync_counters()
                 if block is None:  # end of stream
                     check = getattr(self.source, "check", None)

@@ -11,7 +11,7 @@ import soxr
 
 from encoder.audio import pad, prepare
 from encoder.descriptors import SAMPLE_RATE
-from realtime.engine import AUTO_GROUP_MAX_MS, Engine, EngineConfig, Runner, group_frames
+from realtime.engine import AUTO_GROUP_MAX_MS, Engine, EngineConfig, Runner, group_frames, read_group
 from realtime.resampling import StreamResampler
 from realtime.sources import BlockRing, FileSource, SourceError, import_sounddevice
 from realtime.windows import History
@@ -365,8 +365,7 @@ def drive(audio: np.ndarray, block: int, config: EngineConfig, grouped: bool):
     group = group_frames(engine, block) if grouped else 0
     for i in range(0, audio.size - block + 1, block):
         ring.write(audio[i:i + block, None], t_arrival=(i + block) / RATE)
-        due = engine.frames_due(group)
-        b = ring.read(timeout=0, min_frames=due, max_frames=max(due, group))
+        b = read_group(ring, engine, group, timeout=0)  # the worker's read (Runner)
         if b is not False:
             calls.append(b.parts)
             engine.process_block(b.data, b.t_arrival, b.wall_arrival, b.parts)
