@@ -195,8 +195,9 @@ def unmatched(onsets: np.ndarray, truth: np.ndarray, tol: float = 0.025) -> tupl
     if onsets.size == 0 or truth.size == 0:
         return [float(t) for t in truth], list(range(onsets.size))
     at = onsets - best_offset(onsets, truth, tol)
-    nearest = truth[np.clip(np.searchsorted(truth, at), 1, truth.size - 1) - 1]
-    after = truth[np.clip(np.searchsorted(truth, at), 0, truth.size - 1)]
+    k = np.searchsorted(truth, at)
+    nearest = truth[np.clip(k, 1, truth.size - 1) - 1]
+    after = truth[np.clip(k, 0, truth.size - 1)]
     d = np.where(np.abs(at - nearest) < np.abs(at - after), at - nearest, at - after)
     local = np.array([np.median(d[max(0, k - 4):k + 5]) for k in range(d.size)])
     at = at - local
@@ -357,11 +358,12 @@ def main() -> int:
             if args.compare_group_ms is not None:
                 other.append(live(model, args.seconds, args.block, args.early_ms, tmp, args.compare_group_ms))
         lv = pooled(runs) if runs else None
+        compared = pooled(other) if other else None
         lg = long_file(model, args.long_minutes, tmp) if args.long_minutes > 0 else None
     cmd = "python " + " ".join([os.path.relpath(__file__, REPO)] + sys.argv[1:])
-    text = markdown(cmd, name, lv, lg, pooled(other) if other else None)
+    text = markdown(cmd, name, lv, lg, compared)
     print(text)
-    print(json.dumps({"live": lv, "compared": pooled(other) if other else None, "long": lg}, indent=1),
+    print(json.dumps({"live": lv, "compared": compared, "long": lg}, indent=1),
           file=sys.stderr)
     if args.output:
         Path(args.output).write_text(text + "\n")
