@@ -61,6 +61,8 @@ class BlockRing:
         self.capacity = int(capacity_frames)
         self.channels = int(channels)
         self._buf = np.zeros((self.capacity, self.channels), dtype=np.float32)
+        self._bytes = memoryview(self._buf).cast("B")  # the same memory, for raw input
+        self._frame_bytes = 4 * self.channels
         self._notes: queue.SimpleQueue = queue.SimpleQueue()  # wake-ups for the reader; None: closed
         self._arrivals: deque = deque()  # (end frame, perf_counter()) of each block written and not read
         self._due = 1  # the reader wants waking when this many frames have been written
@@ -80,13 +82,16 @@ class BlockRing:
         """Frames that can be written now."""
         return self.capacity - (self._written - self._read)
 
-    def write(self, data: np.ndarray, t_arrival: float | None = None, xrun: bool = False) -> bool:
-        """Copy a (frames, channels) block in; False (and counted) when full."""
+    def write(self, data, t_arrival: float | None = None, xrun: bool = False) -> bool:
+        """Copy a block in: a (frames, channels) array, or any buffer holding its frames as interleaved float32
+        (what sounddevice's RawInputStream hands its callback: copied as bytes, no array made); False (and
+        counted) when full."""
         t = time.perf_counter() if t_arrival is None else t_arrival
         if xrun:
             self.xruns += 1
             self.xrun_frames.append(self._written)
-        n = data.shape[0]
+        raw = None if isinstance(data, np.ndarray) else memoryview(data).cast("B")
+        n = data.shape[0] if raw is None else raw.nbytes // self._frame_bytes
         if n > self.space():
             self.overflows += 1
             self.dropped_frames += n
@@ -94,9 +99,15 @@ class BlockRing:
         before = self._written
         i = before % self.capacity
         first = min(n, self.capacity - i)
-        self._buf[i:i + first] = data[:first]
-        if first < n:
-            self._buf[:n - first] = data[first:]
+        if raw is None:
+            self._buf[i:i + first] = data[:first]
+            if first < n:
+                self._buf[:n - first] = data[first:]
+        else:
+            fb = self._frame_bytes
+            self._bytes[i * fb:(i + first) * fb] = raw[:first * fb]
+            if first < n:
+                self._bytes[:(n - first) * fb] = raw[first * fb:n * fb]
         # the arrival first, then the count, then the reader's wish: a reader that sees the count finds the
         # arrival, and one that set its wish before this write is woken by it (no wake-up is lost)
         self._arrivals.append((before + n, t))
@@ -336,11 +347,11 @@ class DeviceSource:
         perf = time.perf_counter
         write = ring.write
 
-        def callback(indata, frames, time_info, status):  # audio thread: copy only
+        def callback(indata, frames, time_info, status):  # audio thread: copy only (raw bytes, no array)
             write(indata, perf(), bool(status))
 
         try:
-            self._stream = sd.InputStream(device=self.device.index, channels=self.channels,
+            self._stream = sd.RawInputStream(device=self.device.index, channels=self.channels,
                                           samplerate=self.sample_rate, blocksize=self.block_size,
                                           dtype="float32", callback=callback,
                                           finished_callback=self._finished)

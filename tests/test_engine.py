@@ -303,6 +303,21 @@ def test_ring_never_blocks_and_counts_overflows():
     assert ring.read(timeout=0.1) is None
 
 
+def test_ring_takes_raw_interleaved_frames_as_the_device_callback_hands_them():
+    # DeviceSource opens a RawInputStream: its callback gets a plain buffer of interleaved float32 frames,
+    # which the ring copies as bytes; the frames read back are those of the array, across the wrap too
+    ring = BlockRing(1000, 2)
+    frames = np.arange(2 * 2100, dtype=np.float32).reshape(2100, 2)
+    got = []
+    for k in range(7):  # 300-frame blocks: the fourth wraps around the 1000-frame ring
+        block = frames[300 * k:300 * (k + 1)]
+        assert ring.write(block.tobytes() if k % 2 else block, t_arrival=float(k))
+        got.append(ring.read(timeout=0.1, min_frames=300, max_frames=300))
+    assert [b.t_arrival for b in got] == [float(k) for k in range(7)]
+    assert np.array_equal(np.concatenate([b.data for b in got]), frames)
+    assert not ring.write(bytes(4 * 2 * 1001)) and ring.overflows == 1 and ring.dropped_frames == 1001
+
+
 def test_ring_wakes_the_reader_once_its_frames_are_there_and_keeps_each_blocks_arrival():
     ring = BlockRing(1000, 1)
     blocks = [np.full((128, 1), k, dtype=np.float32) for k in range(8)]
