@@ -305,6 +305,15 @@ class Engine:
             return x
         if len(parts) == 1:
             return self._remove_dc(x)
+        n = parts[0][0]
+        if all(m == n for m, _ in parts):  # blocks of one length (the usual group): all at once
+            blocks = x.reshape(len(parts), n)
+            steps = [self._dc_step(total, n) for total in np.add.reduce(blocks, axis=1).tolist()]
+            if not any(steps):
+                return x
+            prev = np.array([s[0] if s else 0.0 for s in steps], dtype=np.float32)[:, None]
+            delta = np.array([s[1] - s[0] if s else 0.0 for s in steps], dtype=np.float32)[:, None]
+            return (blocks - (prev + delta * self._ramp_of(n))).reshape(-1)
         out, pos = np.empty_like(x), 0
         for n, _ in parts:
             out[pos:pos + n] = self._remove_dc(x[pos:pos + n])
@@ -313,19 +322,24 @@ class Engine:
 
     def _remove_dc(self, x: np.ndarray) -> np.ndarray:
         """One block minus the slowly varying DC estimate, which it updates."""
-        # x.mean() without its overhead: the same float32 sum, divided in float64, rounded to float32
-        mean = float(np.float32(float(np.add.reduce(x)) / x.size))
+        step = self._dc_step(float(np.add.reduce(x)), x.size)
+        if step:
+            # the estimate glides from its last value to the new one across the block: a step at each
+            # block boundary would be a click (a kick's lopsided waveform moves the estimate quickly)
+            x = x - (np.float32(step[0]) + np.float32(step[1] - step[0]) * self._ramp_of(x.size))
+        return x
+
+    def _dc_step(self, total: float, n: int) -> tuple[float, float] | None:
+        """Update the DC estimate with a block of `n` samples summing (float32) to `total`: (its value before,
+        after), to be removed from the block gliding from one to the other; None when both are 0 (+-1e-6)."""
+        # the block's mean as x.mean() has it: the float32 sum, divided in float64, rounded to float32
+        mean = float(np.float32(total / n))
         if not self._dc_started:
             self._dc = mean  # a stream that starts with an offset has no step
             self._dc_started = True
         prev = self._dc
-        a = 1.0 - math.exp(-x.size / (self._dc_tau * self.sample_rate))
-        self._dc += a * (mean - self._dc)
-        if abs(self._dc) > 1e-6 or abs(prev) > 1e-6:
-            # the estimate glides from its last value to the new one across the block: a step at each
-            # block boundary would be a click (a kick's lopsided waveform moves the estimate quickly)
-            x = x - (np.float32(prev) + np.float32(self._dc - prev) * self._ramp_of(x.size))
-        return x
+        self._dc += (1.0 - math.exp(-n / (self._dc_tau * self.sample_rate))) * (mean - self._dc)
+        return (prev, self._dc) if abs(self._dc) > 1e-6 or abs(prev) > 1e-6 else None
 
     def _ramp_of(self, n: int) -> np.ndarray:
         """(1..n)/n as float32, cached per block size."""
