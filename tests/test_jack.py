@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -37,7 +38,7 @@ def jack_server():
 @pytest.fixture(scope="module")
 def loop_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("jack") / "loop.wav"
-    truth = write_pattern(path, 5.0, hits_per_s=4.0, lead=0.3)  # 16 hits, at the server's rate
+    truth = write_pattern(path, 5.0, hits_per_s=4.0, lead=0.3)  # 14 hits, at the server's rate
     return path, truth
 
 
@@ -60,9 +61,46 @@ def start_listen(server: JackServer, model, ports: list[int], stats=None, extra=
                             preexec_fn=default_sigint)
 
 
-def play(server: JackServer, path) -> None:
-    subprocess.run(["sndfile-jackplay", "--autoconnect=PortAudio:in_0", str(path)], env=server.env,
+def play(server: JackServer, path, port: str = "PortAudio:in_0") -> None:
+    subprocess.run(["sndfile-jackplay", f"--autoconnect={port}", str(path)], env=server.env,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, check=True)
+
+
+def listen_while_playing(server: JackServer, model, ports: list[int], plays: dict, stats, extra=()) -> tuple:
+    """Start listen, play each file of `plays` ({JACK port: file}, at once) into listen's input ports, give the
+    last window time to close, then Ctrl-C: (listen's exit status, its stderr)."""
+    listen = start_listen(server, model, ports, stats, extra)
+    try:
+        for port in plays:
+            assert server.wait_port(port), f"listen never opened its JACK input {port}"
+        time.sleep(0.3)
+        players = [threading.Thread(target=play, args=(server, path, port)) for port, path in plays.items()]
+        for t in players:
+            t.start()
+        for t in players:
+            t.join(40)
+        time.sleep(1.5)  # the last window closes 1 s after the last onset
+        listen.send_signal(signal.SIGINT)
+        out, err = listen.communicate(timeout=15)
+    finally:
+        if listen.poll() is None:
+            listen.kill()
+    return listen.returncode, err
+
+
+def true_onsets_found(hits: list, truth: np.ndarray, xrun_s: list, err: str) -> np.ndarray:
+    """The onset times of `/drumtimbre/hit` messages, after asserting that every true hit is among them, at the
+    right time (stream time = loop time + when playback started: within +-6 ms of one offset, a spread under
+    12 ms), and any other only at a block PortAudio flagged: on a loaded machine JACK can lose a block there
+    (BENCHMARKS.md), and a lost block in a ringing drum is a click."""
+    onsets = np.array([float(h[1]) for h in hits])
+    offset = best_offset(onsets, truth, 0.006)
+    pairs = match(onsets - offset, truth, 0.006)
+    assert len(pairs) == len(truth), (onsets - offset, truth, err)
+    extra = np.delete(onsets, [e for _, e in pairs])
+    xruns = np.array(xrun_s)
+    assert all(xruns.size and np.min(np.abs(xruns - t)) < 0.012 for t in extra), (extra, xruns)
+    return onsets
 
 
 def test_devices_lists_the_jack_input(jack_server):
@@ -78,34 +116,17 @@ def test_listen_on_jack_sends_every_hit_to_oscdump_and_pd(jack_server, loop_file
     dump_port, pd_port = free_udp_port(), free_udp_port()
     dump, pd = oscdump(dump_port), pd_patch(pd_port)
     stats = tmp_path / "stats.json"
-    listen = start_listen(jack_server, model, [dump_port, pd_port], stats)
     try:
-        assert jack_server.wait_port("PortAudio:in_0"), "listen never opened its JACK input"
-        time.sleep(0.3)
-        play(jack_server, path)
-        time.sleep(1.5)  # the last window closes 1 s after the last onset
-        listen.send_signal(signal.SIGINT)
-        out, err = listen.communicate(timeout=15)
+        code, err = listen_while_playing(jack_server, model, [dump_port, pd_port], {"PortAudio:in_0": path}, stats)
     finally:
-        if listen.poll() is None:
-            listen.kill()
         time.sleep(0.2)
         dump.stop(), pd.stop()
-    assert listen.returncode == 0, err
+    assert code == 0, err
     timbre = parse_oscdump(dump.lines, "/drumtimbre/timbre")
     early = parse_oscdump(dump.lines, "/drumtimbre/early/timbre")
     hits = parse_oscdump(dump.lines, "/drumtimbre/hit")
     recorded = json.loads(stats.read_text())
-    # every true hit arrives, at the right time: stream time = loop time + when playback started
-    onsets = np.array([float(h[1]) for h in hits])
-    offset = best_offset(onsets, truth, 0.006)
-    pairs = match(onsets - offset, truth, 0.006)  # within +-6 ms of one offset: as before, a spread under 12 ms
-    assert len(pairs) == len(truth), (onsets - offset, truth, err)
-    # an onset more is allowed only at a block PortAudio flagged: on a loaded machine JACK can lose a block
-    # there (BENCHMARKS.md), and a lost block in a ringing drum is a click
-    extra = np.delete(onsets, [e for _, e in pairs])
-    xruns = np.array(recorded["xrun_s"])
-    assert all(xruns.size and np.min(np.abs(xruns - t)) < 0.012 for t in extra), (extra, xruns)
+    onsets = true_onsets_found(hits, truth, recorded["xrun_s"], err)
     assert len(timbre) == len(early) == len(hits) == len(onsets)
     assert [int(t[0]) for t in timbre] == list(range(len(onsets)))
     values = np.array([[float(v) for v in t[1:]] for t in timbre])
@@ -115,6 +136,28 @@ def test_listen_on_jack_sends_every_hit_to_oscdump_and_pd(jack_server, loop_file
     assert len(pd_hits) == len(onsets), pd.lines[-5:]
     assert len(pd_voice) == len(onsets)
     assert recorded["summary"]["hits"] == len(onsets) and recorded["summary"]["overflows"] == 0
+
+
+def test_listen_hears_only_the_input_channel_it_is_given(jack_server, loop_file, model, tmp_path):
+    # two different loops into the device's two inputs at once; --channels 2 must hear the second alone
+    # (the raw stream's interleaved frames, split by the ring and the engine's channel mix)
+    path, _ = loop_file
+    other = tmp_path / "other.wav"
+    truth = write_pattern(other, 5.0, hits_per_s=3.0, lead=0.45)
+    dump_port = free_udp_port()
+    dump = oscdump(dump_port)
+    stats = tmp_path / "stats.json"
+    try:
+        code, err = listen_while_playing(jack_server, model, [dump_port],
+                                         {"PortAudio:in_0": path, "PortAudio:in_1": other}, stats,
+                                         extra=("--channels", "2"))
+    finally:
+        time.sleep(0.2)
+        dump.stop()
+    assert code == 0, err
+    onsets = true_onsets_found(parse_oscdump(dump.lines, "/drumtimbre/hit"), truth,
+                               json.loads(stats.read_text())["xrun_s"], err)
+    assert len(onsets) < len(truth) + 3  # (the first loop has 14 hits, this one 11)
 
 
 def test_listen_exits_non_zero_when_the_device_disappears(jack_server, model):
