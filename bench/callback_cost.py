@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child, args.seconds)
         return 0
-    from report import machine
+    from report import emit, machine
     from tests.jack_harness import JackServer, missing_jack_tools
 
     why = missing_jack_tools()
@@ -124,10 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         med = f"{statistics.median(nums):.2f} %" if len(nums) == len(got[case]) else "crashed"
         runs = ", ".join(f"{v:.2f}" if isinstance(v, float) else v for v in got[case])
         rows.append(f"| {label} | {med} | {runs} |")
-    text = "\n".join(rows) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(rows, args.out)
     return 0
 
 

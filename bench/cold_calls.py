@@ -78,7 +78,7 @@ def steps() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from report import machine
+    from report import emit, machine
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=60, help="calls per sleep length")
@@ -93,10 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         us = [cost_us(step, args.calls, s) for s in SLEEPS_S]
         rows.append(f"| {name} | " + " | ".join(f"{u:.0f}" for u in us) + f" | {us[-1] / us[0]:.1f}x |")
         print(rows[-1], flush=True)
-    text = "\n".join(rows) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(rows, args.out)
     return 0
 
 

@@ -64,7 +64,7 @@ def lateness(audio: np.ndarray, group_ms: float | None, block: int = 128) -> tup
 
 def main(argv: list[str] | None = None) -> int:
     from realtime.loops import render_loop
-    from report import machine
+    from report import emit, machine
     from tests.jack_harness import drum_pattern
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -94,10 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"| {np.percentile(e, 95):.1f} / {e.max():.1f} | {np.percentile(f, 50):.1f} / "
                         f"{np.percentile(f, 95):.1f} |")
             print(rows[-1], flush=True)
-    text = "\n".join(rows) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(rows, args.out)
     return 0
 
 
