@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/group_lateness.py [--seconds 20] [--groups auto 16 20 24] [-o FILE.md]
 
-The engine runs as listen's worker runs it (engine.read_group on a BlockRing),
-in one thread, with blocks "arriving" at the end of their audio (stream
-seconds, no waiting) and a stand-in model: so it measures the grouping's rule
-alone, not this machine.  For each estimate, lateness = the arrival of the last
+The engine runs as listen's worker runs it (tests.worker_loop.drive:
+engine.read_group on a BlockRing, in one thread), with blocks "arriving" at the
+end of their audio (stream seconds, no waiting) and a stand-in model: so it
+measures the grouping's rule alone, not this machine.  For each estimate, lateness = the arrival of the last
 block of the call that sent it minus the arrival of the block that completed its
 window (0 when a call per block would have sent it in the same block's time).
 
@@ -43,23 +43,15 @@ class StandIn:
 
 def lateness(audio: np.ndarray, group_ms: float | None, block: int = 128) -> tuple[dict, float]:
     """({'early': [ms], 'final': [ms]}, calls a second) for `audio` through the worker's grouped reads."""
-    from realtime.engine import Engine, EngineConfig, group_frames, read_group
-    from realtime.sources import BlockRing
+    from realtime.engine import EngineConfig
+    from tests.worker_loop import drive
 
-    got, calls = [], []
-    engine = Engine(StandIn(), RATE, EngineConfig(group_ms=group_ms), [lambda e: got.append((len(calls) - 1, e))])
-    ring = BlockRing(RATE, 1)
-    group = group_frames(engine, block)
-    for i in range(0, audio.size - block + 1, block):
-        ring.write(audio[i:i + block, None], t_arrival=(i + block) / RATE)
-        b = read_group(ring, engine, group, timeout=0)
-        if b is not False:
-            calls.append(b.parts)
-            engine.process_block(b.data, b.t_arrival, b.wall_arrival, b.parts)
+    _, got, calls = drive(audio, block, EngineConfig(group_ms=group_ms), True, StandIn(), RATE)
     late: dict = {"early": [], "final": []}
     for k, e in got:
-        late[e.kind].append(1e3 * (calls[k][-1][1] - e.t_ready_block))
-    return late, len(calls) / (audio.size / RATE)
+        if calls[k]:  # (not the end of the stream, which closes what is left)
+            late[e.kind].append(1e3 * (calls[k][-1][1] - e.t_ready_block))
+    return late, (len(calls) - 1) / (audio.size / RATE)
 
 
 def main(argv: list[str] | None = None) -> int:

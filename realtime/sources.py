@@ -352,9 +352,9 @@ class DeviceSource:
 
         try:
             self._stream = sd.RawInputStream(device=self.device.index, channels=self.channels,
-                                          samplerate=self.sample_rate, blocksize=self.block_size,
-                                          dtype="float32", callback=callback,
-                                          finished_callback=self._finished)
+                                             samplerate=self.sample_rate, blocksize=self.block_size,
+                                             dtype="float32", callback=callback,
+                                             finished_callback=self._finished)
             self._stream.start()
         except Exception as exc:
             raise SourceError(f"cannot open input device {self.device.index} ({self.device.name}, "

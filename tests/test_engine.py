@@ -11,12 +11,13 @@ import soxr
 
 from encoder.audio import pad, prepare
 from encoder.descriptors import SAMPLE_RATE
-from realtime.engine import AUTO_GROUP_MAX_MS, Engine, EngineConfig, Runner, group_frames, read_group
+from realtime.engine import AUTO_GROUP_MAX_MS, Engine, EngineConfig, Runner, group_frames
 from realtime.resampling import StreamResampler
 from realtime.sources import BlockRing, FileSource, SourceError, import_sounddevice
 from realtime.windows import History
 from tests.onnx_fixtures import reference_outputs
 from tests.signals import hat, kick, snare
+from tests.worker_loop import drive
 
 RATE = 48000
 TIMES = [0.25, 0.75, 1.0, 1.5, 1.62, 2.5]
@@ -370,34 +371,11 @@ def test_group_frames_leave_room_for_detection_before_the_early_window_closes():
         group_frames(Engine(RecordingModel(), RATE, EngineConfig(group_ms=-3)), 128)
 
 
-def drive(audio: np.ndarray, block: int, config: EngineConfig, grouped: bool):
-    """The worker's loop in one thread: blocks arrive one by one (arrival time = the end of the block, in
-    stream seconds); after each, the engine runs when the ring would wake the worker (grouped) or at once.
-    Returns (engine, [(call number, estimate)], [parts of each call])."""
-    got, calls = [], []
-    engine = Engine(RecordingModel(), RATE, config, [lambda e: got.append((len(calls) - 1, e))])
-    ring = BlockRing(RATE, 1)
-    group = group_frames(engine, block) if grouped else 0
-    for i in range(0, audio.size - block + 1, block):
-        ring.write(audio[i:i + block, None], t_arrival=(i + block) / RATE)
-        b = read_group(ring, engine, group, timeout=0)  # the worker's read (Runner)
-        if b is not False:
-            calls.append(b.parts)
-            engine.process_block(b.data, b.t_arrival, b.wall_arrival, b.parts)
-    ring.close()  # the end of the stream: what is left, then None
-    while (b := ring.read(timeout=0, min_frames=group, max_frames=group)) is not None:
-        calls.append(b.parts)
-        engine.process_block(b.data, b.t_arrival, b.wall_arrival, b.parts)
-    calls.append(())  # (what finish sends)
-    engine.finish()
-    return engine, got, calls
-
-
 def test_grouped_blocks_give_the_same_estimates_and_the_early_one_leaves_with_its_block():
     audio = stream()
     config = EngineConfig()
-    _, single, single_calls = drive(audio, 128, config, grouped=False)
-    engine, grouped, calls = drive(audio, 128, config, grouped=True)
+    _, single, single_calls = drive(audio, 128, config, False, RecordingModel())
+    engine, grouped, calls = drive(audio, 128, config, True, RecordingModel())
     blocks = audio.size // 128
     assert len(single_calls) == blocks + 1 and len(calls) < 0.35 * blocks  # mostly 4 blocks a call
     assert max(len(p) for p in calls) == 4 and sum(len(p) for p in calls) == blocks
@@ -425,8 +403,8 @@ def test_ready_blocks_do_not_depend_on_the_grouping_even_when_it_delays_the_earl
     # 8 ms groups with a 2 ms early window: an onset is often confirmed after its early audio is complete,
     # in a later block of the group; the estimate counts from that block, as a call per block finds it
     config = EngineConfig(early_ms=2, group_ms=8)
-    _, single, _ = drive(stream(), 128, config, grouped=False)
-    _, grouped, calls = drive(stream(), 128, config, grouped=True)
+    _, single, _ = drive(stream(), 128, config, False, RecordingModel())
+    _, grouped, calls = drive(stream(), 128, config, True, RecordingModel())
     assert max(len(p) for p in calls) == 3
     assert [(e.kind, e.hit_id) for _, e in grouped] == [(e.kind, e.hit_id) for _, e in single]
     pairs = [(e, s) for (k, e), (_, s) in zip(grouped, single) if calls[k]]
