@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         if out is not sys.stdout:
             out.close()
     print(f"drumtimbre analyze: {args.file}: {len(hits)} hits ({engine.stats.hits} detected, "
-          f"{engine.stats.skipped} windows skipped) -> {args.output if args.output != '-' else 'stdout'}",
+          f"{engine.stats.skipped} windows skipped) -> {args.output if args.output != '-' else 'stdout'}"
+          f"{engine.stats.input_notes()}",
           file=sys.stderr)
     if args.plot is not None:
         from realtime.hit_plot import PlotError, file_envelope, plot_hits

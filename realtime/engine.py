@@ -116,6 +116,13 @@ class EngineStats:
     last_early_ms: float = math.nan
     last_final_ms: float = math.nan
 
+    def input_notes(self) -> str:
+        """'; N non-finite samples (taken as silence), M clipped samples' for the end-of-run summary lines,
+        each part only when its count is not 0 ('' for a clean input)."""
+        notes = [f"{n} {what}" for n, what in ((self.nonfinite_samples, "non-finite samples (taken as silence)"),
+                                               (self.clipped_samples, "clipped samples")) if n]
+        return "; " + ", ".join(notes) if notes else ""
+
     def summary(self) -> dict:
         """Counters and latency percentiles (ms, from the arrival of the onset's block)."""
         def pct(values: list[float]) -> dict:
@@ -212,6 +219,8 @@ class Engine:
             parts = ((x.size, t_arrival),)
         first = len(self._blocks)  # index (in _blocks) of this call's first block, before the deque rolls
         call_start = self._in_samples
+        raw = x  # the detector takes the input as it came (it blocks DC and marks NaN/inf stretches itself):
+        # the same onsets as `drumtimbre onsets`, whatever the block size or grouping
         x = self._clean(x, parts)
         wall_offset = wall_arrival - t_arrival
         if len(parts) == 1:
@@ -235,7 +244,7 @@ class Engine:
             self._early_history.append(x)
         y = ys[0] if len(ys) == 1 else np.concatenate(ys)
         self.windows.history.append(y)
-        onsets = self._detect(y if self.detect_16k else x)
+        onsets = self._detect(y if self.detect_16k else raw)
         for onset in onsets:
             self._open_hit(onset, call_start)
         return self._emit(self._ready(), first)

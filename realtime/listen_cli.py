@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
     state = 'failed' if runner.error is not None else ('stopped' if interrupted else 'done')
     print(f"drumtimbre listen: {state}: {s.hits} hits, {s.early} early + {s.final} "
           f"final estimates sent, {s.skipped} skipped, xruns {s.xruns}, overflows {s.overflows}, "
-          f"OSC errors {osc.errors}, {wall:.1f} s", file=sys.stderr, flush=True)
+          f"OSC errors {osc.errors}, {wall:.1f} s{s.input_notes()}", file=sys.stderr, flush=True)
     if settings["stats"]:
         def ms(seconds: float):
             return round(seconds * 1e3, 4) if seconds == seconds else None  # NaN (never sent) -> null

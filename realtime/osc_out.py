@@ -33,7 +33,8 @@ class Destination:
     port: int
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        """'HOST:PORT', an IPv6 address in brackets ('[::1]:9000'), as parse_destination reads it."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 def parse_destination(text: str) -> Destination:

@@ -177,30 +177,55 @@ def test_bad_input_nan_inf_dc_clipping_and_long_silence_are_survived():
 
 def test_dc_removal_glides_without_steps_at_block_boundaries():
     """A kick's lopsided waveform moves the DC estimate quickly; subtracting it block by block as a constant
-    would put a step (a click, then an onset) at every block boundary of the decay."""
+    would put a step (a click) at every block boundary of the decay, in the audio the hits' windows are cut
+    from (the input-rate history of the early windows, here)."""
     t = np.arange(RATE) / RATE
     lopsided = (0.8 * np.maximum(np.sin(2 * np.pi * 60 * t), -0.3) * np.exp(-t / 0.3)).astype(np.float32) + 0.2
-    class Heard:
-        """A detector that keeps what the engine gives it."""
-        latency_samples = 0
-
-        def __init__(self):
-            self.blocks = []
-
-        def process(self, x):
-            self.blocks.append(np.array(x))
-            return []
-
-        def flush(self):
-            return []
-
-    heard = Heard()
-    engine = Engine(RecordingModel(), RATE, EngineConfig(), detector=heard)
+    engine = Engine(RecordingModel(), RATE, EngineConfig(), detector=Heard())
     for i in range(0, lopsided.size, 512):
         engine.process_block(lopsided[i:i + 512])
-    removed = lopsided - np.concatenate(heard.blocks)
+    history = engine.windows.early_history
+    assert history.start == 0 and history.end == lopsided.size
+    removed = lopsided - history.get(0, lopsided.size)
     assert abs(float(removed[-1]) - 0.2) < 0.05  # the offset is gone...
     assert np.max(np.abs(np.diff(removed[512:]))) < 1e-4  # ...by a glide: no step at any block boundary
+
+
+class Heard:
+    """A detector that keeps what the engine gives it."""
+    latency_samples = 0
+
+    def __init__(self):
+        self.blocks = []
+
+    def process(self, x):
+        self.blocks.append(np.array(x))
+        return []
+
+    def flush(self):
+        return []
+
+
+def test_the_detector_hears_the_input_as_it_came_whatever_the_grouping():
+    """Offset, NaN and all (the detector blocks DC and marks non-finite stretches itself, as `drumtimbre onsets`
+    feeds it): so listen and analyze find the onsets `drumtimbre onsets` finds, at any block size or grouping."""
+    audio = np.zeros(RATE, dtype=np.float32)
+    for at, shot in ((0.1, kick(RATE)), (0.4, hat(RATE)), (0.7, snare(RATE))):
+        n = min(shot.size, audio.size - int(at * RATE))
+        audio[int(at * RATE):int(at * RATE) + n] += shot[:n]
+    audio += np.float32(0.3)
+    audio[RATE // 2: RATE // 2 + 100] = np.nan
+    for block, group in ((128, 1), (256, 1), (1000, 1), (128, 4)):
+        heard = Heard()
+        engine = Engine(RecordingModel(), RATE, EngineConfig(), detector=heard)
+        step = block * group
+        for i in range(0, audio.size, step):
+            data = audio[i:i + step]
+            parts = tuple((min(block, data.size - j), 0.0) for j in range(0, data.size, block))
+            engine.process_block(data, parts=parts)
+        assert np.array_equal(np.concatenate(heard.blocks), audio, equal_nan=True), (block, group)
+        removed = engine.windows.early_history.get(0, audio.size)
+        assert np.all(np.isfinite(removed)) and abs(float(np.median(removed))) < 0.05  # the model's side is clean
 
 
 def test_silence_and_windows_cut_to_nothing_never_crash():

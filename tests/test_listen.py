@@ -43,6 +43,7 @@ def test_listen_input_sends_one_timbre_per_true_hit_and_ends_with_the_file(loop,
     path, truth = loop
     out = drumtimbre("listen", "--input", path, "--model", model, "--osc", f"127.0.0.1:{receiver.port}")
     assert out.returncode == 0, out.stderr
+    assert "non-finite" not in out.stderr  # no NaN/inf in the input: no such note
     time.sleep(0.2)
     timbre = receiver.args("/drumtimbre/timbre")
     assert len(timbre) == len(truth), (len(timbre), len(truth), out.stderr)
@@ -135,6 +136,31 @@ def test_analyze_writes_the_documented_csv_matching_listen(loop, model, receiver
     time.sleep(0.2)
     sent = np.array([t[1:] for t in receiver.args("/drumtimbre/timbre")])
     assert np.allclose(sent, table[:, 3:], atol=1e-3)
+
+
+def test_analyze_finds_the_onsets_of_drumtimbre_onsets_at_any_block_size(loop, model, tmp_path):
+    """The engine runs the detector `drumtimbre onsets` runs, on the input as it came (here with a DC offset
+    and a dropout of NaNs): the same onset times, whatever the block size."""
+    import soundfile as sf
+
+    path, truth = loop
+    audio, rate = sf.read(str(path), dtype="float32")
+    audio = audio + np.float32(0.25)
+    audio[int(2.02 * rate):int(2.05 * rate)] = np.nan
+    n_bad = int(2.05 * rate) - int(2.02 * rate)
+    odd = tmp_path / "offset_dropout.wav"
+    sf.write(str(odd), audio, rate, subtype="FLOAT")
+    out = drumtimbre("onsets", odd, "-o", tmp_path / "onsets.txt")
+    assert out.returncode == 0, out.stderr
+    onsets = np.loadtxt(tmp_path / "onsets.txt")
+    assert len(truth) - 2 <= onsets.size <= len(truth)
+    for block in (128, 1000):
+        out = drumtimbre("analyze", odd, "-o", tmp_path / f"hits{block}.csv", "--model", model, "-b", block)
+        assert out.returncode == 0, out.stderr
+        assert f"; {n_bad} non-finite samples (taken as silence)" in out.stderr, out.stderr  # named in the summary
+        with open(tmp_path / f"hits{block}.csv") as f:
+            times = np.array([float(r["onset_s"]) for r in csv.DictReader(f)])
+        assert times.size == onsets.size and np.max(np.abs(times - onsets)) < 1e-4, (block, times, onsets)
 
 
 def test_realtime_flag_streams_at_real_time_pace(tmp_path, model, receiver):

@@ -273,6 +273,11 @@ def test_cli_names_an_unreadable_file(tmp_path, capsys):
     assert "gone.wav: no such file" in capsys.readouterr().err
     assert main(["onsets", str(tmp_path)]) == 1
     assert "(a folder)" in capsys.readouterr().err
+    empty = tmp_path / "empty.wav"
+    sf.write(str(empty), np.zeros(0, dtype=np.float32), 48000)
+    assert main(["onsets", str(empty)]) == 1  # as listen and analyze: an empty file is an error, not "no onsets"
+    err = capsys.readouterr().err
+    assert err.startswith("drumtimbre onsets: error:") and "empty.wav: empty audio (0 frames)" in err
 
 
 def test_cli_scores_against_a_truth_file_and_names_misses_and_extras(tmp_path, capsys):

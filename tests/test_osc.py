@@ -92,6 +92,7 @@ def test_bad_destination_is_refused_with_its_text(text):
 def test_destination_forms():
     assert str(parse_destination("127.0.0.1:9000")) == "127.0.0.1:9000"
     assert parse_destination("[::1]:57120").host == "::1"
+    assert str(parse_destination("[::1]:57120")) == "[::1]:57120"  # printed as it is written, unambiguous
     with pytest.raises(ValueError, match="prefix"):
         check_prefix("drumtimbre")
     assert check_prefix("/drumtimbre/") == "/drumtimbre"
