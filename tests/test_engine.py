@@ -494,3 +494,114 @@ def test_overflows_are_counted_when_the_worker_lags(tmp_path):
     assert runner.error is None
     assert engine.stats.overflows > 0 and engine.stats.dropped_frames >= 128 * engine.stats.overflows
     assert engine.stats.frames + engine.stats.dropped_frames == 2 * RATE
+
+
+class FlaggedSource:
+    """A device-like source whose callback flags PortAudio over/underflows on some blocks."""
+    kind = "device"
+    sample_rate = RATE
+    channels = 1
+    block_size = 128
+
+    def __init__(self, audio: np.ndarray, flagged: set[int]):
+        self.audio, self.flagged = audio, flagged
+
+    def start(self, ring) -> None:
+        for k, i in enumerate(range(0, self.audio.size - 127, 128)):
+            ring.write(self.audio[i:i + 128, None], xrun=k in self.flagged)
+        ring.close()
+
+    def check(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def test_xruns_are_counted_where_they_happened_and_reach_the_stats():
+    audio = stream(TIMES[:3], SOUNDS[:3], seconds=1.2)
+    engine = Engine(RecordingModel(), RATE, EngineConfig())
+    runner = Runner(engine, FlaggedSource(audio, {3, 100, 101})).start()
+    assert runner.wait(30)
+    runner.stop()
+    assert runner.error is None
+    assert engine.stats.xruns == 3 and runner.ring.xruns == 3
+    assert list(runner.ring.xrun_frames) == [3 * 128, 100 * 128, 101 * 128]  # the frames written before each
+    assert engine.stats.hits == 3  # nothing else lost
+
+
+def test_each_estimate_carries_its_onset_on_the_wall_clock():
+    """`--timetag onset` stamps bundles with onset_wall: the wall-clock arrival of the block holding the onset,
+    less the samples after the onset in that block."""
+    audio = stream()
+    got = []
+    engine = Engine(RecordingModel(), RATE, EngineConfig(), [got.append])
+    wall0 = 1.7e9  # the stream's first sample on the wall clock (s)
+    for i in range(0, audio.size, 128):
+        end = min(i + 128, audio.size)
+        engine.process_block(audio[i:end], t_arrival=100.0 + end / RATE, wall_arrival=wall0 + end / RATE)
+    engine.finish()
+    assert len(got) == 2 * len(TIMES)
+    for e in got:
+        assert e.onset_wall == pytest.approx(wall0 + e.onset_s, abs=1e-6)  # one clock, exactly where the onset is
+        assert e.t_onset_block == pytest.approx(100.0 + (e.onset_s * RATE // 128 + 1) * 128 / RATE, abs=1e-6)
+
+
+def test_stats_count_each_sink_failure_and_each_clipped_sample_and_time_early_and_final_apart(monkeypatch):
+    import types
+
+    import realtime.engine as engine_module
+
+    audio = stream()
+    audio[:int(0.6 * RATE)] *= 1.2  # the first kick clips (more gain and the step at 0.6 s is a hit)
+    audio = np.clip(audio, -1.0, 1.0)
+    clipped = int(np.count_nonzero(np.abs(audio) >= 0.999))
+    failures = []
+
+    def broken(est):
+        failures.append(est)
+        raise OSError("sink gone")
+
+    # the engine's clock follows the stream: each block arrives at its end, processing takes no time
+    clock = [0.0]
+    monkeypatch.setattr(engine_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0], time=time.time))
+    got = []
+    engine = Engine(RecordingModel(), RATE, EngineConfig(), [broken, got.append])
+    for i in range(0, audio.size, 128):
+        clock[0] = min(i + 128, audio.size) / RATE
+        engine.process_block(audio[i:i + 128], t_arrival=clock[0])
+    engine.finish(t_arrival=clock[0])
+    assert len(got) == len(failures) == 2 * len(TIMES)  # the next sink still gets every estimate
+    assert engine.stats.callback_errors == len(failures) and isinstance(engine.callback_error, OSError)
+    assert clipped > 20 and engine.stats.clipped_samples == clipped  # each sample, not each block
+    s = engine.stats.summary()
+    early, final = s["early_from_onset_block"], s["final_from_onset_block"]
+    assert early["n"] == final["n"] == len(TIMES)
+    # the early estimate leaves once pre-roll + 25 ms of the hit are in (a block or two more from the onset's
+    # block); the final one when its window is complete: cut at the next hit (120 ms) or the end of the stream
+    assert 20 < early["p50_ms"] <= early["max_ms"] < 30
+    assert final["max_ms"] == pytest.approx((audio.size / RATE - 2.5) * 1e3, abs=3) and final["p50_ms"] > 100
+    assert engine.stats.last_early_ms == pytest.approx(early["max_ms"], abs=3)  # the last hit's, as displayed
+    assert engine.stats.last_final_ms == pytest.approx(final["max_ms"], abs=0.01)
+
+
+def test_a_hit_in_the_last_milliseconds_of_a_file_is_found_at_its_end():
+    """A hat 5 ms before the end of the stream still gets both estimates (its final window cut by the end)."""
+    audio = stream([0.3, 0.995], [snare, hat], seconds=1.0)  # the hat 5 ms before the end
+    engine, got, _ = run_engine(audio)
+    fin = finals(got)
+    assert np.allclose([e.onset_s for e in fin], [0.3, 0.995], atol=0.004), [e.onset_s for e in fin]
+
+
+def test_an_early_window_longer_than_the_gap_is_cut_at_the_next_onset():
+    """With --early-ms above the gap between two hits, the first hit's early window stops where the second
+    hit's window starts, as its final window does: one hit's estimate never hears the next hit."""
+    cfg = EngineConfig(early_ms=80.0, dc_block=False)
+    engine, got, _ = run_engine(stream([0.5, 0.56], [kick, snare], seconds=1.5), config=cfg)
+    early = {e.hit_id: e for e in got if e.kind == "early"}
+    fin = {e.hit_id: e for e in finals(got)}
+    assert sorted(early) == sorted(fin) == [0, 1]
+    gap = fin[1].onset_s - fin[0].onset_s
+    assert early[0].length_s == pytest.approx(gap, abs=2e-3) and early[0].length_s == pytest.approx(fin[0].length_s,
+                                                                                                     abs=2e-3)
+    assert early[1].length_s == pytest.approx(0.003 + 0.080, abs=2e-3)  # pre-roll + early_ms, not cut
