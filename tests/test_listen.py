@@ -28,6 +28,25 @@ def loop(tmp_path_factory):
     return path, write_pattern(path, 6.0, hits_per_s=5.0, lead=0.25)
 
 
+@pytest.fixture(scope="module")
+def sparse(tmp_path_factory):
+    """A 3.5 s file of three slowly decaying toms 1 s apart at 48 kHz (no hit cuts the one before it short,
+    and each still rings past 0.3 s): (path, true onset times in s)."""
+    import soundfile as sf
+
+    rate, times = 48000, np.array([0.25, 1.25, 2.25])
+    audio = np.zeros(int(3.5 * rate), dtype=np.float32)
+    t = np.arange(int(0.95 * rate)) / rate
+    for k, (onset, f0) in enumerate(zip(times, (80.0, 130.0, 210.0))):
+        click = np.random.default_rng(k).standard_normal(t.size) * np.exp(-t / 0.002) * 0.3
+        tom = (np.sin(2 * np.pi * f0 * t) * np.exp(-t / 0.35) + click) * 0.6
+        i = int(round(onset * rate))
+        audio[i:i + t.size] += tom.astype(np.float32)
+    path = tmp_path_factory.mktemp("sparse") / "sparse.wav"
+    sf.write(str(path), audio, rate, subtype="FLOAT")
+    return path, times
+
+
 @pytest.fixture
 def receiver():
     r = Receiver()
@@ -35,8 +54,14 @@ def receiver():
     r.close()
 
 
-def drumtimbre(*argv, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(DRUMTIMBRE + [str(a) for a in argv], capture_output=True, text=True, timeout=timeout)
+def drumtimbre(*argv, timeout: float = 60, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(DRUMTIMBRE + [str(a) for a in argv], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd)
+
+
+def by_hit(rows: list[tuple]) -> np.ndarray:
+    """Messages' arguments (hit id first) as an array, one row per message, sorted by hit id."""
+    return np.array(sorted(rows, key=lambda a: a[0]), dtype=float)
 
 
 def test_listen_input_sends_one_timbre_per_true_hit_and_ends_with_the_file(loop, model, receiver):
@@ -100,6 +125,9 @@ def test_bad_config_is_refused_naming_file_and_key(tmp_path):
     cfg.write_text('window = "long"\n')
     out = drumtimbre("listen", "--config", cfg)
     assert out.returncode == 2 and "window" in out.stderr
+    cfg.write_text('window = true\n')  # a TOML boolean is no number of seconds (Python's bool is an int)
+    out = drumtimbre("listen", "--config", cfg, "--input", tmp_path / "none.wav")
+    assert out.returncode == 2 and "bad.toml" in out.stderr and "'window' = True" in out.stderr, out.stderr
 
 
 def test_missing_non_onnx_and_contractless_models_fail_clearly(loop, tmp_path):
@@ -229,3 +257,114 @@ def test_a_shutdown_that_hangs_after_ctrl_c_still_exits(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
     assert proc.returncode == 130
     assert "shutdown took over" in proc.stderr
+
+
+def test_timetag_onset_stamps_each_bundle_with_its_onset_and_every_destination_gets_every_bundle(loop, model,
+                                                                                                 receiver):
+    """--timetag onset: each bundle carries its hit's onset wall-clock time (with --input, which runs fast,
+    the time the onset's block was read: within the run), the early and the final bundle of a hit the same
+    one; every --osc destination gets every bundle; the early /hit carries its window's real peak level."""
+    path, truth = loop
+    other = Receiver()
+    try:
+        t0 = time.time()
+        out = drumtimbre("listen", "--input", path, "--model", model, "--timetag", "onset",
+                         "--osc", f"127.0.0.1:{receiver.port}", "--osc", f"127.0.0.1:{other.port}")
+        t1 = time.time()
+        assert out.returncode == 0, out.stderr
+        time.sleep(0.2)
+        for r in (receiver, other):
+            assert len(r.bundles) == 2 * len(truth), (len(r.bundles), out.stderr)
+        assert sorted(other.bundles) == sorted(receiver.bundles)  # the same datagrams
+    finally:
+        other.close()
+    stamps: dict[int, list[float]] = {}
+    for stamp, msgs in receiver.bundles:
+        stamps.setdefault(msgs[0][1][0], []).append(stamp)  # the /hit message's hit id
+    assert sorted(stamps) == list(range(len(truth)))
+    for hit_id, pair in stamps.items():
+        assert len(pair) == 2 and pair[0] == pair[1], (hit_id, pair)  # early and final: one onset
+        assert t0 - 0.01 < pair[0] < t1, (hit_id, pair[0] - t0, t1 - t0)  # not 'immediately' (0), but now
+    early = {a[0]: a[2] for a in receiver.args("/drumtimbre/early/hit")}
+    final = {a[0]: a[2] for a in receiver.args("/drumtimbre/hit")}
+    assert sorted(early) == sorted(final) == list(range(len(truth)))
+    for k in final:  # the early window holds the attack, so nearly the final window's peak
+        assert -60 < early[k] <= 0.1 and abs(early[k] - final[k]) < 3, (k, early[k], final[k])
+    assert max(early.values()) - min(early.values()) > 6  # loud kicks and soft hats: levels, not a constant
+
+
+def test_early_ms_sets_the_early_window_and_leaves_the_final_one(loop, model, receiver):
+    path, truth = loop
+    for ms in (5, 25):
+        out = drumtimbre("listen", "--input", path, "--model", model, "--osc", f"127.0.0.1:{receiver.port}",
+                         "--early-ms", ms, "--prefix", f"/e{ms}")
+        assert out.returncode == 0, out.stderr
+    time.sleep(0.2)
+    early5, early25 = (by_hit(receiver.args(f"/e{ms}/early/timbre")) for ms in (5, 25))
+    final5, final25 = (by_hit(receiver.args(f"/e{ms}/timbre")) for ms in (5, 25))
+    assert early5.shape == early25.shape == final5.shape == (len(truth), 8)
+    assert np.all(np.abs(early5[:, 1:] - early25[:, 1:]).max(axis=1) > 1e-3)  # every hit: another window
+    assert np.array_equal(final5, final25)
+
+
+def test_window_from_the_command_line_or_the_config_file_sets_the_final_window(sparse, model, receiver, tmp_path):
+    """On hits 1 s apart (none cut short by the next), a 0.3 s window loses each tom's ringing tail."""
+    path, truth = sparse
+    cfg = tmp_path / "window.toml"
+    cfg.write_text("window = 0.3\n")
+    runs = {"/full": [], "/short": ["--window", "0.3"], "/config": ["--config", cfg]}
+    for prefix, extra in runs.items():
+        out = drumtimbre("listen", "--input", path, "--model", model, "--osc", f"127.0.0.1:{receiver.port}",
+                         "--prefix", prefix, *extra)
+        assert out.returncode == 0, out.stderr
+    time.sleep(0.2)
+    full, short, from_config = (by_hit(receiver.args(f"{p}/timbre")) for p in runs)
+    assert full.shape == short.shape == from_config.shape == (len(truth), 8)
+    onsets = by_hit(receiver.args("/full/hit"))[:, 1]
+    assert np.max(np.abs(onsets - truth)) < 0.012
+    assert np.all(np.abs(short[:, 1:] - full[:, 1:]).max(axis=1) > 0.01), (short, full)
+    assert np.allclose(from_config, short, atol=1e-6)
+    # the early estimates (25 ms) do not depend on the window
+    assert np.allclose(by_hit(receiver.args("/short/early/timbre")), by_hit(receiver.args("/full/early/timbre")),
+                       atol=1e-6)
+
+
+def test_config_paths_are_taken_from_its_folder_and_osc_may_be_one_string(sparse, model, receiver, tmp_path):
+    import shutil
+
+    path, truth = sparse
+    folder = tmp_path / "setup"
+    (folder / "audio").mkdir(parents=True)
+    shutil.copy(path, folder / "audio" / "toms.wav")
+    shutil.copy(model, folder / "kit.onnx")
+    (folder / "listen.toml").write_text('input = "audio/toms.wav"\nmodel = "kit.onnx"\nstats = "stats.json"\n'
+                                        f'osc = "127.0.0.1:{receiver.port}"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = drumtimbre("listen", "--config", "../setup/listen.toml", cwd=elsewhere)
+    assert out.returncode == 0, out.stderr
+    time.sleep(0.2)
+    hits = by_hit(receiver.args("/drumtimbre/hit"))
+    assert hits.shape == (len(truth), 3) and np.max(np.abs(hits[:, 1] - truth)) < 0.012
+    assert len(receiver.args("/drumtimbre/timbre")) == len(truth)
+    stats = json.loads((folder / "stats.json").read_text())  # next to the config, not in the cwd
+    assert [h["hit"] for h in stats["hits"]] == list(range(len(truth))) and "toms.wav" in stats["source"]
+    assert not (elsewhere / "stats.json").exists()
+
+
+def test_analyze_scale_unit_writes_the_normalised_values(loop, model, tmp_path):
+    from encoder.descriptors import normalise
+
+    path, truth = loop
+    tables = {}
+    for scale in ("default", "unit"):
+        out = drumtimbre("analyze", path, "-o", tmp_path / f"{scale}.csv", "--model", model,
+                         *(["--scale", scale] if scale != "default" else []))
+        assert out.returncode == 0, out.stderr
+        tables[scale] = np.loadtxt(tmp_path / f"{scale}.csv", delimiter=",", skiprows=1)
+    points, unit = tables["default"], tables["unit"]
+    assert unit.shape == points.shape == (len(truth), 10)
+    assert np.array_equal(unit[:, :3], points[:, :3])  # the same hits, onsets and peaks
+    assert points[:, 3:].max() > 1.5  # the default is AudioCommons points
+    assert np.all((unit[:, 3:] >= 0) & (unit[:, 3:] <= 1))
+    assert np.allclose(unit[:, 3:], normalise(points[:, 3:]), atol=2e-4)  # the same values, 0-1

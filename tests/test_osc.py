@@ -51,6 +51,20 @@ def test_audiocommons_scale_sends_points():
     assert max(msgs[1][1][1:]) > 1.5  # really points, not 0-1
 
 
+def test_scale_values_clip_to_each_scale():
+    """Model outputs outside 0-1 are clipped to 0-1 ('unit'), or mapped to points and clipped to 0-100."""
+    from realtime.osc_out import scale_values
+
+    v = np.array([-0.2, 0.5, 1.3, 0.0, 1.0, -1.0, 2.0])
+    assert scale_values(v, "unit") == [0.0, 0.5, 1.0, 0.0, 1.0, 0.0, 1.0]
+    # hardness -0.2 -> -2.62 points -> 0; depth 0.5 -> 50.07; brightness 1.3 -> 106.3 -> 100 (not 84.31, the
+    # range's top); roughness 0 -> 0; warmth 1 -> 78.87; sharpness -1 -> -92.6 -> 0; boominess 2 -> 143 -> 100
+    assert scale_values(v, "audiocommons") == pytest.approx([0.0, 50.07049, 100.0, 0.0, 78.870422, 0.0, 100.0],
+                                                            abs=1e-5)
+    with pytest.raises(ValueError, match="scale"):
+        scale_values(v, "percent")
+
+
 def test_onset_timetag_stamps_the_onset_wall_clock_time():
     wall = time.time() - 0.0125
     bundle, _ = messages(build_bundle(estimate(onset_wall=wall), timetag="onset"))
