@@ -100,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
         runner.wait()
     finally:
         runner.stop()
-    if runner.error is not None:
+    # a file that fails part way (a corrupt or cut block): the hits finished before it are still written,
+    # then the error is reported (exit 1)
+    if runner.error is not None and not hits:
         return error(str(runner.error))
     if engine.callback_error is not None:
         return error(f"internal: {engine.callback_error}")
@@ -116,10 +118,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
+    where = args.output if args.output != '-' else 'stdout'
+    if runner.error is not None:
+        return error(f"{runner.error}; the {len(hits)} hits finished before it -> {where}")
     print(f"drumtimbre analyze: {args.file}: {len(hits)} hits ({engine.stats.hits} detected, "
-          f"{engine.stats.skipped} windows skipped) -> {args.output if args.output != '-' else 'stdout'}"
-          f"{engine.stats.input_notes()}",
-          file=sys.stderr)
+          f"{engine.stats.skipped} windows skipped) -> {where}{engine.stats.input_notes()}", file=sys.stderr)
     if args.plot is not None:
         from realtime.hit_plot import PlotError, file_envelope, plot_hits
         try:

@@ -218,6 +218,31 @@ def test_corrupt_input_file_fails_clearly(tmp_path, model):
     assert out.returncode != 0 and "corrupt.wav" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_a_file_cut_short_fails_after_the_hits_it_holds(loop, model, receiver, tmp_path):
+    """A FLAC file whose second half is missing (a copy that stopped): listen sends the hits before the break,
+    then names the file and exits 1; analyze still writes those hits, then names the file and exits 1."""
+    import soundfile as sf
+
+    path, truth = loop
+    audio, rate = sf.read(str(path), dtype="float32")
+    whole = tmp_path / "whole.flac"
+    sf.write(str(whole), audio, rate)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(data[:len(data) // 2])
+    out = drumtimbre("listen", "--input", cut, "--model", model, "--osc", f"127.0.0.1:{receiver.port}")
+    assert out.returncode == 1 and "cut.flac: read failed" in out.stderr and "failed:" in out.stderr, out.stderr
+    time.sleep(0.2)
+    sent = by_hit(receiver.args("/drumtimbre/hit"))
+    assert 3 <= sent.shape[0] < len(truth) and np.max(np.abs(sent[:, 1] - truth[:sent.shape[0]])) < 0.012
+    table = tmp_path / "cut.csv"
+    out = drumtimbre("analyze", cut, "-o", table, "--model", model)
+    assert out.returncode == 1 and "cut.flac: read failed" in out.stderr, out.stderr
+    rows = np.loadtxt(table, delimiter=",", skiprows=1, ndmin=2)
+    assert rows.shape[0] == sent.shape[0] and np.allclose(rows[:, 1], sent[:, 1], atol=1e-4)  # nothing lost
+    assert f"the {rows.shape[0]} hits finished before it" in out.stderr
+
+
 def test_analyze_makes_the_output_folder_and_refuses_an_impossible_one_before_running(loop, model, tmp_path):
     path, truth = loop
     nested = tmp_path / "new" / "folder" / "hits.csv"
