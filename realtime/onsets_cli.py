@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              ".png, .pdf or .svg, needs matplotlib")
 
 
+def error(text: str, code: int = 1) -> int:
+    print(f"drumtimbre onsets: error: {text}", file=sys.stderr, flush=True)
+    return code
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import soundfile as sf
@@ -36,48 +41,38 @@ def run(args: argparse.Namespace) -> int:
     from realtime.onsets import OnsetParams, detect
 
     if args.block_size < 1:
-        print(f"drumtimbre onsets: error: --blocksize {args.block_size}: must be >= 1", file=sys.stderr)
-        return 2
+        return error(f"--blocksize {args.block_size}: must be >= 1", 2)
     if not args.tolerance_ms > 0:
-        print(f"drumtimbre onsets: error: --tolerance-ms {args.tolerance_ms}: must be > 0", file=sys.stderr)
-        return 2
+        return error(f"--tolerance-ms {args.tolerance_ms}: must be > 0", 2)
     truth = None
     if args.truth is not None:
         from realtime.onset_match import read_times
         try:
             truth = read_times(args.truth)
         except (OSError, ValueError) as exc:
-            print(f"drumtimbre onsets: error: {exc}", file=sys.stderr)
-            return 2
+            return error(str(exc), 2)
     if args.plot is not None:  # a bad name or no matplotlib: say so before the work
         from realtime.hit_plot import PlotError, check_can_plot
         try:
             check_can_plot(args.plot)
         except PlotError as exc:
-            print(f"drumtimbre onsets: error: {exc}", file=sys.stderr)
-            return 2
+            return error(str(exc), 2)
     params = OnsetParams()
     if args.config is not None:
         try:
             params = onset_params(load_config(args.config).get("onsets")) or params
         except ConfigError as exc:
-            print(f"drumtimbre onsets: error: {exc}", file=sys.stderr)
-            return 2
+            return error(str(exc), 2)
         except ValueError as exc:  # an unknown key in [onsets]
-            print(f"drumtimbre onsets: error: {args.config}: {exc}", file=sys.stderr)
-            return 2
+            return error(f"{args.config}: {exc}", 2)
     if not args.file.is_file():
-        print(f"drumtimbre onsets: error: {args.file}: no such file" + (" (a folder)" if args.file.is_dir() else ""),
-              file=sys.stderr)
-        return 1
+        return error(f"{args.file}: no such file" + (" (a folder)" if args.file.is_dir() else ""))
     try:
         data, rate = sf.read(str(args.file), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several types for missing / corrupt files
-        print(f"drumtimbre onsets: error: cannot read audio file {args.file}: {exc}", file=sys.stderr)
-        return 1
+        return error(f"cannot read audio file {args.file}: {exc}")
     if data.shape[0] == 0:  # as listen and analyze say it
-        print(f"drumtimbre onsets: error: {args.file}: empty audio (0 frames)", file=sys.stderr)
-        return 1
+        return error(f"{args.file}: empty audio (0 frames)")
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     times = detect(mono, int(rate), block_size=args.block_size, params=params)
     text = "".join(f"{t:.6f}\n" for t in times)
@@ -104,8 +99,7 @@ def run(args: argparse.Namespace) -> int:
                         title=f"{args.file.name}: {times.size} onsets" + ("" if truth is None else
                                                                           f", {truth.size} true"))
         except PlotError as exc:
-            print(f"drumtimbre onsets: error: {exc}", file=sys.stderr)
-            return 1
+            return error(str(exc))
         print(f"plot -> {args.plot}", file=sys.stderr)
     return 0
 
