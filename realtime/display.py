@@ -1,7 +1,9 @@
 """Live terminal display (rich): the last hit's descriptors as bars, plus counters.
 
 The engine callback only stores the latest estimate; rich redraws from its own
-thread a few times a second, so the display never slows the engine.
+thread a few times a second, so the display never slows the engine.  A redraw
+holds Python's GIL for a few ms; listen shortens the thread switch interval
+for a device (listen_cli.GIL_SWITCH_S) so the audio callback is not kept waiting.
 """
 from __future__ import annotations
 
