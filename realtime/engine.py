@@ -50,7 +50,7 @@ class EngineConfig:
     onset_params: object | None = None
     """realtime.onsets.OnsetParams, or None for its defaults."""
     dc_block: bool = True
-    """Remove a slowly varying DC offset (time constant 0.2 s) before anything else."""
+    """Remove a slowly varying DC offset (DC_TAU_S) from the audio the windows are cut from."""
     early_from: str = "input"
     """Cut the early window from the 'input'-rate audio (no resampler delay) or the 16 kHz 'stream'."""
     group_ms: float | None = None
@@ -146,6 +146,13 @@ class EngineStats:
 
 Callback = Callable[[Estimate], None]
 
+DC_TAU_S = 0.2
+"""Time constant of the DC estimate, s: an offset is gone within a second.  A longer one would move less
+with a kick's lopsided waveform, but after each hit leave a small offset in the silence that follows for
+longer (2 s: enough to make a silent window's peak exceed encoder.audio.SILENCE_PEAK)."""
+DC_CHUNK = 65536
+"""Samples per step of the DC average's closed form (its powers of r stay within float64's comfort)."""
+
 AUTO_GROUP_MAX_MS = 12.0
 """The most audio the worker gathers before running the engine when `group_ms` is automatic, ms: 4
 blocks of 128 frames at 48 kHz; longer groups save little more (the hits' windows wake it anyway)."""
@@ -186,8 +193,8 @@ class Engine:
         self.stats = EngineStats()
         self._dc = 0.0
         self._dc_started = False
-        self._dc_tau = 0.2
-        self._ramps: dict[int, np.ndarray] = {}
+        self._dc_r = math.exp(-1.0 / (DC_TAU_S * self.sample_rate))
+        self._dc_pow: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._detected = 0  # samples fed to the detector
         self._blocks: deque = deque(maxlen=4096)  # (t_arrival, wall_arrival) of recent blocks
         # end sample (input rate) of each of those blocks, for finding the block holding an onset
@@ -297,9 +304,8 @@ class Engine:
             return data[:, 0].copy()
         return data.mean(axis=1, dtype=np.float32)
 
-    def _clean(self, x: np.ndarray, parts: tuple[tuple[int, float], ...]) -> np.ndarray:
-        """NaN/inf -> the current DC level (silence after DC removal); count clipping; remove DC (block by
-        block, `parts` giving the blocks' lengths)."""
+    def _clean(self, x: np.ndarray, parts: tuple[tuple[int, float], ...] = ()) -> np.ndarray:
+        """NaN/inf -> the current DC level (silence after DC removal); count clipping; remove DC."""
         peak = np.maximum.reduce(np.abs(x))  # NaN if any sample is NaN, inf if any is infinite
         if not peak < np.inf:
             finite = np.isfinite(x)
@@ -312,50 +318,34 @@ class Engine:
             self.stats.clipped_samples += int(np.count_nonzero(np.abs(x) >= 0.999))
         if not self.config.dc_block:
             return x
-        if len(parts) == 1:
-            return self._remove_dc(x)
-        n = parts[0][0]
-        if all(m == n for m, _ in parts):  # blocks of one length (the usual group): all at once
-            blocks = x.reshape(len(parts), n)
-            steps = [self._dc_step(total, n) for total in np.add.reduce(blocks, axis=1).tolist()]
-            if not any(steps):
-                return x
-            prev = np.array([s[0] if s else 0.0 for s in steps], dtype=np.float32)[:, None]
-            delta = np.array([s[1] - s[0] if s else 0.0 for s in steps], dtype=np.float32)[:, None]
-            return (blocks - (prev + delta * self._ramp_of(n))).reshape(-1)
-        out, pos = np.empty_like(x), 0
-        for n, _ in parts:
-            out[pos:pos + n] = self._remove_dc(x[pos:pos + n])
-            pos += n
-        return out
+        return self._remove_dc(x)
 
     def _remove_dc(self, x: np.ndarray) -> np.ndarray:
-        """One block minus the slowly varying DC estimate, which it updates."""
-        step = self._dc_step(float(np.add.reduce(x)), x.size)
-        if step:
-            # the estimate glides from its last value to the new one across the block: a step at each
-            # block boundary would be a click (a kick's lopsided waveform moves the estimate quickly)
-            x = x - (np.float32(step[0]) + np.float32(step[1] - step[0]) * self._ramp_of(x.size))
-        return x
-
-    def _dc_step(self, total: float, n: int) -> tuple[float, float] | None:
-        """Update the DC estimate with a block of `n` samples summing (float32) to `total`: (its value before,
-        after), to be removed from the block gliding from one to the other; None when both are 0 (+-1e-6)."""
-        # the block's mean as x.mean() has it: the float32 sum, divided in float64, rounded to float32
-        mean = float(np.float32(total / n))
+        """x minus the DC estimate: an exponential moving average of the input, sample by sample (time
+        constant DC_TAU_S), started at the stream's first sample (an offset at the start is no step).  Sample
+        by sample, so the same for any block size or grouping; in closed form, one block at a time:
+        d[k] = r^k (d[0] + (1 - r) sum_{j<=k} r^-j x[j])."""
         if not self._dc_started:
-            self._dc = mean  # a stream that starts with an offset has no step
+            self._dc = float(x[0])
             self._dc_started = True
-        prev = self._dc
-        self._dc += (1.0 - math.exp(-n / (self._dc_tau * self.sample_rate))) * (mean - self._dc)
-        return (prev, self._dc) if abs(self._dc) > 1e-6 or abs(prev) > 1e-6 else None
+        out = np.empty_like(x)
+        for a in range(0, x.size, DC_CHUNK):  # r^-k stays small (e^(DC_CHUNK / (DC_TAU_S * rate)))
+            part = x[a:a + DC_CHUNK]
+            up, down = self._dc_powers(part.size)
+            d = np.cumsum(part * down) * (1.0 - self._dc_r)
+            d += self._dc
+            d *= up
+            self._dc = float(d[-1])
+            np.subtract(part, d, out=out[a:a + part.size], casting="unsafe")
+        return out
 
-    def _ramp_of(self, n: int) -> np.ndarray:
-        """(1..n)/n as float32, cached per block size."""
-        r = self._ramps.get(n)
-        if r is None:
-            r = self._ramps[n] = (np.arange(1, n + 1, dtype=np.float32) / np.float32(n))
-        return r
+    def _dc_powers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(r^1..r^n, r^-1..r^-n) of the DC average's per-sample rate r (float64), cached per length."""
+        p = self._dc_pow.get(n)
+        if p is None:
+            k = np.arange(1, n + 1, dtype=np.float64)
+            p = self._dc_pow[n] = (self._dc_r ** k, self._dc_r ** -k)
+        return p
 
     def _detect(self, x: np.ndarray) -> list:
         self._detected += x.size

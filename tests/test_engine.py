@@ -605,3 +605,21 @@ def test_an_early_window_longer_than_the_gap_is_cut_at_the_next_onset():
     assert early[0].length_s == pytest.approx(gap, abs=2e-3) and early[0].length_s == pytest.approx(fin[0].length_s,
                                                                                                      abs=2e-3)
     assert early[1].length_s == pytest.approx(0.003 + 0.080, abs=2e-3)  # pre-roll + early_ms, not cut
+
+
+def test_estimates_do_not_depend_on_the_block_size_and_a_hit_on_the_first_sample_is_unharmed():
+    """The DC estimate follows the input sample by sample from its first sample: any block size gives the same
+    windows, and a stream that starts on a hit (a one-shot file) does not take the hit's first block for an
+    offset - its estimate stays that of the clip without DC removal, as the model was trained."""
+    audio = stream([0.0, 0.5, 1.0], [snare, kick, hat], seconds=2.0)
+    runs = {}
+    for block in (32, 128, 1000):
+        _, got, _ = run_engine(audio, block=block)
+        runs[block] = {(e.kind, e.hit_id): e for e in got}
+    assert sorted(runs[32]) == sorted(runs[128]) == sorted(runs[1000]) and len(runs[128]) == 6
+    for key, est in runs[128].items():
+        for block in (32, 1000):
+            assert np.allclose(runs[block][key].values, est.values, atol=1e-5), (key, block)
+    _, plain, _ = run_engine(audio, config=EngineConfig(dc_block=False))
+    first = next(e for e in plain if e.kind == "final" and e.hit_id == 0)
+    assert np.max(np.abs(runs[128][("final", 0)].values - first.values)) < 0.01
