@@ -38,6 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "needs matplotlib)")
 
 
+CONFIG_KEYS = ("model", "window", "preroll_ms", "detect_rate", "early_from", "onsets")
+"""What analyze takes from listen's config file."""
+
+
 def error(text: str, code: int = 1) -> int:
     print(f"drumtimbre analyze: error: {text}", file=sys.stderr, flush=True)
     return code
@@ -67,8 +71,16 @@ def run(args: argparse.Namespace) -> int:
             except OSError as exc:
                 return error(f"cannot write {name}: {exc}")
     args.input = args.file
+    # from listen's config file only what shapes the analysis (its device, channels, blocks and outputs are
+    # listen's business: a device config's channels = [1] would silence a file's other channels)
+    config = {k: v for k, v in config.items() if k in CONFIG_KEYS}
     settings = merge(args, config)
     settings["model"] = args.model if args.model is not None else config.get("model")
+    if settings["blocksize"] < 1:
+        return error(f"block size {settings['blocksize']}: must be >= 1 frame", 2)
+    # analyze writes no early estimate: a window shorter than listen's early one is no error here
+    if settings["window"] is not None and settings["early_ms"] > 1e3 * float(settings["window"]) >= 0:
+        settings["early_ms"] = 1e3 * float(settings["window"])
     try:
         engine_config = build_engine_config(settings)
         chans = None if settings["channels"] is None else parse_channels(settings["channels"])

@@ -92,6 +92,11 @@ def load_config(path: str | Path) -> dict[str, Any]:
             value = str(p if p.is_absolute() else (path.parent / p))
         if name == "osc" and isinstance(value, str):
             value = [value]
+        if name == "onsets":
+            try:
+                onset_params(value)  # checked here, so every command names the file
+            except ValueError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
         out[name] = value
     return out
 
@@ -108,3 +113,24 @@ def merge(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
         else:
             settings[name] = default
     return settings
+
+
+def onset_params(table: dict | None):
+    """The config file's [onsets] table -> OnsetParams (None: no table); ValueError naming the key for an
+    unknown key, a value of the wrong type (a whole number where the field counts something, a number where
+    it measures; never a boolean) or out of its range."""
+    if not table:
+        return None
+    import dataclasses
+
+    from realtime.onsets import OnsetParams
+
+    fields = {f.name: f.default for f in dataclasses.fields(OnsetParams)}
+    for key, value in table.items():
+        if key not in fields:
+            raise ValueError(f"[onsets] table: unknown key {key!r} (known: {', '.join(fields)})")
+        whole = isinstance(fields[key], int)
+        ok = (isinstance(value, int) if whole else isinstance(value, (int, float))) and not isinstance(value, bool)
+        if not ok:
+            raise ValueError(f"[onsets] table: {key} = {value!r}: expected {'a whole number' if whole else 'a number'}")
+    return OnsetParams(**table)

@@ -69,18 +69,6 @@ def error(text: str, code: int = 1) -> int:
     return code
 
 
-def onset_params(table: dict | None):
-    """The config file's [onsets] table -> OnsetParams (None: no table); ValueError for an unknown key."""
-    if not table:
-        return None
-    from realtime.onsets import OnsetParams
-
-    try:
-        return OnsetParams(**table)
-    except TypeError as exc:
-        raise ValueError(f"[onsets] table: {exc}") from exc
-
-
 def group_ms(value) -> float | None:
     """--group-ms / group_ms: 'auto' -> None, else a number of ms in 0..1000 (ValueError otherwise)."""
     if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
@@ -97,6 +85,8 @@ def group_ms(value) -> float | None:
 def build_engine_config(settings: dict):
     """Settings -> EngineConfig (OnsetParams from the [onsets] table)."""
     from realtime.engine import EngineConfig
+
+    from realtime.config import onset_params
 
     params = onset_params(settings.get("onsets"))
     return EngineConfig(window_s=float(settings["window"]), early_ms=float(settings["early_ms"]),
@@ -169,11 +159,13 @@ def run(args: argparse.Namespace) -> int:
 
     from realtime.engine import Engine, Runner
     from realtime.osc_out import OscOut
-    from realtime.sources import SourceError
+    from realtime.sources import SourceError, parse_channels
 
     try:
         engine_config = build_engine_config(settings)
         osc = OscOut(settings["osc"] or ["127.0.0.1:9000"], settings["prefix"], settings["scale"], settings["timetag"])
+        if settings["channels"] is not None:
+            parse_channels(settings["channels"])  # a malformed list is a bad option (2), found before the model
     except ValueError as exc:
         return error(str(exc), 2)
     try:

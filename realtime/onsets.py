@@ -164,8 +164,18 @@ class OnsetParams:
                      "agc_max_gain_db", "lift_max_db", "lift_noise"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 0")
-        if self.min_bins < 1:
-            raise ValueError(f"OnsetParams.min_bins = {self.min_bins!r}: must be >= 1")
+        for name in ("min_bins", "n_bands", "ref_frames", "ref_frames_low"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 1")
+        for name in ("top_bands", "ref_low_hz", "masking_s", "masking_ratio", "max_latency_s"):
+            if not float(getattr(self, name)) >= 0:
+                raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 0")
+        for name, most in (("window_s", 0.1), ("median_window_s", 10.0), ("envelope_s", 0.01), ("lookback_s", 0.1),
+                           ("max_latency_s", 0.1), ("min_interval_s", 10.0)):
+            if float(getattr(self, name)) > most:
+                raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be <= {most:g} s")
+        if not self.max_hz > self.min_hz:
+            raise ValueError(f"OnsetParams min_hz={self.min_hz}, max_hz={self.max_hz}: need max_hz > min_hz")
         if self.hop_s > self.window_s:
             raise ValueError(f"OnsetParams.hop_s = {self.hop_s}: must not exceed window_s = {self.window_s}")
         if self.pre_frames < 1 or self.post_frames < 0:

@@ -36,8 +36,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import soundfile as sf
 
-    from realtime.config import ConfigError, load_config
-    from realtime.listen_cli import onset_params
+    from realtime.config import ConfigError, load_config, onset_params
     from realtime.onsets import OnsetParams, detect
 
     if args.block_size < 1:
@@ -74,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
     if data.shape[0] == 0:  # as listen and analyze say it
         return error(f"{args.file}: empty audio (0 frames)")
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-    times = detect(mono, int(rate), block_size=args.block_size, params=params)
+    try:
+        times = detect(mono, int(rate), block_size=args.block_size, params=params)
+    except ValueError as exc:  # a rate the detector cannot work at
+        return error(f"{args.file}: {exc}")
     text = "".join(f"{t:.6f}\n" for t in times)
     if args.out is None:
         sys.stdout.write(text)

@@ -133,10 +133,13 @@ class WindowTracker:
         if not 0.0 < window_s <= WINDOW_SAMPLES / SAMPLE_RATE:
             raise ValueError(f"window {window_s} s: must be > 0 and <= {WINDOW_SAMPLES / SAMPLE_RATE} s "
                              "(the model sees at most 1 s)")
-        if early_ms < 0 or early_ms / 1000.0 > window_s:
+        if not 0.0 <= early_ms <= 1000.0 * window_s:  # (NaN fails too)
             raise ValueError(f"early estimate at {early_ms} ms: must be between 0 and the window ({window_s} s)")
         if not 0.0 <= preroll_ms <= 50.0:
             raise ValueError(f"pre-roll {preroll_ms} ms: must be between 0 and 50 ms")
+        if early_ms + preroll_ms < 1000.0 / SAMPLE_RATE:
+            raise ValueError(f"early estimate at {early_ms} ms with a pre-roll of {preroll_ms} ms: the early "
+                             "window would hold no sample")
         self.window = int(round(window_s * SAMPLE_RATE))
         self.preroll = int(round(preroll_ms * SAMPLE_RATE / 1000.0))
         self.history = History(int(history_s * SAMPLE_RATE) + self.window)

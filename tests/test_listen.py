@@ -130,6 +130,49 @@ def test_bad_config_is_refused_naming_file_and_key(tmp_path):
     assert out.returncode == 2 and "bad.toml" in out.stderr and "'window' = True" in out.stderr, out.stderr
 
 
+def test_a_bad_onsets_table_is_refused_by_every_command_naming_file_and_key(loop, model, tmp_path):
+    """Wrong types (a string, a boolean, a fraction where a count is wanted) and values out of range in the
+    detector's [onsets] table: exit 2 with the file and the key named, never a traceback or a silent default."""
+    path, _ = loop
+    cfg = tmp_path / "det.toml"
+    for table, named in (('n_bands = "x"', "n_bands"), ("log_gamma = true", "log_gamma"),
+                         ("pre_frames = 2.5", "pre_frames"), ("ref_frames = -2", "ref_frames"),
+                         ("window_s = 10", "window_s"), ("max_hz = -1", "max_hz"), ("agc_target = 3", "agc_target")):
+        cfg.write_text(f"[onsets]\n{table}\n")
+        for command in (["onsets", path, "-o", tmp_path / "t.txt"], ["analyze", path, "-o", tmp_path / "h.csv"],
+                        ["listen", "--input", path, "--model", model, "--osc", "127.0.0.1:9"]):
+            out = drumtimbre(*command, "--config", cfg)
+            assert out.returncode == 2, (table, command[0], out.stderr)
+            assert "det.toml" in out.stderr and named in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_options_that_shape_no_output_of_analyze_are_left_to_listen(tmp_path, model):
+    """analyze writes no early estimate, so a window shorter than listen's default early one (25 ms) is fine;
+    and of listen's config file it takes only the analysis settings: a device config's `channels = [1]` does not
+    silence a file whose hits are on channel 2."""
+    import soundfile as sf
+
+    from tests.signals import kick, snare
+
+    audio = np.zeros((int(1.5 * 48000), 2), dtype=np.float32)
+    for t, s in ((0.2, kick(48000)), (0.9, snare(48000))):
+        i = int(t * 48000)
+        audio[i:i + s.size, 1] += s[:audio.shape[0] - i]
+    path = tmp_path / "right.wav"
+    sf.write(str(path), audio, 48000)
+    cfg = tmp_path / "device.toml"
+    cfg.write_text('device = "system"\nchannels = [1]\nblocksize = 64\nwindow = 0.5\n')
+    out = drumtimbre("analyze", path, "-o", tmp_path / "h.csv", "--model", model, "--config", cfg, "--window", "0.02")
+    assert out.returncode == 0, out.stderr
+    rows = np.loadtxt(tmp_path / "h.csv", delimiter=",", skiprows=1, ndmin=2)
+    assert np.allclose(rows[:, 1], [0.2, 0.9], atol=0.012)
+    for bad in (["--early-ms", "nan"], ["--early-ms", "0", "--preroll-ms", "0"], ["--channels", "0"]):
+        out = drumtimbre("listen", "--input", path, "--model", model, *bad)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, (bad, out.stderr)
+    out = drumtimbre("analyze", path, "-b", "0")
+    assert out.returncode == 2 and "block size 0" in out.stderr
+
+
 def test_missing_non_onnx_and_contractless_models_fail_clearly(loop, tmp_path):
     path, _ = loop
     missing = tmp_path / "nope.onnx"

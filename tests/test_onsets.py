@@ -299,6 +299,10 @@ def test_cli_names_an_unreadable_file(tmp_path, capsys):
     assert main(["onsets", str(empty)]) == 1  # as listen and analyze: an empty file is an error, not "no onsets"
     err = capsys.readouterr().err
     assert err.startswith("drumtimbre onsets: error:") and "empty.wav: empty audio (0 frames)" in err
+    slow = tmp_path / "slow.wav"
+    sf.write(str(slow), np.zeros(3000, dtype=np.float32), 3000)
+    assert main(["onsets", str(slow)]) == 1  # below the detector's 4 kHz: named, no traceback
+    assert "slow.wav: sample rate 3000 Hz" in capsys.readouterr().err
 
 
 def test_cli_scores_against_a_truth_file_and_names_misses_and_extras(tmp_path, capsys):
