@@ -27,17 +27,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              ".png, .pdf or .svg, needs matplotlib")
 
 
+class EmptyAudio(ValueError):
+    """A file with no frames."""
+
+
+def stream_onsets(path, block_size: int, params) -> tuple:
+    """Onset times (s) of an audio file, its channels averaged, read and fed to the live detector in blocks
+    of `block_size` samples (memory stays flat for a long file); and the error that
+    stopped the reading part way (a corrupt block), or None.  EmptyAudio / ValueError (a rate the detector
+    cannot take) / soundfile's errors when nothing can be read."""
+    import numpy as np
+    import soundfile as sf
+
+    from realtime.onsets import OnsetDetector
+
+    found = []
+    failure = None
+    with sf.SoundFile(str(path)) as f:
+        if f.frames == 0:
+            raise EmptyAudio(str(path))
+        det = OnsetDetector(f.samplerate, params)
+        try:  # block by block, as listen's file source reads (a corrupt file fails at the same place)
+            for data in f.blocks(blocksize=block_size, dtype="float32", always_2d=True):
+                found += det.process(data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0])
+        except Exception as exc:  # a block that cannot be decoded: what came before it stands
+            failure = exc
+        found += det.flush()
+    return np.array([o.time for o in found], dtype=np.float64), failure
+
+
 def error(text: str, code: int = 1) -> int:
     print(f"drumtimbre onsets: error: {text}", file=sys.stderr, flush=True)
     return code
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-    import soundfile as sf
-
     from realtime.config import ConfigError, load_config, onset_params
-    from realtime.onsets import OnsetParams, detect
+    from realtime.onsets import OnsetParams
 
     if args.block_size < 1:
         return error(f"--blocksize {args.block_size}: must be >= 1", 2)
@@ -67,16 +93,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         return error(f"{args.file}: no such file" + (" (a folder)" if args.file.is_dir() else ""))
     try:
-        data, rate = sf.read(str(args.file), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises several types for missing / corrupt files
-        return error(f"cannot read audio file {args.file}: {exc}")
-    if data.shape[0] == 0:  # as listen and analyze say it
+        times, failure = stream_onsets(args.file, args.block_size, params)
+    except EmptyAudio:  # as listen and analyze say it
         return error(f"{args.file}: empty audio (0 frames)")
-    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-    try:
-        times = detect(mono, int(rate), block_size=args.block_size, params=params)
     except ValueError as exc:  # a rate the detector cannot work at
         return error(f"{args.file}: {exc}")
+    except Exception as exc:  # soundfile raises several types for missing / corrupt files
+        return error(f"cannot read audio file {args.file}: {exc}")
     text = "".join(f"{t:.6f}\n" for t in times)
     if args.out is None:
         sys.stdout.write(text)
@@ -84,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
         print(f"{times.size} onsets -> {args.out}", file=sys.stderr)
+    if failure is not None:  # the onsets before it are written; then the error (as analyze does)
+        return error(f"{args.file}: read failed ({failure}); the {times.size} onsets found before it -> "
+                     f"{args.out if args.out is not None else 'stdout'}")
     if truth is not None:
         from realtime.onset_match import score_onsets
 
@@ -95,9 +121,9 @@ def run(args: argparse.Namespace) -> int:
             if values.size:
                 print(f"  {label} at: " + " ".join(f"{t:.3f}" for t in values), file=sys.stderr)
     if args.plot is not None:
-        from realtime.hit_plot import PlotError, envelope, plot_onsets
+        from realtime.hit_plot import PlotError, file_envelope, plot_onsets
         try:
-            plot_onsets(envelope(mono, int(rate)), times, args.plot, truth,
+            plot_onsets(file_envelope(args.file), times, args.plot, truth,
                         title=f"{args.file.name}: {times.size} onsets" + ("" if truth is None else
                                                                           f", {truth.size} true"))
         except PlotError as exc:

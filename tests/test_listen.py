@@ -263,7 +263,8 @@ def test_corrupt_input_file_fails_clearly(tmp_path, model):
 
 def test_a_file_cut_short_fails_after_the_hits_it_holds(loop, model, receiver, tmp_path):
     """A FLAC file whose second half is missing (a copy that stopped): listen sends the hits before the break,
-    then names the file and exits 1; analyze still writes those hits, then names the file and exits 1."""
+    then names the file and exits 1; analyze still writes those hits, and onsets their onsets (and perhaps
+    those of hits whose windows the break cut), then names the file and exits 1."""
     import soundfile as sf
 
     path, truth = loop
@@ -284,6 +285,10 @@ def test_a_file_cut_short_fails_after_the_hits_it_holds(loop, model, receiver, t
     rows = np.loadtxt(table, delimiter=",", skiprows=1, ndmin=2)
     assert rows.shape[0] == sent.shape[0] and np.allclose(rows[:, 1], sent[:, 1], atol=1e-4)  # nothing lost
     assert f"the {rows.shape[0]} hits finished before it" in out.stderr
+    out = drumtimbre("onsets", cut, "-o", tmp_path / "cut.txt")  # the same detector, read the same way
+    assert out.returncode == 1 and "cut.flac: read failed" in out.stderr, out.stderr
+    found = np.loadtxt(tmp_path / "cut.txt", ndmin=1)
+    assert found.size >= rows.shape[0] and np.allclose(found[:rows.shape[0]], rows[:, 1], atol=1e-4)
 
 
 def test_analyze_makes_the_output_folder_and_refuses_an_impossible_one_before_running(loop, model, tmp_path):
