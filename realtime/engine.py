@@ -150,8 +150,8 @@ DC_TAU_S = 0.2
 """Time constant of the DC estimate, s: an offset is gone within a second.  A longer one would move less
 with a kick's lopsided waveform, but after each hit leave a small offset in the silence that follows for
 longer (2 s: enough to make a silent window's peak exceed encoder.audio.SILENCE_PEAK)."""
-DC_CHUNK = 65536
-"""Samples per step of the DC average's closed form (its powers of r stay within float64's comfort)."""
+DC_CHUNK = 4096
+"""Samples per step of the DC average's closed form (r^-k stays under 1.6 at 48 kHz: float32 will do)."""
 
 AUTO_GROUP_MAX_MS = 12.0
 """The most audio the worker gathers before running the engine when `group_ms` is automatic, ms: 4
@@ -323,28 +323,32 @@ class Engine:
     def _remove_dc(self, x: np.ndarray) -> np.ndarray:
         """x minus the DC estimate: an exponential moving average of the input, sample by sample (time
         constant DC_TAU_S), started at the stream's first sample (an offset at the start is no step).  Sample
-        by sample, so the same for any block size or grouping; in closed form, one block at a time:
-        d[k] = r^k (d[0] + (1 - r) sum_{j<=k} r^-j x[j])."""
+        by sample, so the same for any block size or grouping; in closed form, DC_CHUNK samples at a time:
+        d[k] = r^k (d[0] + (1 - r) sum_{j<=k} r^-j x[j]) (float32: the sum's rounding, times 1 - r, stays
+        under 1e-7)."""
         if not self._dc_started:
             self._dc = float(x[0])
             self._dc_started = True
-        out = np.empty_like(x)
-        for a in range(0, x.size, DC_CHUNK):  # r^-k stays small (e^(DC_CHUNK / (DC_TAU_S * rate)))
-            part = x[a:a + DC_CHUNK]
-            up, down = self._dc_powers(part.size)
-            d = np.cumsum(part * down) * (1.0 - self._dc_r)
-            d += self._dc
-            d *= up
-            self._dc = float(d[-1])
-            np.subtract(part, d, out=out[a:a + part.size], casting="unsafe")
-        return out
+        if x.size <= DC_CHUNK:
+            return self._remove_dc_chunk(x)
+        return np.concatenate([self._remove_dc_chunk(x[a:a + DC_CHUNK]) for a in range(0, x.size, DC_CHUNK)])
+
+    def _remove_dc_chunk(self, x: np.ndarray) -> np.ndarray:
+        up, down = self._dc_powers(x.size)
+        d = np.multiply(x, down)
+        np.add.accumulate(d, out=d)  # (np.cumsum's wrappers cost more than the sum, on a thread that sleeps)
+        d += np.float32(self._dc)
+        d *= up
+        self._dc = float(d[-1])
+        return np.subtract(x, d, out=d)
 
     def _dc_powers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(r^1..r^n, r^-1..r^-n) of the DC average's per-sample rate r (float64), cached per length."""
+        """(r^1..r^n, (1 - r) r^-1..r^-n) as float32, r the DC average's per-sample rate, cached per length."""
         p = self._dc_pow.get(n)
         if p is None:
             k = np.arange(1, n + 1, dtype=np.float64)
-            p = self._dc_pow[n] = (self._dc_r ** k, self._dc_r ** -k)
+            p = self._dc_pow[n] = ((self._dc_r ** k).astype(np.float32),
+                                   ((1.0 - self._dc_r) * self._dc_r ** -k).astype(np.float32))
         return p
 
     def _detect(self, x: np.ndarray) -> list:
