@@ -377,7 +377,7 @@ def test_early_ms_sets_the_early_window_and_leaves_the_final_one(loop, model, re
     final5, final25 = (by_hit(receiver.args(f"/e{ms}/timbre")) for ms in (5, 25))
     assert early5.shape == early25.shape == final5.shape == (len(truth), 8)
     assert np.all(np.abs(early5[:, 1:] - early25[:, 1:]).max(axis=1) > 1e-3)  # every hit: another window
-    assert np.array_equal(final5, final25)
+    assert np.allclose(final5, final25, rtol=0, atol=1e-5)  # (the groups differ: float32 rounding of the DC average)
 
 
 def test_window_from_the_command_line_or_the_config_file_sets_the_final_window(sparse, model, receiver, tmp_path):
