@@ -79,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if settings["blocksize"] < 1:
         return error(f"block size {settings['blocksize']}: must be >= 1 frame", 2)
     # analyze writes no early estimate: a window shorter than listen's early one is no error here
-    if settings["window"] is not None and settings["early_ms"] > 1e3 * float(settings["window"]) >= 0:
-        settings["early_ms"] = 1e3 * float(settings["window"])
+    settings["early_ms"] = min(float(settings["early_ms"]), 1e3 * float(settings["window"]))
     try:
         engine_config = build_engine_config(settings)
         chans = None if settings["channels"] is None else parse_channels(settings["channels"])

@@ -228,7 +228,7 @@ class Engine:
         call_start = self._in_samples
         raw = x  # the detector takes the input as it came (it blocks DC and marks NaN/inf stretches itself):
         # the same onsets as `drumtimbre onsets`, whatever the block size or grouping
-        x = self._clean(x, parts)
+        x = self._clean(x)
         wall_offset = wall_arrival - t_arrival
         if len(parts) == 1:
             ys = [self.resampler.process(x)]
@@ -304,7 +304,7 @@ class Engine:
             return data[:, 0].copy()
         return data.mean(axis=1, dtype=np.float32)
 
-    def _clean(self, x: np.ndarray, parts: tuple[tuple[int, float], ...] = ()) -> np.ndarray:
+    def _clean(self, x: np.ndarray) -> np.ndarray:
         """NaN/inf -> the current DC level (silence after DC removal); count clipping; remove DC."""
         peak = np.maximum.reduce(np.abs(x))  # NaN if any sample is NaN, inf if any is infinite
         if not peak < np.inf:

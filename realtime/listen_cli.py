@@ -17,6 +17,7 @@ from pathlib import Path
 GIL_SWITCH_S = 0.0005
 """Python's thread switch interval while listening to a device, s (see run)."""
 
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("input (a device by default; --input for a file)")
     src.add_argument("--device", "-d", default=None,
@@ -84,9 +85,8 @@ def group_ms(value) -> float | None:
 
 def build_engine_config(settings: dict):
     """Settings -> EngineConfig (OnsetParams from the [onsets] table)."""
-    from realtime.engine import EngineConfig
-
     from realtime.config import onset_params
+    from realtime.engine import EngineConfig
 
     params = onset_params(settings.get("onsets"))
     return EngineConfig(window_s=float(settings["window"]), early_ms=float(settings["early_ms"]),

@@ -161,15 +161,13 @@ class OnsetParams:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be > 0")
         for name in ("min_interval_s", "lookback_s", "threshold_offset", "threshold_ratio", "attack_db", "min_hz",
                      "low_cut_hz", "rise_fraction", "late_rise_db", "energy_rise", "treble_rise", "agc_release_s",
-                     "agc_max_gain_db", "lift_max_db", "lift_noise"):
+                     "agc_max_gain_db", "lift_max_db", "lift_noise", "top_bands", "ref_low_hz", "masking_s",
+                     "masking_ratio", "max_latency_s"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 0")
         for name in ("min_bins", "n_bands", "ref_frames", "ref_frames_low"):
             if getattr(self, name) < 1:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 1")
-        for name in ("top_bands", "ref_low_hz", "masking_s", "masking_ratio", "max_latency_s"):
-            if not float(getattr(self, name)) >= 0:
-                raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 0")
         for name, most in (("window_s", 0.1), ("median_window_s", 10.0), ("envelope_s", 0.01), ("lookback_s", 0.1),
                            ("max_latency_s", 0.1), ("min_interval_s", 10.0)):
             if float(getattr(self, name)) > most:
