@@ -47,9 +47,10 @@ def model(tmp_path_factory):
     return write_fixture_model(tmp_path_factory.mktemp("model") / "fixture.onnx")
 
 
-def start_listen(server: JackServer, model, ports: list[int], stats=None, extra=()) -> subprocess.Popen:
+def start_listen(server: JackServer, model, ports: list[int], stats=None, extra=(), stdout=subprocess.PIPE,
+                 display: bool = False) -> subprocess.Popen:
     argv = DRUMTIMBRE + ["listen", "--device", "system", "--host-api", "JACK", "--samplerate", "48000",
-                         "--blocksize", "256", "--model", str(model), "--no-display"]
+                         "--blocksize", "256", "--model", str(model)] + ([] if display else ["--no-display"])
     for p in ports:
         argv += ["--osc", f"127.0.0.1:{p}"]
     argv += list(extra)  # later options win
@@ -57,7 +58,7 @@ def start_listen(server: JackServer, model, ports: list[int], stats=None, extra=
         argv += ["--stats", str(stats)]
     # SIGINT as a terminal's Ctrl-C delivers it: a test run started in the background (`cmd &` in a script)
     # would otherwise hand listen an ignored SIGINT, and the Ctrl-C below would never arrive
-    return subprocess.Popen(argv, env=server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    return subprocess.Popen(argv, env=server.env, stdout=stdout, stderr=subprocess.PIPE, text=True,
                             preexec_fn=default_sigint)
 
 
@@ -66,10 +67,11 @@ def play(server: JackServer, path, port: str = "PortAudio:in_0") -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, check=True)
 
 
-def listen_while_playing(server: JackServer, model, ports: list[int], plays: dict, stats, extra=()) -> tuple:
-    """Start listen, play each file of `plays` ({JACK port: file}, at once) into listen's input ports, give the
-    last window time to close, then Ctrl-C: (listen's exit status, its stderr)."""
-    listen = start_listen(server, model, ports, stats, extra)
+def listen_while_playing(server: JackServer, model, ports: list[int], plays: dict, stats, extra=(), **popen) -> tuple:
+    """Start listen (`popen`: start_listen's stdout / display), play each file of `plays` ({JACK port: file}, at
+    once) into listen's input ports, give the last window time to close, then Ctrl-C: (listen's exit status, its
+    stderr)."""
+    listen = start_listen(server, model, ports, stats, extra, **popen)
     try:
         for port in plays:
             assert server.wait_port(port), f"listen never opened its JACK input {port}"
@@ -203,31 +205,18 @@ def test_the_terminal_display_does_not_make_the_audio_callback_late(loop_file, m
     main_fd, tty_fd = pty.openpty()
     screen = []
     reader = threading.Thread(target=lambda: screen.append(drain(main_fd)), daemon=True)
+    reader.start()
     try:
-        argv = DRUMTIMBRE + ["listen", "--device", "system", "--host-api", "JACK", "--samplerate", "48000",
-                             "--blocksize", "128", "--model", str(model), "--osc", f"127.0.0.1:{dump_port}",
-                             "--stats", str(stats)]
-        listen = subprocess.Popen(argv, env=server.env, stdout=tty_fd, stderr=subprocess.PIPE, text=True,
-                                  preexec_fn=default_sigint)
-        os.close(tty_fd)
-        reader.start()
-        try:
-            assert server.wait_port("PortAudio:in_0"), "listen never opened its JACK input"
-            time.sleep(0.3)
-            play(server, path)
-            time.sleep(1.5)
-            listen.send_signal(signal.SIGINT)
-            _, err = listen.communicate(timeout=15)
-        finally:
-            if listen.poll() is None:
-                listen.kill()
+        code, err = listen_while_playing(server, model, [dump_port], {"PortAudio:in_0": path}, stats,
+                                         extra=("--blocksize", "128"), stdout=tty_fd, display=True)
     finally:
+        os.close(tty_fd)  # (listen has exited: the reader sees the terminal close)
         time.sleep(0.2)
         dump.stop()
         server.stop()
         reader.join(5)
         os.close(main_fd)
-    assert listen.returncode == 0, err
+    assert code == 0, err
     assert "hit" in "".join(screen) and "brightness" in "".join(screen)  # the display was drawn
     recorded = json.loads(stats.read_text())
     true_onsets_found(parse_oscdump(dump.lines, "/drumtimbre/hit"), truth, recorded["xrun_s"], err)
