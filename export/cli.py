@@ -32,8 +32,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"drumtimbre export: {msg}", file=sys.stderr)
         return 1
 
+    from export.keras_to_onnx import MAX_OPSET, MIN_OPSET
     from export.parity import MIN_CLIPS
 
+    if not MIN_OPSET <= args.opset <= MAX_OPSET:  # before TensorFlow loads (seconds)
+        return fail(f"--opset {args.opset}: supported {MIN_OPSET}-{MAX_OPSET}")
     if args.parity_clips < MIN_CLIPS:
         return fail(f"--parity-clips {args.parity_clips}: need at least {MIN_CLIPS}")
     if not args.output.endswith(".onnx"):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +126,15 @@ def test_bad_sources_are_clear_errors(tmp_path, capsys):
     assert main(["export", str(run), "-o", str(tmp_path / "x.txt")]) == 1
     assert "must end in .onnx" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_an_unsupported_opset_is_refused_before_tensorflow_loads(tmp_path):
+    code = ("import sys; from drumtimbre.cli import main; "
+            f"rc = main(['export', {str(tmp_path / 'run')!r}, '-o', {str(tmp_path / 'x.onnx')!r}, '--opset', '12']); "
+            "print(rc, 'tensorflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["1", "False"], done.stdout + done.stderr
+    assert "--opset 12: supported 13-18" in done.stderr
 
 
 def test_export_rebuilds_an_older_front_end_and_simplifies_the_graph(clips, tmp_path):
