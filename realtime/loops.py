@@ -105,9 +105,9 @@ def role_of(name: str) -> str | None:
         if "open" in n or "ho" in tokens or "ohh" in tokens or "op" in tokens:
             return "open_hat"
         return "hat"
-    if "kick" in n or "bd" in tokens or "bassdrum" in n or n.startswith("bd"):
+    if "kick" in n or "bd" in tokens or "bassdrum" in n or n.startswith("bd") or re.search(r"bass[^a-z]*drum", n):
         return "kick"
-    if "snare" in n or "sd" in tokens or "sn" in tokens:
+    if "snare" in n or "sd" in tokens or "sn" in tokens or "snr" in tokens:
         return "snare"
     if "tom" in n or "ft" in tokens:
         return "tom"

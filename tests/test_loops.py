@@ -86,6 +86,9 @@ def test_role_of_names():
     assert role_of("Kick-Hard") == "kick" and role_of("bd_01") == "kick" and role_of("bassdrum01") == "kick"
     assert role_of("HatClosed-Med") == "hat" and role_of("hh_02") == "hat" and role_of("hihat_opened01") == "open_hat"
     assert role_of("Snare-Soft") == "snare" and role_of("sd_03") == "snare"
+    # General MIDI sample names (FluidR3_GM, TimGM6mb): "Snr", "Bass Drum"; a bass (guitar) note is no kick
+    assert role_of("0732_Std_Snr_2_L") == "snare" and role_of("1038_Power_Bass_Drum_1_L") == "kick"
+    assert role_of("0090_Bass Drum New") == "kick" and role_of("Slap_Bass_C2") is None
     assert role_of("TomFloor-Med") == "tom" and role_of("Crash-Hard") == "cymbal"
     assert role_of("HatPedal-Soft") is None and role_of("Cowbell-Hard") is None
 
