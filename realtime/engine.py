@@ -559,10 +559,13 @@ class Runner:
         """Wait for the end of the stream (or an error); True when done."""
         return self.done.wait(timeout)
 
-    def stop(self) -> None:
-        """Stop the source and the worker (Ctrl-C, errors)."""
-        self._stop.set()
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop the source (Ctrl-C, errors), then let the worker run the audio it already has and close every
+        open window, as at the end of a file: the hits still sounding get their final estimate, their window
+        cut at the stop and zero-padded.  A worker still busy after `timeout` s stops at its next read."""
         try:
             self.source.stop()
         finally:
-            self._thread.join(timeout=3.0)
+            self.ring.close()
+            self._thread.join(timeout=timeout)
+            self._stop.set()

@@ -518,6 +518,37 @@ class FlaggedSource:
         pass
 
 
+class EndlessSource(FlaggedSource):
+    """A device that delivers `audio` and then nothing: its stream never ends by itself (only stop() ends it)."""
+
+    def start(self, ring) -> None:
+        self.ring = ring
+        for i in range(0, self.audio.size - 127, 128):
+            ring.write(self.audio[i:i + 128, None])
+
+
+def test_stopping_a_device_sends_the_final_estimate_of_every_hit_still_sounding():
+    # Ctrl-C 0.3 s after the last hit (1.62 s): its 1 s window is still open; the stop sends its final
+    # estimate, its window cut where the audio stopped, exactly as at the end of a file of that audio
+    audio = stream(seconds=1.92)
+    got = []
+    engine = Engine(RecordingModel(), RATE, EngineConfig(), [got.append])
+    runner = Runner(engine, EndlessSource(audio, set())).start()
+    deadline = time.monotonic() + 30
+    while engine.stats.frames < audio.size and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not runner.wait(0.2)  # a device does not end by itself
+    assert engine.stats.hits == 5 and [e.hit_id for e in finals(got)] == [0, 1, 2, 3]
+    runner.stop()
+    assert runner.wait(0) and runner.error is None
+    assert [e.hit_id for e in finals(got)] == list(range(5)) and engine.stats.final == 5
+    assert [e.hit_id for e in got if e.kind == "early"] == list(range(5))
+    _, direct, _ = run_engine(audio)  # the same audio as a file: finish() at its end
+    assert [(e.kind, e.hit_id) for e in got] == [(e.kind, e.hit_id) for e in direct]
+    assert np.allclose([e.values for e in got], [e.values for e in direct], atol=1e-5)
+    assert finals(got)[4].length_s == finals(direct)[4].length_s < 0.31
+
+
 def test_xruns_are_counted_where_they_happened_and_reach_the_stats():
     audio = stream(TIMES[:3], SOUNDS[:3], seconds=1.2)
     engine = Engine(RecordingModel(), RATE, EngineConfig())

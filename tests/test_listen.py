@@ -254,6 +254,40 @@ def test_realtime_flag_streams_at_real_time_pace(tmp_path, model, receiver):
     assert len(receiver.args("/drumtimbre/timbre")) == 2
 
 
+def test_ctrl_c_sends_the_final_estimate_of_the_hit_still_sounding(tmp_path, model, receiver):
+    import signal
+
+    import soundfile as sf
+
+    from tests.jack_harness import default_sigint
+    from tests.signals import kick, snare
+
+    audio = np.zeros(6 * 48000, dtype=np.float32)
+    for t, s in ((0.2, kick(48000)), (0.9, snare(48000))):
+        i = int(t * 48000)
+        audio[i:i + s.size] += 0.5 * s
+    path = tmp_path / "long.wav"
+    sf.write(str(path), audio, 48000)
+    listen = subprocess.Popen(DRUMTIMBRE + ["listen", "--input", str(path), "--realtime", "--model", str(model),
+                                            "--osc", f"127.0.0.1:{receiver.port}", "--no-display"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    try:
+        end = time.time() + 30
+        while len(receiver.args("/drumtimbre/early/timbre")) < 2 and time.time() < end:
+            time.sleep(0.01)
+        # the snare's early estimate is out, its 1 s window (to 1.9 s of the file) still open: Ctrl-C
+        assert [a[0] for a in receiver.args("/drumtimbre/timbre")] == [0], receiver.got
+        listen.send_signal(signal.SIGINT)
+        _, err = listen.communicate(timeout=15)
+    finally:
+        if listen.poll() is None:
+            listen.kill()
+    assert listen.returncode == 0, err
+    time.sleep(0.2)
+    assert [a[0] for a in receiver.args("/drumtimbre/timbre")] == [0, 1], err
+    assert "stopped: 2 hits, 2 early + 2 final estimates sent" in err
+
+
 def test_corrupt_input_file_fails_clearly(tmp_path, model):
     bad = tmp_path / "corrupt.wav"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
