@@ -50,10 +50,8 @@ Defaults were tuned at 48 kHz on the tuning kits of bench/onset_eval.py (the
 short hop, 1.33 ms, was chosen for its timing and confirmation delay on all its
 sets; the level control and the 4-bin bands for quiet inputs and steady noise,
 bench/onset_robustness.py; see BENCHMARKS.md); the same parameters (in seconds /
-Hz) apply at any rate.  process() makes about 39 calls per block (numpy's and its
-own, bench/detector_calls.py; 37 without the second detection function, whose
-lagged references are copies of earlier frames' references; 26 without the
-treble lift as well): one matrix product for
+Hz) apply at any rate.  process() makes about 37 calls per block (numpy's and its
+own, bench/detector_calls.py; 26 without the treble lift): one matrix product for
 both one-pole filters; one FFT, band sum and log for all the block's frames; the
 treble lift's followers for all of them at once; Python floats for the peak
 picking.  At 48 kHz in 128-sample blocks (2 frames) that is about 1.6 % of a core
@@ -359,7 +357,6 @@ class OnsetDetector:
         # Python lists, not arrays: _decide's usual path (no candidate peak) then makes no numpy call
         self._df: list[float] = []  # recent detection function values
         self._df_lag: list[float] = []  # ... of the second (lagged) function, frame for frame (empty: none)
-        self._chain = np.zeros((self._lag + 64, self.bands.shape[1]), dtype=np.float32)  # see _frames
         self._ok: list[bool] = []  # frame clear of non-finite stretches (the level is checked in _decide)
         self._bad_from = -10 ** 12  # first / last+1 sample of the latest non-finite stretch (or zero padding)
         self._bad_until = -10 ** 12
@@ -498,22 +495,12 @@ class OnsetDetector:
         # reference of frame i: the band-wise maximum of the r_hi (low bands: r_lo) frames before it, all of
         # the block's frames in one maximum over the windows of the sliding views
         r, nl = self._r, self._n_low
-        if nl:
-            np.maximum.reduce(self._ref_lo[k - self._r_lo:k - self._r_lo + nf], axis=-1, out=ref[:, :nl])
-        if self._ref_hi is not None:
-            np.maximum.reduce(self._ref_hi[k - self._r_hi:k - self._r_hi + nf], axis=-1, out=ref[:, nl:])
-        g = self._lag
-        if g:
-            # the lagged reference of frame t is the reference of frame t - lag_frames (before any gain): the
-            # previous block's last references, then this block's, in one buffer - copies, no maximum again
-            if g + nf > self._chain.shape[0]:
-                chain = np.zeros((g + nf, ref.shape[1]), dtype=np.float32)
-                chain[:g] = self._chain[:g]
-                self._chain = chain
-            chain = self._chain
-            chain[g:g + nf] = ref
-            lagged[:] = chain[:nf]
-            chain[:g] = chain[nf:nf + g]
+        for lag, out in ((0, ref), (self._lag, lagged)) if self._lag else ((0, ref),):
+            a, b = k - lag - self._r_lo, k - lag - self._r_hi  # frame i's windows start lag frames earlier
+            if nl:
+                np.maximum.reduce(self._ref_lo[a:a + nf], axis=-1, out=out[:, :nl])
+            if self._ref_hi is not None:
+                np.maximum.reduce(self._ref_hi[b:b + nf], axis=-1, out=out[:, nl:])
         gains = self._gains(framed)
         if gains is not None:
             gains = np.array(gains, dtype=np.float32)[:, None]  # (frames, 1)
@@ -524,16 +511,14 @@ class OnsetDetector:
             if gains is not None:  # so a change of gain is no rise
                 pair *= gains
         np.log1p(work, out=work)
-        rises = work[nf:].reshape(parts - 1, nf, -1)  # a view: [references, lagged references] -> their rises
-        np.subtract(mag, rises, out=rises)
-        np.maximum(rises, 0.0, out=rises)
+        refs = work[nf:].reshape(parts - 1, nf, -1)  # a view: [references, lagged references]
+        np.subtract(mag, refs, out=refs)  # the rises, in place
+        np.maximum(refs, 0.0, out=refs)
         kb = self.params.top_bands
-        if 0 < kb < rises.shape[2]:
-            rises = np.partition(rises, rises.shape[2] - kb, axis=2)[:, :, -kb:]
-        means = (np.add.reduce(rises, axis=2) / rises.shape[2]).tolist()  # the mean, without np.mean's overhead
-        self._df += means[0]
-        if g:
-            self._df_lag += means[1]
+        for rise, df in ((ref, self._df), (lagged, self._df_lag)) if self._lag else ((ref, self._df),):
+            if 0 < kb < rise.shape[1]:
+                rise = np.partition(rise, rise.shape[1] - kb, axis=1)[:, -kb:]
+            df += (np.add.reduce(rise, axis=1) / rise.shape[1]).tolist()  # the mean, without np.mean's overhead
         # frames overlapping a non-finite stretch, and the reference frames after it, are no onset
         if self._bad_until > first_end - self.n_win - r * self.hop:
             self._ok += [not (end - self.n_win < self._bad_until + r * self.hop and end > self._bad_from)
@@ -626,15 +611,11 @@ class OnsetDetector:
             if not self._ok[i]:
                 continue
             end = (k + 1) * self.hop
-            # (the first comparisons of _peak inline: most frames stop there, with no call)
-            if v <= p.threshold_offset or v <= mask or not self._peak(df, i, mask, p.threshold_offset):
+            if not self._peak(df, i, mask, p.threshold_offset):
                 # the second function: a gradual attack, its energy rising within the frame
-                if not self._lag:
+                if not (self._lag and self._peak(self._df_lag, i, mask, p.lag_threshold) and self._rising(end)):
                     continue
                 v = self._df_lag[i]
-                if v <= p.lag_threshold or v <= mask or not self._peak(self._df_lag, i, mask, p.lag_threshold) \
-                        or not self._rising(end):
-                    continue
             if not self._level_ok(end):
                 continue
             self._mask = max(self._mask, p.masking_ratio * v)
