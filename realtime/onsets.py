@@ -21,15 +21,9 @@ in the one-pole filters, and the same onsets):
 3. Detection function: mean over bands of the rise over the band-wise maximum
    of the `ref_frames` previous frames (noisy decays rarely exceed it); bands
    below `ref_low_hz` use `ref_frames_low` frames, a kick's whole period, so a
-   low tone's phase moving through the short frame is no rise.  A second one
-   takes the same rise over the reference of the frame `lag_frames` before: a
-   gradual attack (a ghost note, a brush) spreads its rise over several short
-   hops, each under the threshold, and shows summed.
+   low tone's phase moving through the short frame is no rise.
 4. Peak picking: local maximum over `pre_frames` before / `post_frames` after,
-   above `threshold_ratio` x moving median (`median_window_s`) + `threshold_offset`
-   (where the first function has no such peak, the second one's above
-   `lag_threshold`, its frame's newer half `lag_rise_db` louder than its older:
-   a cymbal's beating ring is no hit),
+   above `threshold_ratio` x moving median (`median_window_s`) + `threshold_offset`,
    above a masking threshold (`masking_ratio` x the last peak, decaying with
    `masking_s`), frame level above `floor_dbfs` with its newer half not much
    quieter than its older (in full or in the treble), and not a truncation (the
@@ -123,16 +117,6 @@ class OnsetParams:
     """Multiplier of the moving median of the detection function."""
     median_window_s: float = 0.1
     """Length of the past used for the moving median, s."""
-    lag_frames: int = 2
-    """A second detection function: each frame's rise over the reference of the frame this many frames before
-    it (0: none).  A gradual attack - a ghost note, a brush, a soft hat rising under the last one's ring -
-    spreads its rise over several short hops, each under the threshold; summed over lag_frames + 1 hops it
-    shows.  Its peaks count only where the first function found none ..."""
-    lag_threshold: float = 0.07
-    """... above this absolute threshold (with `threshold_ratio` x its moving median; detection-function units) ..."""
-    lag_rise_db: float = 2.0
-    """... and when the peak frame's newer half holds this many dB more energy than its older half, in full or in
-    its first difference (the treble): a cymbal's ring or steady noise swelling over a few hops gains little."""
     masking_ratio: float = 0.5
     """After a detection-function peak P, the threshold is at least masking_ratio * P ..."""
     masking_s: float = 0.03
@@ -178,7 +162,7 @@ class OnsetParams:
         for name in ("min_interval_s", "lookback_s", "threshold_offset", "threshold_ratio", "attack_db", "min_hz",
                      "low_cut_hz", "rise_fraction", "late_rise_db", "energy_rise", "treble_rise", "agc_release_s",
                      "agc_max_gain_db", "lift_max_db", "lift_noise", "top_bands", "ref_low_hz", "masking_s",
-                     "masking_ratio", "max_latency_s", "lag_frames", "lag_threshold", "lag_rise_db"):
+                     "masking_ratio", "max_latency_s"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 0")
         for name in ("min_bins", "n_bands", "ref_frames", "ref_frames_low"):
@@ -326,12 +310,10 @@ class OnsetDetector:
         self._r_lo = max(1, p.ref_frames_low) if self._low.any() else self._r_hi
         # bands ascend in frequency, so the low bands are the first _n_low columns
         self._n_low = int(np.count_nonzero(self._low)) if self._r_lo != self._r_hi else 0
-        self._lag = int(p.lag_frames)
-        self._r = max(self._r_hi, self._r_lo) + self._lag  # the lagged references reach lag_frames further back
-        self._lag_rise = float(10 ** (p.lag_rise_db / 10))
+        self._r = max(self._r_hi, self._r_lo)
         # band magnitudes (x scale) of past frames: rows [_n_mag - _r, _n_mag) are the _r latest (zeros before)
         self._new_mags(np.zeros((self._r + 64, self.bands.shape[1]), dtype=np.float32), self._r)
-        self._work = np.empty((6, self.bands.shape[1]), dtype=np.float32)  # see _frames
+        self._work = np.empty((4, self.bands.shape[1]), dtype=np.float32)  # see _frames
         self._mask = 0.0  # masking threshold after the last peak
         self._env = 0.0  # peak follower of the frame RMS, for the gain
         self._floor = 0.0  # floor follower (0: not yet known)
@@ -356,7 +338,6 @@ class OnsetDetector:
         self._hist = max(self.n_median, p.pre_frames) + p.post_frames + 2
         # Python lists, not arrays: _decide's usual path (no candidate peak) then makes no numpy call
         self._df: list[float] = []  # recent detection function values
-        self._df_lag: list[float] = []  # ... of the second (lagged) function, frame for frame (empty: none)
         self._ok: list[bool] = []  # frame clear of non-finite stretches (the level is checked in _decide)
         self._bad_from = -10 ** 12  # first / last+1 sample of the latest non-finite stretch (or zero padding)
         self._bad_until = -10 ** 12
@@ -479,13 +460,12 @@ class OnsetDetector:
         s0 = first_end - self.n_win + self._col0  # store column of the first frame's first sample
         framed = self._hp_windows[s0:s0 + nf * self.hop:self.hop] * self.window  # (frames, n_win)
         spec = np.abs(np.fft.rfft(framed, axis=1)[:, self._bin_slice]) @ self.bands
-        # the frames' band magnitudes (x scale) go to rows [0, nf) of `work`, their references to [nf, 2 nf), the
-        # lagged references to [2 nf, 3 nf): one log1p for all
-        parts = 3 if self._lag else 2
-        if parts * nf > self._work.shape[0]:
-            self._work = np.empty((parts * nf, spec.shape[1]), dtype=np.float32)
-        work = self._work[:parts * nf]
-        mag, ref, lagged = work[:nf], work[nf:2 * nf], work[2 * nf:]
+        # the frames' band magnitudes (x scale) go to rows [0, nf) of `work`, their references to [nf, 2 nf):
+        # one log1p for both
+        if 2 * nf > self._work.shape[0]:
+            self._work = np.empty((2 * nf, spec.shape[1]), dtype=np.float32)
+        work = self._work[:2 * nf]
+        mag, ref = work[:nf], work[nf:]
         np.multiply(spec, self.scale, out=mag)
         if self._n_mag + nf > self._mags.shape[0]:
             self._wrap_mags(nf)
@@ -495,30 +475,27 @@ class OnsetDetector:
         # reference of frame i: the band-wise maximum of the r_hi (low bands: r_lo) frames before it, all of
         # the block's frames in one maximum over the windows of the sliding views
         r, nl = self._r, self._n_low
-        for lag, out in ((0, ref), (self._lag, lagged)) if self._lag else ((0, ref),):
-            a, b = k - lag - self._r_lo, k - lag - self._r_hi  # frame i's windows start lag frames earlier
-            if nl:
-                np.maximum.reduce(self._ref_lo[a:a + nf], axis=-1, out=out[:, :nl])
-            if self._ref_hi is not None:
-                np.maximum.reduce(self._ref_hi[b:b + nf], axis=-1, out=out[:, nl:])
+        if nl:
+            np.maximum.reduce(self._ref_lo[k - self._r_lo:k - self._r_lo + nf], axis=-1, out=ref[:, :nl])
+        if self._ref_hi is not None:
+            np.maximum.reduce(self._ref_hi[k - self._r_hi:k - self._r_hi + nf], axis=-1, out=ref[:, nl:])
         gains = self._gains(framed)
         if gains is not None:
             gains = np.array(gains, dtype=np.float32)[:, None]  # (frames, 1)
         if self._lift or gains is not None:
-            pair = work.reshape(parts, nf, -1)  # [frames, references...]: each gain applies to all alike
+            pair = work.reshape(2, nf, -1)  # [frames, references]: each gain applies to both alike
             if self._lift:
                 pair[:, :, self._n_ref:] *= self._lift_gains(mag, gains)
             if gains is not None:  # so a change of gain is no rise
                 pair *= gains
         np.log1p(work, out=work)
-        refs = work[nf:].reshape(parts - 1, nf, -1)  # a view: [references, lagged references]
-        np.subtract(mag, refs, out=refs)  # the rises, in place
-        np.maximum(refs, 0.0, out=refs)
+        pos = mag - ref
+        np.maximum(pos, 0.0, out=pos)
         kb = self.params.top_bands
-        for rise, df in ((ref, self._df), (lagged, self._df_lag)) if self._lag else ((ref, self._df),):
-            if 0 < kb < rise.shape[1]:
-                rise = np.partition(rise, rise.shape[1] - kb, axis=1)[:, -kb:]
-            df += (np.add.reduce(rise, axis=1) / rise.shape[1]).tolist()  # the mean, without np.mean's overhead
+        if 0 < kb < pos.shape[1]:
+            pos = np.partition(pos, pos.shape[1] - kb, axis=1)[:, -kb:]
+        flux = np.add.reduce(pos, axis=1) / pos.shape[1]  # the mean, without np.mean's overhead
+        self._df += flux.tolist()
         # frames overlapping a non-finite stretch, and the reference frames after it, are no onset
         if self._bad_until > first_end - self.n_win - r * self.hop:
             self._ok += [not (end - self.n_win < self._bad_until + r * self.hop and end > self._bad_from)
@@ -608,17 +585,19 @@ class OnsetDetector:
             v = df[i]
             mask = self._mask
             self._mask *= self._mask_decay
-            if not self._ok[i]:
+            if not self._ok[i] or v <= p.threshold_offset or v <= mask or not self._level_ok((k + 1) * self.hop):
                 continue
-            end = (k + 1) * self.hop
-            if not self._peak(df, i, mask, p.threshold_offset):
-                # the second function: a gradual attack, its energy rising within the frame
-                if not (self._lag and self._peak(self._df_lag, i, mask, p.lag_threshold) and self._rising(end)):
-                    continue
-                v = self._df_lag[i]
-            if not self._level_ok(end):
+            lo = max(0, i - p.pre_frames)
+            if i > lo and v < max(df[lo:i]):
+                continue
+            if p.post_frames and v <= max(df[i + 1: i + 1 + p.post_frames]):
+                continue
+            past = df[max(0, i - self.n_median): i]
+            med = float(np.median(past)) if past else 0.0
+            if v <= p.threshold_ratio * med + p.threshold_offset:
                 continue
             self._mask = max(self._mask, p.masking_ratio * v)
+            end = (k + 1) * self.hop
             if p.post_frames and self._cut_after(end):
                 continue
             sample = self._backtrack(end)
@@ -632,36 +611,9 @@ class OnsetDetector:
             out.append(Onset(int(sample), sample / self.sample_rate, float(v), (k + p.post_frames + 1) * self.hop))
         drop = len(df) - self._hist
         if drop > 0:
-            del df[:drop], self._ok[:drop], self._df_lag[:drop]
+            del df[:drop], self._ok[:drop]
             self._df_first += drop
         return out
-
-    def _peak(self, df: list[float], i: int, mask: float, offset: float) -> bool:
-        """Frame i of detection function `df` is a candidate: above `offset` and the masking threshold, the
-        maximum of the pre_frames before and the post_frames after it, and above threshold_ratio x the moving
-        median + `offset`.  Python floats: no numpy call unless it passes the first two."""
-        p = self.params
-        v = df[i]
-        if v <= offset or v <= mask:
-            return False
-        lo = max(0, i - p.pre_frames)
-        if i > lo and v < max(df[lo:i]):
-            return False
-        if p.post_frames and v <= max(df[i + 1: i + 1 + p.post_frames]):
-            return False
-        past = df[max(0, i - self.n_median): i]
-        med = float(np.median(past)) if past else 0.0
-        return v > p.threshold_ratio * med + offset
-
-    def _rising(self, frame_end: int) -> bool:
-        """The frame's newer half holds lag_rise_db more energy than its older half, in full or in the first
-        difference (a soft hat over a louder low ring).  Only asked of the second function's candidates."""
-        raw = self._dc_blocked(frame_end - self.n_win, frame_end)
-        half = self.n_win // 2
-        if np.einsum("i,i->", raw[half:], raw[half:]) >= self._lag_rise * np.einsum("i,i->", raw[:half], raw[:half]):
-            return True
-        d = np.diff(raw)
-        return bool(np.einsum("i,i->", d[half:], d[half:]) >= self._lag_rise * np.einsum("i,i->", d[:half], d[:half]))
 
     def _level_ok(self, frame_end: int) -> bool:
         """The frame's level is above the floor, and its newer half not much quieter than the older, in full
