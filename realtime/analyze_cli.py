@@ -107,8 +107,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a window, pre-roll or early setting out of range
         return error(str(exc), 2)
     runner = Runner(engine, source).start()
+    interrupted = False
     try:
         runner.wait()
+    except KeyboardInterrupt:  # Ctrl-C: the rows found so far are still written (exit 130)
+        interrupted = True
     finally:
         runner.stop()
     # a file that fails part way (a corrupt or cut block): the hits finished before it are still written,
@@ -132,6 +135,10 @@ def run(args: argparse.Namespace) -> int:
     where = args.output if args.output != '-' else 'stdout'
     if runner.error is not None:
         return error(f"{runner.error}; the {len(hits)} hits finished before it -> {where}")
+    if interrupted:
+        print(f"drumtimbre analyze: {args.file}: interrupted after {engine.stats.frames / source.sample_rate:.1f} s "
+              f"of it: {len(hits)} hits (the last one's window ends there) -> {where}", file=sys.stderr)
+        return 130
     print(f"drumtimbre analyze: {args.file}: {len(hits)} hits ({engine.stats.hits} detected, "
           f"{engine.stats.skipped} windows skipped) -> {where}{engine.stats.input_notes()}", file=sys.stderr)
     if args.plot is not None:

@@ -209,6 +209,42 @@ def test_analyze_writes_the_documented_csv_matching_listen(loop, model, receiver
     assert np.allclose(sent, table[:, 3:], atol=1e-3)
 
 
+def test_ctrl_c_during_analyze_still_writes_the_rows_found(tmp_path, model):
+    import signal
+    from pathlib import Path
+
+    from tests.jack_harness import default_sigint
+
+    path = tmp_path / "long.wav"
+    truth = write_pattern(path, 240.0, hits_per_s=5.0, lead=0.25)
+    csv_path = tmp_path / "hits.csv"
+    proc = subprocess.Popen(DRUMTIMBRE + ["analyze", str(path), "-o", str(csv_path), "--model", str(model)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    try:
+        def running() -> bool:  # the engine's worker thread exists: past start-up, the file is being analysed
+            tasks = Path(f"/proc/{proc.pid}/task")
+            try:
+                return any((t / "comm").read_text().strip() == "dt-engine" for t in tasks.iterdir())
+            except OSError:
+                return False
+        end = time.time() + 60
+        while not running() and proc.poll() is None and time.time() < end:
+            time.sleep(0.02)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "long.wav: interrupted after" in err and "Traceback" not in err, err
+    with open(csv_path) as f:
+        rows = list(csv.reader(f))[1:]
+    assert 0 < len(rows) < len(truth), (len(rows), err)
+    onsets = np.array([float(r[1]) for r in rows])
+    assert np.max(np.abs(onsets - truth[:len(rows)])) < 0.012  # the first hits of the file, in order
+
+
 def test_analyze_finds_the_onsets_of_drumtimbre_onsets_at_any_block_size(loop, model, tmp_path):
     """The engine runs the detector `drumtimbre onsets` runs, on the input as it came (here with a DC offset
     and a dropout of NaNs): the same onset times, whatever the block size."""
