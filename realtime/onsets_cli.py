@@ -34,8 +34,9 @@ class EmptyAudio(ValueError):
 def stream_onsets(path, block_size: int, params) -> tuple:
     """Onset times (s) of an audio file, its channels averaged, read and fed to the live detector in blocks
     of `block_size` samples (memory stays flat for a long file); and the error that
-    stopped the reading part way (a corrupt block), or None.  EmptyAudio / ValueError (a rate the detector
-    cannot take) / soundfile's errors when nothing can be read."""
+    stopped the reading part way (a corrupt block, or KeyboardInterrupt for Ctrl-C), or None; and the seconds
+    of the file read.  EmptyAudio / ValueError (a rate the detector cannot take) / soundfile's errors when
+    nothing can be read."""
     import numpy as np
     import soundfile as sf
 
@@ -43,6 +44,7 @@ def stream_onsets(path, block_size: int, params) -> tuple:
 
     found = []
     failure = None
+    read = 0
     with sf.SoundFile(str(path)) as f:
         if f.frames == 0:
             raise EmptyAudio(str(path))
@@ -50,10 +52,11 @@ def stream_onsets(path, block_size: int, params) -> tuple:
         try:  # block by block, as listen's file source reads (a corrupt file fails at the same place)
             for data in f.blocks(blocksize=block_size, dtype="float32", always_2d=True):
                 found += det.process(data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0])
-        except Exception as exc:  # a block that cannot be decoded: what came before it stands
-            failure = exc
+                read += data.shape[0]
+        except (Exception, KeyboardInterrupt) as exc:  # a block that cannot be decoded, Ctrl-C: what came before
+            failure = exc                              # it stands
         found += det.flush()
-    return np.array([o.time for o in found], dtype=np.float64), failure
+    return np.array([o.time for o in found], dtype=np.float64), failure, read / f.samplerate
 
 
 def error(text: str, code: int = 1) -> int:
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         return error(f"{args.file}: no such file" + (" (a folder)" if args.file.is_dir() else ""))
     try:
-        times, failure = stream_onsets(args.file, args.block_size, params)
+        times, failure, seconds = stream_onsets(args.file, args.block_size, params)
     except EmptyAudio:  # as listen and analyze say it
         return error(f"{args.file}: empty audio (0 frames)")
     except ValueError as exc:  # a rate the detector cannot work at
@@ -107,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
         print(f"{times.size} onsets -> {args.out}", file=sys.stderr)
+    if isinstance(failure, KeyboardInterrupt):
+        print(f"drumtimbre onsets: {args.file}: interrupted after {seconds:.1f} s of it: the {times.size} onsets "
+              f"found -> {args.out if args.out is not None else 'stdout'}", file=sys.stderr)
+        return 130
     if failure is not None:  # the onsets before it are written; then the error (as analyze does)
         return error(f"{args.file}: read failed ({failure}); the {times.size} onsets found before it -> "
                      f"{args.out if args.out is not None else 'stdout'}")

@@ -285,6 +285,27 @@ def test_cli_writes_one_time_per_line(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == lines
 
 
+def test_cli_ctrl_c_writes_the_onsets_found_so_far(tmp_path, capsys, monkeypatch):
+    times = [0.3, 0.8, 1.3, 1.8]
+    mono = place(times, [kick, snare, hat, kick], 2.5, 44100)
+    wav = tmp_path / "hits.wav"
+    sf.write(str(wav), mono, 44100)
+    out = tmp_path / "times.txt"
+    process = OnsetDetector.process
+    calls = []
+
+    def interrupted_at_1_5_s(self, block):  # Ctrl-C arrives while the block ending at 1.5 s is read
+        calls.append(block.size)
+        if sum(calls) >= 1.5 * 44100:
+            raise KeyboardInterrupt
+        return process(self, block)
+
+    monkeypatch.setattr(OnsetDetector, "process", interrupted_at_1_5_s)
+    assert main(["onsets", str(wav), "-o", str(out), "--block-size", "441"]) == 130
+    assert np.max(np.abs(np.loadtxt(out) - times[:3])) < 0.003  # the three hits before 1.5 s
+    assert "hits.wav: interrupted after 1.5 s of it: the 3 onsets found" in capsys.readouterr().err
+
+
 def test_cli_names_an_unreadable_file(tmp_path, capsys):
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
