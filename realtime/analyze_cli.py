@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import signal
 import sys
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def error(text: str, code: int = 1) -> int:
 def run(args: argparse.Namespace) -> int:
     from realtime.config import ConfigError, load_config, merge
     from realtime.engine import Engine, Runner
-    from realtime.listen_cli import build_engine_config, model_message, open_model
+    from realtime.listen_cli import _shutdown_guard, build_engine_config, model_message, open_model
     from realtime.osc_out import scale_values
     from realtime.sources import FileSource, SourceError, parse_channels
 
@@ -106,12 +107,19 @@ def run(args: argparse.Namespace) -> int:
         engine = Engine(model, source.sample_rate, engine_config, [collect], mix=source.mix)
     except ValueError as exc:  # a window, pre-roll or early setting out of range
         return error(str(exc), 2)
+    def terminate(signum, frame):  # SIGTERM ends like Ctrl-C
+        raise KeyboardInterrupt
+    try:
+        signal.signal(signal.SIGTERM, terminate)
+    except ValueError:
+        pass  # not the main thread
     runner = Runner(engine, source).start()
     interrupted = False
     try:
         runner.wait()
-    except KeyboardInterrupt:  # Ctrl-C: the rows found so far are still written (exit 130)
+    except KeyboardInterrupt:  # Ctrl-C: the rows found so far are still written (exit 130) ...
         interrupted = True
+        _shutdown_guard(command="analyze")  # ... unless a second one asks to leave at once
     finally:
         runner.stop()
     # a file that fails part way (a corrupt or cut block): the hits finished before it are still written,
@@ -136,8 +144,9 @@ def run(args: argparse.Namespace) -> int:
     if runner.error is not None:
         return error(f"{runner.error}; the {len(hits)} hits finished before it -> {where}")
     if interrupted:
+        note = " (the last one's window ends there)" if engine.finished else ""
         print(f"drumtimbre analyze: {args.file}: interrupted after {engine.stats.frames / source.sample_rate:.1f} s "
-              f"of it: {len(hits)} hits (the last one's window ends there) -> {where}", file=sys.stderr)
+              f"of it: {len(hits)} hits{note} -> {where}", file=sys.stderr)
         return 130
     print(f"drumtimbre analyze: {args.file}: {len(hits)} hits ({engine.stats.hits} detected, "
           f"{engine.stats.skipped} windows skipped) -> {where}{engine.stats.input_notes()}", file=sys.stderr)

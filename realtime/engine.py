@@ -512,6 +512,7 @@ class Runner:
         self.error: Exception | None = None
         self.done = threading.Event()
         self._stop = threading.Event()
+        self._stopping = threading.Event()  # stop() under way: a silent source is no stall
         self._thread = threading.Thread(target=self._work, name="drumtimbre-engine", daemon=True)
 
     def start(self) -> "Runner":
@@ -533,6 +534,8 @@ class Runner:
             while not self._stop.is_set():
                 block = read_group(self.ring, self.engine, self.group, timeout=0.1)
                 self._sync_counters()
+                if self._stop.is_set():  # (stop() gave up waiting: no more callbacks)
+                    break
                 if block is None:  # end of stream
                     check = getattr(self.source, "check", None)
                     if check:
@@ -543,7 +546,8 @@ class Runner:
                     check = getattr(self.source, "check", None)
                     if check:
                         check()
-                    if self.source.kind == "device" and time.perf_counter() - last > self.stall_s:
+                    if self.source.kind == "device" and time.perf_counter() - last > self.stall_s \
+                            and not self._stopping.is_set():
                         raise SourceError(f"no audio from the input device for {self.stall_s:.0f} s "
                                           "(disconnected, or the audio server stopped?)")
                     continue
@@ -563,6 +567,7 @@ class Runner:
         """Stop the source (Ctrl-C, errors), then let the worker run the audio it already has and close every
         open window, as at the end of a file: the hits still sounding get their final estimate, their window
         cut at the stop and zero-padded.  A worker still busy after `timeout` s stops at its next read."""
+        self._stopping.set()
         try:
             self.source.stop()
         finally:

@@ -126,15 +126,17 @@ SHUTDOWN_LIMIT_S = 10.0
 """After Ctrl-C, the longest a clean shutdown may take before listen exits without it, s."""
 
 
-def _shutdown_guard(limit_s: float = SHUTDOWN_LIMIT_S) -> None:
-    """After Ctrl-C: a second Ctrl-C, or a shutdown that hangs (an audio server that stopped answering),
-    exits at once with status 130 instead of leaving the process stuck."""
+def _shutdown_guard(limit_s: float = SHUTDOWN_LIMIT_S, command: str = "listen") -> None:
+    """After Ctrl-C (or SIGTERM): a second Ctrl-C or SIGTERM, or a shutdown that hangs (an audio server that
+    stopped answering), exits at once with status 130 instead of leaving the process stuck (or letting the
+    interpreter tear down under a worker still in native code)."""
     def force(reason: str) -> None:
-        print(f"drumtimbre listen: {reason}; exiting without clean-up", file=sys.stderr, flush=True)
+        print(f"drumtimbre {command}: {reason}; exiting without clean-up", file=sys.stderr, flush=True)
         os._exit(130)
 
     try:
         signal.signal(signal.SIGINT, lambda signum, frame: force("second Ctrl-C"))
+        signal.signal(signal.SIGTERM, lambda signum, frame: force("second Ctrl-C or SIGTERM"))
     except ValueError:
         pass  # not the main thread
     timer = threading.Timer(limit_s, force, args=(f"shutdown took over {limit_s:g} s",))

@@ -107,12 +107,14 @@ def role_of(name: str) -> str | None:
         return "hat"
     if "kick" in n or "bd" in tokens or "bassdrum" in n or n.startswith("bd") or re.search(r"bass[^a-z]*drum", n):
         return "kick"
-    if "snare" in n or "sd" in tokens or "sn" in tokens or "snr" in tokens:
+    if "snare" in n or "sd" in tokens or "sn" in tokens:
         return "snare"
     if "tom" in n or "ft" in tokens:
         return "tom"
     if any(w in n for w in ("crash", "ride", "splash", "china", "cymbal")) or tokens & {"cc", "rc"}:
         return "cymbal"
+    if "snr" in tokens:  # General MIDI's "Std_Snr_1"; after the others: "tom_snr10" may be a noise level
+        return "snare"
     return None
 
 

@@ -239,6 +239,8 @@ class FileSource:
                     else:
                         while ring.space() < block.shape[0] and not self._stop.is_set():
                             time.sleep(0.001)
+                        if self._stop.is_set():  # stopped while waiting for room: no block lost to count
+                            break
                         ring.write(block)
                     done += block.shape[0]
         except Exception as exc:  # report through the engine, never die silently

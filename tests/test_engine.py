@@ -549,6 +549,54 @@ def test_stopping_a_device_sends_the_final_estimate_of_every_hit_still_sounding(
     assert finals(got)[4].length_s == finals(direct)[4].length_s < 0.31
 
 
+def test_stopping_a_fast_file_source_that_waits_for_room_counts_no_overflow(tmp_path):
+    # as fast as possible, the file's reader waits for room in the ring (the worker is slow); a stop then is
+    # no lost block: overflows stay 0 (they were 1 when the reader, stopped, still wrote into the full ring)
+    import soundfile as sf
+
+    path = tmp_path / "s.wav"
+    sf.write(str(path), stream(seconds=3.0), RATE, subtype="FLOAT")
+
+    class SlowModel(RecordingModel):
+        def predict(self, batch):
+            time.sleep(0.05)
+            return super().predict(batch)
+
+    for _ in range(3):
+        engine = Engine(SlowModel(), RATE, EngineConfig())
+        runner = Runner(engine, FileSource(path, block_size=128), ring_seconds=0.05).start()
+        time.sleep(0.3)  # the ring is full and the reader waiting
+        assert not runner.wait(0)
+        runner.stop()
+        assert runner.error is None and engine.stats.overflows == 0 and engine.stats.dropped_frames == 0
+
+
+class HangingStopSource(EndlessSource):
+    """A device that goes silent after its audio and whose stop() takes `hang` s (an audio server that died)."""
+
+    def __init__(self, audio: np.ndarray, hang: float):
+        super().__init__(audio, set())
+        self.hang = hang
+
+    def stop(self) -> None:
+        time.sleep(self.hang)
+
+
+def test_a_device_slow_to_close_is_no_stall_while_stopping():
+    # the worker takes 0.3 s without audio for a stall; the device takes 0.6 s to close after Ctrl-C: that
+    # silence is the stop, not a failure, and the last hit still gets its final estimate
+    audio = stream(seconds=1.92)
+    got = []
+    engine = Engine(RecordingModel(), RATE, EngineConfig(), [got.append])
+    runner = Runner(engine, HangingStopSource(audio, 0.6), stall_s=0.3).start()
+    deadline = time.monotonic() + 30
+    while engine.stats.frames < audio.size and time.monotonic() < deadline:
+        time.sleep(0.01)
+    runner.stop()
+    assert runner.error is None
+    assert [e.hit_id for e in finals(got)] == list(range(5))
+
+
 def test_xruns_are_counted_where_they_happened_and_reach_the_stats():
     audio = stream(TIMES[:3], SOUNDS[:3], seconds=1.2)
     engine = Engine(RecordingModel(), RATE, EngineConfig())

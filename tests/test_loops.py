@@ -89,6 +89,7 @@ def test_role_of_names():
     # General MIDI sample names (FluidR3_GM, TimGM6mb): "Snr", "Bass Drum"; a bass (guitar) note is no kick
     assert role_of("0732_Std_Snr_2_L") == "snare" and role_of("1038_Power_Bass_Drum_1_L") == "kick"
     assert role_of("0090_Bass Drum New") == "kick" and role_of("Slap_Bass_C2") is None
+    assert role_of("tom_snr10") == "tom" and role_of("crash_snr5") == "cymbal"  # "snr": a noise level there
     assert role_of("TomFloor-Med") == "tom" and role_of("Crash-Hard") == "cymbal"
     assert role_of("HatPedal-Soft") is None and role_of("Cowbell-Hard") is None
 
