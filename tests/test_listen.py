@@ -59,6 +59,24 @@ def drumtimbre(*argv, timeout: float = 60, cwd=None) -> subprocess.CompletedProc
                           cwd=cwd)
 
 
+def ctrl_c_when(proc: subprocess.Popen, ready, settle_s: float = 0.0, check=None, timeout: float = 60) -> str:
+    """Wait until ready() (or the process ends, or `timeout` s), `settle_s` more, assert check() if given, then
+    Ctrl-C the process and return its stderr (killed if it outlives the wait)."""
+    import signal
+
+    try:
+        end = time.time() + timeout
+        while not ready() and proc.poll() is None and time.time() < end:
+            time.sleep(0.01)
+        time.sleep(settle_s)
+        assert check is None or check(), "not in the state the Ctrl-C is meant for"
+        proc.send_signal(signal.SIGINT)
+        return proc.communicate(timeout=timeout)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def by_hit(rows: list[tuple]) -> np.ndarray:
     """Messages' arguments (hit id first) as an array, one row per message, sorted by hit id."""
     return np.array(sorted(rows, key=lambda a: a[0]), dtype=float)
@@ -210,7 +228,6 @@ def test_analyze_writes_the_documented_csv_matching_listen(loop, model, receiver
 
 
 def test_ctrl_c_during_analyze_still_writes_the_rows_found(tmp_path, model):
-    import signal
     from pathlib import Path
 
     from tests.jack_harness import default_sigint
@@ -220,22 +237,13 @@ def test_ctrl_c_during_analyze_still_writes_the_rows_found(tmp_path, model):
     csv_path = tmp_path / "hits.csv"
     proc = subprocess.Popen(DRUMTIMBRE + ["analyze", str(path), "-o", str(csv_path), "--model", str(model)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
-    try:
-        def running() -> bool:  # the engine's worker thread exists: past start-up, the file is being analysed
-            tasks = Path(f"/proc/{proc.pid}/task")
-            try:
-                return any((t / "comm").read_text().strip() == "dt-engine" for t in tasks.iterdir())
-            except OSError:
-                return False
-        end = time.time() + 60
-        while not running() and proc.poll() is None and time.time() < end:
-            time.sleep(0.02)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    def running() -> bool:  # the engine's worker thread exists: past start-up, the file is being analysed
+        tasks = Path(f"/proc/{proc.pid}/task")
+        try:
+            return any((t / "comm").read_text().strip() == "dt-engine" for t in tasks.iterdir())
+        except OSError:
+            return False
+    err = ctrl_c_when(proc, running, settle_s=0.5)
     assert proc.returncode == 130, err
     assert "long.wav: interrupted after" in err and "Traceback" not in err, err
     with open(csv_path) as f:
@@ -291,8 +299,6 @@ def test_realtime_flag_streams_at_real_time_pace(tmp_path, model, receiver):
 
 
 def test_ctrl_c_sends_the_final_estimate_of_the_hit_still_sounding(tmp_path, model, receiver):
-    import signal
-
     import soundfile as sf
 
     from tests.jack_harness import default_sigint
@@ -307,17 +313,9 @@ def test_ctrl_c_sends_the_final_estimate_of_the_hit_still_sounding(tmp_path, mod
     listen = subprocess.Popen(DRUMTIMBRE + ["listen", "--input", str(path), "--realtime", "--model", str(model),
                                             "--osc", f"127.0.0.1:{receiver.port}", "--no-display"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
-    try:
-        end = time.time() + 30
-        while len(receiver.args("/drumtimbre/early/timbre")) < 2 and time.time() < end:
-            time.sleep(0.01)
-        # the snare's early estimate is out, its 1 s window (to 1.9 s of the file) still open: Ctrl-C
-        assert [a[0] for a in receiver.args("/drumtimbre/timbre")] == [0], receiver.got
-        listen.send_signal(signal.SIGINT)
-        _, err = listen.communicate(timeout=15)
-    finally:
-        if listen.poll() is None:
-            listen.kill()
+    # the snare's early estimate is out, its 1 s window (to 1.9 s of the file) still open: Ctrl-C
+    err = ctrl_c_when(listen, lambda: len(receiver.args("/drumtimbre/early/timbre")) >= 2,
+                      check=lambda: [a[0] for a in receiver.args("/drumtimbre/timbre")] == [0])
     assert listen.returncode == 0, err
     time.sleep(0.2)
     assert [a[0] for a in receiver.args("/drumtimbre/timbre")] == [0, 1], err
