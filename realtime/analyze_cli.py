@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import signal
 import sys
 from pathlib import Path
 
@@ -51,7 +50,8 @@ def error(text: str, code: int = 1) -> int:
 def run(args: argparse.Namespace) -> int:
     from realtime.config import ConfigError, load_config, merge
     from realtime.engine import Engine, Runner
-    from realtime.listen_cli import _shutdown_guard, build_engine_config, model_message, open_model
+    from realtime.listen_cli import (_shutdown_guard, build_engine_config, model_message, open_model,
+                                     sigterm_as_ctrl_c)
     from realtime.osc_out import scale_values
     from realtime.sources import FileSource, SourceError, parse_channels
 
@@ -107,12 +107,7 @@ def run(args: argparse.Namespace) -> int:
         engine = Engine(model, source.sample_rate, engine_config, [collect], mix=source.mix)
     except ValueError as exc:  # a window, pre-roll or early setting out of range
         return error(str(exc), 2)
-    def terminate(signum, frame):  # SIGTERM ends like Ctrl-C
-        raise KeyboardInterrupt
-    try:
-        signal.signal(signal.SIGTERM, terminate)
-    except ValueError:
-        pass  # not the main thread
+    sigterm_as_ctrl_c()
     runner = Runner(engine, source).start()
     interrupted = False
     try:

@@ -126,6 +126,16 @@ SHUTDOWN_LIMIT_S = 10.0
 """After Ctrl-C, the longest a clean shutdown may take before listen exits without it, s."""
 
 
+def sigterm_as_ctrl_c() -> None:
+    """SIGTERM ends like Ctrl-C (a clean shutdown): it raises KeyboardInterrupt in the main thread."""
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        signal.signal(signal.SIGTERM, terminate)
+    except ValueError:
+        pass  # not the main thread
+
+
 def _shutdown_guard(limit_s: float = SHUTDOWN_LIMIT_S, command: str = "listen") -> None:
     """After Ctrl-C (or SIGTERM): a second Ctrl-C or SIGTERM, or a shutdown that hangs (an audio server that
     stopped answering), exits at once with status 130 instead of leaving the process stuck (or letting the
@@ -195,13 +205,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"drumtimbre listen: {source.describe()} -> OSC {', '.join(map(str, osc.destinations))} "
               f"{osc.prefix}", file=sys.stderr, flush=True)
 
-    # SIGTERM ends like Ctrl-C (clean shutdown)
-    def terminate(signum, frame):
-        raise KeyboardInterrupt
-    try:
-        signal.signal(signal.SIGTERM, terminate)
-    except ValueError:
-        pass  # not the main thread
+    sigterm_as_ctrl_c()
 
     if source.kind == "device":
         # PortAudio's callback needs Python's GIL for every block.  A thread holding it (the display redrawing,
