@@ -66,6 +66,7 @@ def error(text: str, code: int = 1) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from realtime.config import ConfigError, load_config, onset_params
+    from realtime.listen_cli import _shutdown_guard, sigterm_as_ctrl_c
     from realtime.onsets import OnsetParams
 
     if args.block_size < 1:
@@ -95,14 +96,19 @@ def run(args: argparse.Namespace) -> int:
             return error(f"{args.config}: {exc}", 2)
     if not args.file.is_file():
         return error(f"{args.file}: no such file" + (" (a folder)" if args.file.is_dir() else ""))
+    sigterm_as_ctrl_c()  # SIGTERM, like Ctrl-C, writes the onsets found so far
     try:
         times, failure, seconds = stream_onsets(args.file, args.block_size, params)
+    except KeyboardInterrupt:  # before the first block (opening the file) or in the last frames
+        return error(f"{args.file}: interrupted before its onsets were found; nothing written", 130)
     except EmptyAudio:  # as listen and analyze say it
         return error(f"{args.file}: empty audio (0 frames)")
     except ValueError as exc:  # a rate the detector cannot work at
         return error(f"{args.file}: {exc}")
     except Exception as exc:  # soundfile raises several types for missing / corrupt files
         return error(f"cannot read audio file {args.file}: {exc}")
+    if isinstance(failure, KeyboardInterrupt):
+        _shutdown_guard(command="onsets")  # a second Ctrl-C or SIGTERM while writing exits at once
     text = "".join(f"{t:.6f}\n" for t in times)
     if args.out is None:
         sys.stdout.write(text)

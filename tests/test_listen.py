@@ -59,9 +59,10 @@ def drumtimbre(*argv, timeout: float = 60, cwd=None) -> subprocess.CompletedProc
                           cwd=cwd)
 
 
-def ctrl_c_when(proc: subprocess.Popen, ready, settle_s: float = 0.0, check=None, timeout: float = 60) -> str:
+def ctrl_c_when(proc: subprocess.Popen, ready, settle_s: float = 0.0, check=None, timeout: float = 60,
+                sig: str = "SIGINT") -> str:
     """Wait until ready() (or the process ends, or `timeout` s), `settle_s` more, assert check() if given, then
-    Ctrl-C the process and return its stderr (killed if it outlives the wait)."""
+    Ctrl-C the process (or send it `sig`) and return its stderr (killed if it outlives the wait)."""
     import signal
 
     try:
@@ -70,7 +71,7 @@ def ctrl_c_when(proc: subprocess.Popen, ready, settle_s: float = 0.0, check=None
             time.sleep(0.01)
         time.sleep(settle_s)
         assert check is None or check(), "not in the state the Ctrl-C is meant for"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, sig))
         return proc.communicate(timeout=timeout)[1]
     finally:
         if proc.poll() is None:
@@ -251,6 +252,31 @@ def test_ctrl_c_during_analyze_still_writes_the_rows_found(tmp_path, model):
     assert 0 < len(rows) < len(truth), (len(rows), err)
     onsets = np.array([float(r[1]) for r in rows])
     assert np.max(np.abs(onsets - truth[:len(rows)])) < 0.012  # the first hits of the file, in order
+
+
+def test_sigterm_during_onsets_writes_the_onsets_found(tmp_path):
+    """`drumtimbre onsets` on a long file, stopped by SIGTERM (a service manager, `timeout`) as by Ctrl-C: the onsets
+    found so far are written, in order, and it exits 130 (it used to die with nothing written)."""
+    import os
+
+    path = tmp_path / "long.wav"
+    truth = write_pattern(path, 600.0, hits_per_s=5.0, lead=0.25)  # about 10 s of work
+    out = tmp_path / "times.txt"
+    proc = subprocess.Popen(DRUMTIMBRE + ["onsets", str(path), "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def reading() -> bool:  # the audio file is open: past start-up, the detector is running
+        try:
+            return any(os.readlink(f"/proc/{proc.pid}/fd/{fd}") == str(path)
+                       for fd in os.listdir(f"/proc/{proc.pid}/fd"))
+        except OSError:
+            return False
+    err = ctrl_c_when(proc, reading, settle_s=0.5, sig="SIGTERM")
+    assert proc.returncode == 130, err
+    assert "long.wav: interrupted after" in err and "Traceback" not in err, err
+    onsets = np.loadtxt(out, ndmin=1)
+    assert 0 < onsets.size < len(truth), (onsets.size, err)
+    assert np.max(np.abs(onsets - truth[:onsets.size])) < 0.012  # the first hits of the file, in order
 
 
 def test_analyze_finds_the_onsets_of_drumtimbre_onsets_at_any_block_size(loop, model, tmp_path):
