@@ -48,6 +48,15 @@ def error(text: str, code: int = 1) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    cleanups: list = []  # signal handlers to put back, a shutdown guard to stand down (for a caller going on)
+    try:
+        return _run(args, cleanups)
+    finally:
+        for undo in reversed(cleanups):
+            undo()
+
+
+def _run(args: argparse.Namespace, cleanups: list) -> int:
     from realtime.config import ConfigError, load_config, merge
     from realtime.engine import Engine, Runner
     from realtime.listen_cli import (_shutdown_guard, build_engine_config, model_message, open_model,
@@ -65,12 +74,13 @@ def run(args: argparse.Namespace) -> int:
             check_can_plot(args.plot)
         except PlotError as exc:
             return error(str(exc), 2)
-    for name in (args.output, args.plot):  # folders for the outputs, made (or refused) before the run
+    from realtime.out_path import check_writable
+    for name in (args.output, args.plot):  # the outputs' folders made, and the files proved writable, before the run
         if name not in (None, "-"):
             try:
-                Path(name).parent.mkdir(parents=True, exist_ok=True)
+                check_writable(name)
             except OSError as exc:
-                return error(f"cannot write {name}: {exc}")
+                return error(str(exc))
     args.input = args.file
     # from listen's config file only what shapes the analysis (its device, channels, blocks and outputs are
     # listen's business: a device config's channels = [1] would silence a file's other channels)
@@ -107,14 +117,14 @@ def run(args: argparse.Namespace) -> int:
         engine = Engine(model, source.sample_rate, engine_config, [collect], mix=source.mix)
     except ValueError as exc:  # a window, pre-roll or early setting out of range
         return error(str(exc), 2)
-    sigterm_as_ctrl_c()
+    cleanups.append(sigterm_as_ctrl_c())
     runner = Runner(engine, source).start()
     interrupted = False
     try:
         runner.wait()
     except KeyboardInterrupt:  # Ctrl-C: the rows found so far are still written (exit 130) ...
         interrupted = True
-        _shutdown_guard(command="analyze")  # ... unless a second one asks to leave at once
+        cleanups.append(_shutdown_guard(command="analyze"))  # ... unless a second one asks to leave at once
     finally:
         runner.stop()
     # a file that fails part way (a corrupt or cut block): the hits finished before it are still written,
@@ -128,13 +138,16 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return error(f"cannot write {args.output}: {exc}")
     try:
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(COLUMNS)
-        for h in (hits[k] for k in sorted(hits)):
-            w.writerow([h.hit, f"{h.onset_s:.4f}", f"{h.peak_dbfs:.2f}", *(f"{v:.4f}" for v in h.values)])
-    finally:
-        if out is not sys.stdout:
-            out.close()
+        try:
+            w = csv.writer(out, lineterminator="\n")
+            w.writerow(COLUMNS)
+            for h in (hits[k] for k in sorted(hits)):
+                w.writerow([h.hit, f"{h.onset_s:.4f}", f"{h.peak_dbfs:.2f}", *(f"{v:.4f}" for v in h.values)])
+        finally:
+            if out is not sys.stdout:
+                out.close()
+    except OSError as exc:  # a full disk shows only now
+        return error(f"cannot write {args.output}: {exc.strerror or exc}")
     where = args.output if args.output != '-' else 'stdout'
     if runner.error is not None:
         return error(f"{runner.error}; the {len(hits)} hits finished before it -> {where}")

@@ -27,6 +27,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from encoder.descriptors import SAMPLE_RATE
+from realtime.onsets import HOLD_MAX_S, fill_nonfinite
 from realtime.resampling import StreamResampler
 from realtime.windows import PreparedWindow, WindowTracker
 
@@ -193,6 +194,9 @@ class Engine:
         self.stats = EngineStats()
         self._dc = 0.0
         self._dc_started = False
+        self._last_in = 0.0  # the last input sample (mono, before DC removal): a short NaN/inf run takes it
+        self._bad_run = 0  # NaN/inf samples ending the last block
+        self._hold_max = max(1, int(round(HOLD_MAX_S * self.sample_rate)))
         self._dc_r = math.exp(-1.0 / (DC_TAU_S * self.sample_rate))
         self._dc_pow: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._detected = 0  # samples fed to the detector
@@ -305,15 +309,22 @@ class Engine:
         return data.mean(axis=1, dtype=np.float32)
 
     def _clean(self, x: np.ndarray) -> np.ndarray:
-        """NaN/inf -> the current DC level (silence after DC removal); count clipping; remove DC."""
+        """NaN/inf -> the sample before (a run of up to HOLD_MAX_S: a stray bad sample is no click) or the
+        current DC level (a longer run: silence after DC removal), as the detector fills them; count clipping;
+        remove DC."""
         peak = np.maximum.reduce(np.abs(x))  # NaN if any sample is NaN, inf if any is infinite
         if not peak < np.inf:
             finite = np.isfinite(x)
             self.stats.nonfinite_samples += int(x.size - np.count_nonzero(finite))
-            x = np.where(finite, x, np.float32(self._dc)).astype(np.float32)
+            x, _, self._bad_run = fill_nonfinite(x, self._last_in, self._bad_run, self._hold_max,
+                                                 long_value=self._dc)
+            self._last_in = float(x[-1])
             if not finite.any():
                 return x - np.float32(self._dc) if self.config.dc_block else x
             peak = np.maximum.reduce(np.abs(x))
+        else:
+            self._bad_run = 0
+            self._last_in = float(x[-1])
         if peak >= 0.999:
             self.stats.clipped_samples += int(np.count_nonzero(np.abs(x) >= 0.999))
         if not self.config.dc_block:

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 
 GIL_SWITCH_S = 0.0005
@@ -126,35 +127,55 @@ SHUTDOWN_LIMIT_S = 10.0
 """After Ctrl-C, the longest a clean shutdown may take before listen exits without it, s."""
 
 
-def sigterm_as_ctrl_c() -> None:
-    """SIGTERM ends like Ctrl-C (a clean shutdown): it raises KeyboardInterrupt in the main thread."""
+def sigterm_as_ctrl_c() -> Callable[[], None]:
+    """SIGTERM ends like Ctrl-C (a clean shutdown): it raises KeyboardInterrupt in the main thread.  Returns a
+    function putting the previous handler back (for a caller that goes on, e.g. `main` run in-process)."""
     def terminate(signum, frame):
         raise KeyboardInterrupt
     try:
-        signal.signal(signal.SIGTERM, terminate)
+        previous = signal.signal(signal.SIGTERM, terminate)
     except ValueError:
-        pass  # not the main thread
+        return lambda: None  # not the main thread
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
-def _shutdown_guard(limit_s: float = SHUTDOWN_LIMIT_S, command: str = "listen") -> None:
+def _shutdown_guard(limit_s: float = SHUTDOWN_LIMIT_S, command: str = "listen") -> Callable[[], None]:
     """After Ctrl-C (or SIGTERM): a second Ctrl-C or SIGTERM, or a shutdown that hangs (an audio server that
     stopped answering), exits at once with status 130 instead of leaving the process stuck (or letting the
-    interpreter tear down under a worker still in native code)."""
+    interpreter tear down under a worker still in native code).  Returns a function that stands the guard down
+    (the clean-up is over: the timer cancelled, the previous handlers back)."""
     def force(reason: str) -> None:
         print(f"drumtimbre {command}: {reason}; exiting without clean-up", file=sys.stderr, flush=True)
         os._exit(130)
 
+    previous = []
     try:
-        signal.signal(signal.SIGINT, lambda signum, frame: force("second Ctrl-C"))
-        signal.signal(signal.SIGTERM, lambda signum, frame: force("second Ctrl-C or SIGTERM"))
+        previous.append((signal.SIGINT, signal.signal(signal.SIGINT, lambda signum, frame: force("second Ctrl-C"))))
+        previous.append((signal.SIGTERM, signal.signal(signal.SIGTERM,
+                                                       lambda signum, frame: force("second Ctrl-C or SIGTERM"))))
     except ValueError:
         pass  # not the main thread
     timer = threading.Timer(limit_s, force, args=(f"shutdown took over {limit_s:g} s",))
     timer.daemon = True
     timer.start()
 
+    def stand_down() -> None:
+        timer.cancel()
+        for sig, handler in reversed(previous):
+            signal.signal(sig, handler)
+    return stand_down
+
 
 def run(args: argparse.Namespace) -> int:
+    cleanups: list = []  # signal handlers to put back, a shutdown guard to stand down (for a caller going on)
+    try:
+        return _run(args, cleanups)
+    finally:
+        for undo in reversed(cleanups):
+            undo()
+
+
+def _run(args: argparse.Namespace, cleanups: list) -> int:
     from realtime.config import ConfigError, load_config, merge
 
     try:
@@ -168,6 +189,12 @@ def run(args: argparse.Namespace) -> int:
         return error("--realtime applies to --input FILE only", 2)
     if settings["blocksize"] < 1:
         return error(f"block size {settings['blocksize']}: must be >= 1 frame", 2)
+    if settings["stats"]:  # proved writable before the run, not after it
+        from realtime.out_path import check_writable
+        try:
+            check_writable(settings["stats"])
+        except OSError as exc:
+            return error(str(exc))
 
     from realtime.engine import Engine, Runner
     from realtime.osc_out import OscOut
@@ -205,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"drumtimbre listen: {source.describe()} -> OSC {', '.join(map(str, osc.destinations))} "
               f"{osc.prefix}", file=sys.stderr, flush=True)
 
-    sigterm_as_ctrl_c()
+    cleanups.append(sigterm_as_ctrl_c())
 
     if source.kind == "device":
         # PortAudio's callback needs Python's GIL for every block.  A thread holding it (the display redrawing,
@@ -235,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
                 reported, last_report = now, time.perf_counter()
     except KeyboardInterrupt:
         interrupted = True
-        _shutdown_guard()
+        cleanups.append(_shutdown_guard())
     finally:
         runner.stop()
         if display is not None:
@@ -265,7 +292,10 @@ def run(args: argparse.Namespace) -> int:
         out = {"source": source.describe(), "wall_s": wall, "osc_sent": osc.sent, "osc_errors": osc.errors,
                "group_frames": runner.group, "summary": summary,
                "xrun_s": [round(f / source.sample_rate, 4) for f in runner.ring.xrun_frames], "hits": timings}
-        Path(settings["stats"]).write_text(json.dumps(out, indent=1) + "\n")
+        try:
+            Path(settings["stats"]).write_text(json.dumps(out, indent=1) + "\n")
+        except OSError as exc:
+            code = code or error(f"cannot write {settings['stats']}: {exc.strerror or exc}")
     if getattr(source, "hung", False):
         # the audio server died under the stream: PortAudio's own exit handler would hang
         print("drumtimbre listen: the audio device could not be closed; exiting without PortAudio clean-up",

@@ -216,6 +216,11 @@ class _DcAndHighPass:
         self._w = np.zeros(chunk + 2)
         """[last DC-blocked sample, last high-passed sample, the chunk's first differences]: the product's vector."""
 
+    @property
+    def last_input(self) -> float:
+        """The last input sample (the one before the next block)."""
+        return float(self._x[0])
+
     def start_at(self, x0: float) -> None:
         """Take x0 as the input before the first sample (a stream starting with an offset has no step)."""
         self._x[0] = x0
@@ -341,6 +346,8 @@ class OnsetDetector:
         self._ok: list[bool] = []  # frame clear of non-finite stretches (the level is checked in _decide)
         self._bad_from = -10 ** 12  # first / last+1 sample of the latest non-finite stretch (or zero padding)
         self._bad_until = -10 ** 12
+        self._bad_run = 0  # non-finite samples ending the last block (a run going on into the next)
+        self._hold_max = max(1, int(round(HOLD_MAX_S * sr)))
         self._df_first = 0  # frame number of _df[0] (frame k ends at (k + 1) * hop)
         self._next_check = 0  # next frame number to decide on
         self._last_onset = -10 ** 12
@@ -363,6 +370,8 @@ class OnsetDetector:
         # the sum of squares, and a sum below 1e5 keeps every sample far below 1e3 (about 316)
         if not x @ x <= 1e5:
             x = self._sanitize(x)  # (clipping samples within +-1e3 changes nothing)
+        else:
+            self._bad_run = 0
         if not self._started:  # a stream starting with an offset has no step
             self._filters.start_at(float(x[0]))
             self._started = True
@@ -388,14 +397,19 @@ class OnsetDetector:
 
     # ------------------------------------------------------------------
     def _sanitize(self, x: np.ndarray) -> np.ndarray:
-        """NaN/inf -> 0 (recording the stretch: frames touching it hold no onset); clip to +-1e3."""
+        """NaN/inf: a run of up to `HOLD_MAX_S` -> the sample before it (a stray bad sample is no click, and no
+        hit is lost to it); a longer run (a dropout) -> 0, recording the stretch: frames touching it hold no
+        onset.  Then clip to +-1e3."""
         finite = np.isfinite(x)
         if not finite.all():
-            first_bad = self._n + int(np.argmin(finite))
-            if first_bad - self._bad_until > self.n_win + (self._r + 1) * self.hop:
-                self._bad_from = first_bad  # a new stretch (else the previous one goes on)
-            self._bad_until = self._n + int(np.flatnonzero(~finite)[-1]) + 1
-            x = np.where(finite, x, np.float32(0.0))
+            x, runs, self._bad_run = fill_nonfinite(x, float(self._filters.last_input), self._bad_run,
+                                                    self._hold_max)
+            for a, b in runs:  # the long runs, zeroed
+                if self._n + a - self._bad_until > self.n_win + (self._r + 1) * self.hop:
+                    self._bad_from = self._n + a  # a new stretch (else the previous one goes on)
+                self._bad_until = self._n + b
+        else:
+            self._bad_run = 0
         return np.clip(x, -1e3, 1e3)
 
     def _append(self, y: np.ndarray) -> None:
@@ -670,6 +684,36 @@ class OnsetDetector:
         sub = seg[i * self.env_len: (i + 1) * self.env_len]
         first = int(np.argmax(sub >= 10 ** (thr / 20)))
         return start + i * self.env_len + first
+
+
+HOLD_MAX_S = 0.0005
+"""A run of NaN/inf samples up to this long (s) takes the value of the sample before it; a longer one is a
+dropout (silence)."""
+
+
+def fill_nonfinite(x: np.ndarray, before: float, carry: int, hold_max: int,
+                   long_value: float = 0.0) -> tuple[np.ndarray, list[tuple[int, int]], int]:
+    """x (float32, some samples NaN/inf) with every run of non-finite samples of at most `hold_max` samples
+    bridged by a straight line from the sample before it (`before`: the last sample of the previous block) to
+    the one after it (held, when the block ends in the run), and every longer run replaced by `long_value`.  `carry`: non-finite samples ending the previous block (a run going on here counts them).
+    Returns the filled copy, the long runs as (start, end) indices in x, and the non-finite samples ending x."""
+    bad = ~np.isfinite(x)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], bad.view(np.int8), [0]))))
+    out = x.copy()
+    runs = []
+    for a, b in zip(edges[::2].tolist(), edges[1::2].tolist()):
+        length = b - a + (carry if a == 0 else 0)  # (a run going on into the next block: its length so far)
+        if length <= hold_max:
+            left = out[a - 1] if a > 0 else np.float32(before)
+            if b < x.size:  # bridged: a straight line to the sample after it
+                out[a:b] = left + (out[b] - left) * np.arange(1, b - a + 1, dtype=np.float32) / np.float32(b - a + 1)
+            else:  # the block ends in it: held
+                out[a:b] = left
+        else:
+            out[a:b] = long_value
+            runs.append((a, b))
+    end_run = int(edges[-1] - edges[-2]) + (carry if edges[-2] == 0 else 0) if edges.size and edges[-1] == x.size else 0
+    return out, runs, end_run
 
 
 def _fast_length_near(n: int) -> int:

@@ -96,25 +96,44 @@ def run(args: argparse.Namespace) -> int:
             return error(f"{args.config}: {exc}", 2)
     if not args.file.is_file():
         return error(f"{args.file}: no such file" + (" (a folder)" if args.file.is_dir() else ""))
-    sigterm_as_ctrl_c()  # SIGTERM, like Ctrl-C, writes the onsets found so far
+    if args.out is not None:  # before the work, not after it
+        from realtime.out_path import check_writable
+        try:
+            check_writable(args.out)
+        except OSError as exc:
+            return error(str(exc))
+    restore = sigterm_as_ctrl_c()  # SIGTERM, like Ctrl-C, writes the onsets found so far
+    stand_down = None
     try:
-        times, failure, seconds = stream_onsets(args.file, args.block_size, params)
-    except KeyboardInterrupt:  # before the first block (opening the file) or in the last frames
-        return error(f"{args.file}: interrupted before its onsets were found; nothing written", 130)
-    except EmptyAudio:  # as listen and analyze say it
-        return error(f"{args.file}: empty audio (0 frames)")
-    except ValueError as exc:  # a rate the detector cannot work at
-        return error(f"{args.file}: {exc}")
-    except Exception as exc:  # soundfile raises several types for missing / corrupt files
-        return error(f"cannot read audio file {args.file}: {exc}")
-    if isinstance(failure, KeyboardInterrupt):
-        _shutdown_guard(command="onsets")  # a second Ctrl-C or SIGTERM while writing exits at once
+        try:
+            times, failure, seconds = stream_onsets(args.file, args.block_size, params)
+        except KeyboardInterrupt:  # before the first block (opening the file) or in the last frames
+            return error(f"{args.file}: interrupted before its onsets were found; nothing written", 130)
+        except EmptyAudio:  # as listen and analyze say it
+            return error(f"{args.file}: empty audio (0 frames)")
+        except ValueError as exc:  # a rate the detector cannot work at
+            return error(f"{args.file}: {exc}")
+        except Exception as exc:  # soundfile raises several types for missing / corrupt files
+            return error(f"cannot read audio file {args.file}: {exc}")
+        if isinstance(failure, KeyboardInterrupt):
+            stand_down = _shutdown_guard(command="onsets")  # a second Ctrl-C or SIGTERM while writing: exit now
+        return _report(args, times, failure, seconds, truth)
+    finally:
+        if stand_down is not None:
+            stand_down()
+        restore()
+
+
+def _report(args: argparse.Namespace, times, failure, seconds: float, truth) -> int:
+    """Write the onsets; say how it ended; score and plot them when asked."""
     text = "".join(f"{t:.6f}\n" for t in times)
     if args.out is None:
         sys.stdout.write(text)
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+        try:
+            args.out.write_text(text)
+        except OSError as exc:  # (checked before the run; a full disk shows only now)
+            return error(f"cannot write {args.out}: {exc.strerror or exc}")
         print(f"{times.size} onsets -> {args.out}", file=sys.stderr)
     if isinstance(failure, KeyboardInterrupt):
         print(f"drumtimbre onsets: {args.file}: interrupted after {seconds:.1f} s of it: the {times.size} onsets "

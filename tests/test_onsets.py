@@ -125,6 +125,30 @@ def test_nan_and_inf_are_silence_and_detection_goes_on():
     assert found.size == len(times) and f_measure(found, np.array(times), 0.005) == 1.0
 
 
+def test_stray_nan_samples_lose_no_hit_and_make_none():
+    """A bad sample just before each hit, a few within each attack, and one every 500 samples all through (a
+    glitching plug-in): each run is bridged from the sample before it to the one after, so no hit is lost (they
+    used to blank the frames around them, and every hit with them) and none is invented, at any block size;
+    scattered all through a white-noise hat's decay, where no straight line is near the signal, one may be."""
+    times = [0.3, 0.75, 1.2, 1.65, 2.1]
+    clean = place(times, [kick, snare, hat, snare, kick], 2.6)
+    before = clean.copy()
+    for t in times:
+        before[int((t - 0.004) * RATE)] = np.nan
+        before[int((t + 0.002) * RATE)] = np.inf
+    scattered = clean.copy()
+    scattered[::1000] = np.nan
+    scattered[500::1000] = -np.inf
+    burst = clean.copy()
+    for t in times:  # a few bad samples in a row, within the attack
+        burst[int((t + 0.001) * RATE):int((t + 0.001) * RATE) + 12] = np.nan
+    for x, extra in ((before, 0), (burst, 0), (scattered, 1)):
+        for block in (64, 128, 1000):
+            found = detect(x, RATE, block)
+            assert len(times) <= found.size <= len(times) + extra, (block, found)
+            assert f_measure(found, np.array(times), 0.005) >= 2 * len(times) / (2 * len(times) + extra), (block, found)
+
+
 def test_a_dropout_in_a_ringing_drum_is_no_hit():
     """NaN (a dropout) for 25-30 ms in the middle of a snare's and a kick's decay: the frames touching it and
     the flux references after it hold no onset, so neither the gap nor the sound coming back is a hit."""
@@ -301,9 +325,32 @@ def test_cli_ctrl_c_writes_the_onsets_found_so_far(tmp_path, capsys, monkeypatch
         return process(self, block)
 
     monkeypatch.setattr(OnsetDetector, "process", interrupted_at_1_5_s)
+    import signal
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     assert main(["onsets", str(wav), "-o", str(out), "--block-size", "441"]) == 130
+    # run in-process, it leaves the caller's handlers as they were (its guard against a second Ctrl-C, whose
+    # timer would have ended this process 10 s later, stood down)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
     assert np.max(np.abs(np.loadtxt(out) - times[:3])) < 0.003  # the three hits before 1.5 s
     assert "hits.wav: interrupted after 1.5 s of it: the 3 onsets found" in capsys.readouterr().err
+
+
+def test_cli_refuses_an_output_it_cannot_write_before_the_work_and_names_a_full_disk(tmp_path, capsys, monkeypatch):
+    wav = tmp_path / "hits.wav"
+    sf.write(str(wav), place([0.3, 0.8], [kick, snare], 1.2), RATE)
+    fed = []
+    process = OnsetDetector.process
+    monkeypatch.setattr(OnsetDetector, "process", lambda self, block: fed.append(block.size) or process(self, block))
+    (tmp_path / "taken").mkdir()
+    assert main(["onsets", str(wav), "-o", str(tmp_path / "taken")]) == 1
+    assert "taken: is a folder" in capsys.readouterr().err and not fed  # refused before reading the file
+    import pathlib
+    if pathlib.Path("/dev/full").exists():  # writable, but every write fails: found when writing, and named
+        assert main(["onsets", str(wav), "-o", "/dev/full"]) == 1
+        err = capsys.readouterr().err
+        assert "cannot write /dev/full: No space left on device" in err and "Traceback" not in err
+    assert main(["onsets", str(wav), "-o", str(tmp_path / "new" / "times.txt")]) == 0  # a new folder is made
+    assert np.loadtxt(tmp_path / "new" / "times.txt").size == 2
 
 
 def test_cli_names_an_unreadable_file(tmp_path, capsys):
