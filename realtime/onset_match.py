@@ -26,9 +26,23 @@ def match(est: np.ndarray, ref: np.ndarray, tol: float) -> list[tuple[int, int]]
     est, ref = np.asarray(est, dtype=np.float64), np.asarray(ref, dtype=np.float64)
     if est.size == 0 or ref.size == 0:
         return []
-    d = np.abs(ref[:, None] - est[None, :])
-    ri, ei = np.nonzero(d <= tol)
-    order = np.argsort(d[ri, ei], kind="stable")
+    # the candidate pairs, from the detections sorted in time (memory in the number of pairs within tol, not
+    # ref.size x est.size: an hour's take at 8 hits a second is 28,800 of each), in (ref, est) index order
+    by_time = np.argsort(est, kind="stable")
+    sorted_est = est[by_time]
+    margin = tol + 1e-9 * (1.0 + float(np.max(np.abs(ref))))  # wide enough; the exact test below decides
+    lo = np.searchsorted(sorted_est, ref - margin, side="left")
+    hi = np.searchsorted(sorted_est, ref + margin, side="right")
+    counts = np.maximum(hi - lo, 0)
+    ri = np.repeat(np.arange(ref.size), counts)
+    pos = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    ei = by_time[np.repeat(lo, counts) + pos]
+    d = np.abs(ref[ri] - est[ei])
+    keep = d <= tol
+    ri, ei, d = ri[keep], ei[keep], d[keep]
+    rowmajor = np.lexsort((ei, ri))
+    ri, ei, d = ri[rowmajor], ei[rowmajor], d[rowmajor]
+    order = np.argsort(d, kind="stable")
     used_r, used_e, pairs = set(), set(), []
     for k in order:
         r, e = int(ri[k]), int(ei[k])
