@@ -57,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, cleanups: list) -> int:
-    from realtime.config import ConfigError, load_config, merge
+    from realtime.config import ConfigError, check_option, load_config, merge
     from realtime.engine import Engine, Runner
-    from realtime.listen_cli import (_shutdown_guard, build_engine_config, model_message, open_model,
+    from realtime.listen_cli import (MIN_INPUT_RATE, _shutdown_guard, build_engine_config, model_message, open_model,
                                      sigterm_as_ctrl_c)
     from realtime.osc_out import scale_values
     from realtime.sources import FileSource, SourceError, parse_channels
@@ -85,10 +85,15 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
     # from listen's config file only what shapes the analysis (its device, channels, blocks and outputs are
     # listen's business: a device config's channels = [1] would silence a file's other channels)
     config = {k: v for k, v in config.items() if k in CONFIG_KEYS}
+    for name in ("model", "window", "preroll_ms", "detect_rate", "channels", "blocksize"):  # the command line's
+        value = getattr(args, name, None)
+        if value is not None:
+            try:
+                check_option(name, value)
+            except ValueError as exc:
+                return error(f"--{name.replace('_', '-')} {value!r}: {exc}", 2)
     settings = merge(args, config)
     settings["model"] = args.model if args.model is not None else config.get("model")
-    if settings["blocksize"] < 1:
-        return error(f"block size {settings['blocksize']}: must be >= 1 frame", 2)
     # analyze writes no early estimate: a window shorter than listen's early one is no error here
     settings["early_ms"] = min(float(settings["early_ms"]), 1e3 * float(settings["window"]))
     try:
@@ -113,6 +118,8 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
             hits[est.hit_id] = HitRow(est.hit_id, est.onset_s, est.peak_dbfs,
                                       tuple(float(v) for v in scale_values(est.values, args.scale)))
 
+    if source.sample_rate < MIN_INPUT_RATE:  # the input, not an option: exit 1
+        return error(f"{args.file}: sample rate {source.sample_rate} Hz: need at least {MIN_INPUT_RATE} Hz")
     try:
         engine = Engine(model, source.sample_rate, engine_config, [collect], mix=source.mix)
     except ValueError as exc:  # a window, pre-roll or early setting out of range

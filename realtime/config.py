@@ -75,6 +75,10 @@ def load_config(path: str | Path) -> dict[str, Any]:
             raw = tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a folder, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
     out: dict[str, Any] = {}
@@ -87,9 +91,6 @@ def load_config(path: str | Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: option {key!r} = {value!r}: expected {'/'.join(t.__name__ for t in types)}")
         if not isinstance(value, types):
             raise ConfigError(f"{path}: option {key!r} = {value!r}: expected {'/'.join(t.__name__ for t in types)}")
-        if name in PATH_OPTIONS:
-            p = Path(value).expanduser()
-            value = str(p if p.is_absolute() else (path.parent / p))
         if name == "osc" and isinstance(value, str):
             value = [value]
         if name == "onsets":
@@ -97,8 +98,69 @@ def load_config(path: str | Path) -> dict[str, Any]:
                 onset_params(value)  # checked here, so every command names the file
             except ValueError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
+        else:
+            try:
+                check_option(name, value)  # here too: the message names the file and key
+            except ValueError as exc:
+                raise ConfigError(f"{path}: option {key!r} = {raw[key]!r}: {exc}") from None
+        if name in PATH_OPTIONS:
+            p = Path(value).expanduser()
+            value = str(p if p.is_absolute() else (path.parent / p))
         out[name] = value
     return out
+
+
+MAX_BLOCKSIZE = 16384
+"""The largest block (frames) listen and analyze take: a third of a second at 48 kHz (listen's ring holds 2 s)."""
+
+
+def check_option(name: str, value: Any) -> None:
+    """ValueError saying why `value` is no setting for listen option `name` (the values, from the command line
+    or a config file; a config value's type is load_config's to check).  The window, early estimate and
+    pre-roll are checked together later (each is in range here)."""
+    from realtime.osc_out import SCALES, TIMETAGS, check_prefix, parse_destination
+
+    def one_of(*allowed) -> None:
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(map(str, allowed))}")
+
+    if name in ("device", "host_api", "input", "model", "stats") and isinstance(value, str) and not value.strip():
+        raise ValueError("empty")
+    if name == "device" and isinstance(value, int) and value < 0:
+        raise ValueError("a device index is 0 or more (see `drumtimbre devices`)")
+    elif name == "channels":
+        from realtime.sources import parse_channels
+        parse_channels(value)
+    elif name == "samplerate" and not 8000 <= value <= 768000:
+        raise ValueError("must be between 8000 and 768000 Hz")
+    elif name == "blocksize" and not 1 <= value <= MAX_BLOCKSIZE:
+        raise ValueError(f"must be between 1 and {MAX_BLOCKSIZE} frames")
+    elif name == "osc":
+        if not value:
+            raise ValueError("no destination (leave it out for the default, 127.0.0.1:9000)")
+        for item in value:
+            if not isinstance(item, str):
+                raise ValueError(f"{item!r}: expected a string HOST:PORT")
+            parse_destination(item)
+    elif name == "prefix":
+        check_prefix(value)
+    elif name == "scale":
+        one_of(*SCALES)
+    elif name == "timetag":
+        one_of(*TIMETAGS)
+    elif name == "detect_rate":
+        one_of("input", "16000", 16000)
+    elif name == "early_from":
+        one_of("input", "stream")
+    elif name == "window" and not 0.0 < value <= 1.0:
+        raise ValueError("must be > 0 and <= 1 s (the model sees at most 1 s)")
+    elif name == "early_ms" and not 0.0 <= value <= 1000.0:
+        raise ValueError("must be between 0 and 1000 ms (and within the window)")
+    elif name == "preroll_ms" and not 0.0 <= value <= 50.0:
+        raise ValueError("must be between 0 and 50 ms")
+    elif name == "group_ms":
+        from realtime.listen_cli import group_ms
+        group_ms(value)
 
 
 def merge(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Callable
 
 
+MIN_INPUT_RATE = 8000
+"""The lowest input sample rate listen and analyze take, Hz (the engine's)."""
 GIL_SWITCH_S = 0.0005
 """Python's thread switch interval while listening to a device, s (see run)."""
 
@@ -176,19 +178,28 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, cleanups: list) -> int:
-    from realtime.config import ConfigError, load_config, merge
+    from realtime.config import LISTEN_OPTIONS, ConfigError, check_option, load_config, merge
 
     try:
         config = load_config(args.config) if args.config else {}
     except ConfigError as exc:
         return error(str(exc), 2)
+    for name in LISTEN_OPTIONS:  # the command line's values (the file's were checked as it was read)
+        value = getattr(args, name, None)
+        if value is not None and name != "onsets":
+            try:
+                check_option(name, value)
+            except ValueError as exc:
+                return error(str(exc) if name == "osc" else f"--{name.replace('_', '-')} {value!r}: {exc}", 2)
+    if args.input is not None and (args.device is not None or args.host_api is not None):
+        return error("give either --device/--host-api or --input, not both", 2)
+    if args.input is not None and args.samplerate is not None:
+        return error("--samplerate applies to a device (a file streams at its own rate)", 2)
+    if args.input is None and (args.device is not None or args.host_api is not None):
+        config = {k: v for k, v in config.items() if k not in ("input", "realtime")}  # the command line's device
     settings = merge(args, config)
-    if settings["input"] and (args.device is not None or args.host_api is not None):
-        return error("give either --device or --input, not both", 2)
     if settings["realtime"] and not settings["input"]:
         return error("--realtime applies to --input FILE only", 2)
-    if settings["blocksize"] < 1:
-        return error(f"block size {settings['blocksize']}: must be >= 1 frame", 2)
     if settings["stats"]:  # proved writable before the run, not after it
         from realtime.out_path import check_writable
         try:
@@ -220,6 +231,8 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
 
     callbacks = [osc]
     display = None
+    if source.sample_rate < MIN_INPUT_RATE:  # the input, not an option: exit 1
+        return error(f"{source.describe()}: sample rate {source.sample_rate} Hz: need at least {MIN_INPUT_RATE} Hz")
     try:
         engine = Engine(model, source.sample_rate, engine_config, callbacks, mix=source.mix)
     except (ValueError, ImportError) as exc:

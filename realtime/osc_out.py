@@ -40,11 +40,16 @@ class Destination:
 def parse_destination(text: str) -> Destination:
     """'HOST:PORT' (or '[v6addr]:PORT') -> Destination; ValueError naming the text otherwise."""
     text = str(text).strip()
-    host, sep, port = text.rpartition(":")
-    if not sep or not host:
-        raise ValueError(f"OSC destination {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9000")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
+    if text.startswith("["):  # an IPv6 address: [v6addr]:PORT
+        host, sep, port = text[1:].partition("]:")
+        if not sep or not host or "]" in host or "[" in host:
+            raise ValueError(f"OSC destination {text!r}: expected [v6addr]:PORT, e.g. [::1]:9000")
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host:
+            raise ValueError(f"OSC destination {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9000")
+        if ":" in host or "[" in host or "]" in host:
+            raise ValueError(f"OSC destination {text!r}: an IPv6 address goes in brackets, e.g. [::1]:9000")
     try:
         port_n = int(port)
     except ValueError:
@@ -56,9 +61,12 @@ def parse_destination(text: str) -> Destination:
 
 def check_prefix(prefix: str) -> str:
     """A valid OSC address prefix: starts with '/', no trailing '/', no spaces or OSC pattern characters."""
-    prefix = str(prefix).rstrip("/")
-    if not prefix.startswith("/") or any(c in prefix for c in " #*,?[]{}"):
-        raise ValueError(f"OSC prefix {prefix!r}: must start with '/' and contain no spaces or #*,?[]{{}}")
+    given = str(prefix)
+    prefix = given.rstrip("/")
+    if (not prefix.startswith("/") or "//" in prefix or any(c in prefix for c in " #*,?[]{}")
+            or not all(33 <= ord(c) < 127 for c in prefix)):
+        raise ValueError(f"OSC prefix {given!r}: must start with '/' and be printable ASCII with no spaces, "
+                         "'//' or #*,?[]{} (e.g. /drumtimbre or /kit/snare)")
     return prefix
 
 

@@ -163,8 +163,12 @@ def parse_channels(spec: str | list[int] | tuple[int, ...] | None) -> tuple[int,
     if spec is None or spec == "":
         return (0,)
     items = spec if isinstance(spec, (list, tuple)) else str(spec).replace(" ", "").split(",")
+    if not items:
+        raise ValueError("input channels []: name at least one, like 1 or 1,2")
     out = []
     for item in items:
+        if isinstance(item, (bool, float)):  # int(1.5) and int(True) would pass as channel 1
+            raise ValueError(f"input channel {item!r}: expected channel numbers like 1 or 1,2")
         try:
             ch = int(item)
         except (TypeError, ValueError):

@@ -149,6 +149,48 @@ def test_bad_config_is_refused_naming_file_and_key(tmp_path):
     assert out.returncode == 2 and "bad.toml" in out.stderr and "'window' = True" in out.stderr, out.stderr
 
 
+def test_config_values_out_of_range_are_refused_naming_file_and_key(tmp_path):
+    """Values of the right type but no use (they used to pass, some silently: channels = [1.5] read as channel 1,
+    osc = [] as the default destination; others failed later without the file's name)."""
+    from realtime.config import ConfigError, load_config
+
+    cfg = tmp_path / "vals.toml"
+    for line in ('scale = "foo"', 'timetag = "later"', "window = 0", "window = 1.5", "early_ms = -1",
+                 "preroll_ms = 99", "detect_rate = 44100", 'early_from = "x"', "group_ms = -3", 'group_ms = "soon"',
+                 "osc = []", "osc = [9000]", 'osc = ["2001:db8::1"]', 'prefix = "nope"', "channels = [1.5]",
+                 "channels = [true]", "channels = []", "channels = 0", "samplerate = 7000", "blocksize = 0",
+                 "blocksize = 100000", "device = -1", 'model = ""'):
+        cfg.write_text(line + "\n")
+        key = line.split(" =")[0]
+        with pytest.raises(ConfigError, match=f"vals.toml: option '{key}' = ") as caught:
+            load_config(cfg)
+        assert "Traceback" not in str(caught.value)
+    cfg.write_text('scale = "audiocommons"\nwindow = 0.5\nchannels = [1, 2]\nosc = ["[::1]:9000", "h:1"]\n'
+                   'detect_rate = 16000\ngroup_ms = "auto"\nsamplerate = 44100\nblocksize = 256\n')
+    assert load_config(cfg)["channels"] == [1, 2]  # in range: taken
+    with pytest.raises(ConfigError, match="a folder, not a config file"):
+        load_config(tmp_path)
+
+
+def test_the_command_line_device_overrides_the_files_input_and_a_slow_file_is_an_input_error(loop, model, tmp_path):
+    import soundfile as sf
+
+    path, _ = loop
+    cfg = tmp_path / "file.toml"
+    cfg.write_text(f'input = "{path}"\nrealtime = true\n')
+    out = drumtimbre("listen", "--config", cfg, "--device", "no such device", "--model", model)
+    assert out.returncode == 1 and "not both" not in out.stderr, out.stderr  # the device was looked for
+    assert "no such device" in out.stderr or "no audio input devices" in out.stderr, out.stderr
+    out = drumtimbre("listen", "--input", path, "--samplerate", "44100")
+    assert out.returncode == 2 and "--samplerate applies to a device" in out.stderr, out.stderr
+    slow = tmp_path / "slow.wav"
+    sf.write(str(slow), np.zeros(4000, dtype=np.float32), 4000)
+    for command in (["listen", "--input", slow, "--osc", "127.0.0.1:9"], ["analyze", slow, "-o", tmp_path / "h.csv"]):
+        out = drumtimbre(*command, "--model", model)
+        assert out.returncode == 1, (command[0], out.stderr)  # the input fails, no option is bad
+        assert "slow.wav" in out.stderr and "sample rate 4000 Hz: need at least 8000 Hz" in out.stderr, out.stderr
+
+
 def test_a_bad_onsets_table_is_refused_by_every_command_naming_file_and_key(loop, model, tmp_path):
     """Wrong types (a string, a boolean, a fraction where a count is wanted) and values out of range in the
     detector's [onsets] table: exit 2 with the file and the key named, never a traceback or a silent default."""
@@ -189,7 +231,7 @@ def test_options_that_shape_no_output_of_analyze_are_left_to_listen(tmp_path, mo
         out = drumtimbre("listen", "--input", path, "--model", model, *bad)
         assert out.returncode == 2 and "Traceback" not in out.stderr, (bad, out.stderr)
     out = drumtimbre("analyze", path, "-b", "0")
-    assert out.returncode == 2 and "block size 0" in out.stderr
+    assert out.returncode == 2 and "--blocksize 0: must be between 1 and 16384" in out.stderr
 
 
 def test_missing_non_onnx_and_contractless_models_fail_clearly(loop, tmp_path):
@@ -400,7 +442,8 @@ def test_analyze_makes_the_output_folder_and_refuses_an_impossible_one_before_ru
 
 def test_analyze_names_settings_out_of_range(loop, model):
     path, _ = loop
-    for option, value, word in (("--window", "0", "window 0.0 s"), ("--preroll-ms", "-5", "pre-roll -5.0 ms")):
+    for option, value, word in (("--window", "0", "--window 0.0: must be > 0"),
+                                ("--preroll-ms", "-5", "--preroll-ms -5.0: must be between 0 and 50 ms")):
         out = drumtimbre("analyze", path, option, value, "--model", model)
         assert out.returncode == 2 and word in out.stderr and "Traceback" not in out.stderr, out.stderr
 

@@ -1,6 +1,7 @@
 """OSC out: bundle layout, scales, timetags, real UDP delivery, and send errors."""
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -97,7 +98,8 @@ def test_bundle_bytes_are_python_osc_builders_bytes(kind, prefix, scale, timetag
     assert build_bundle(est, prefix, scale, timetag) == _built_by_python_osc(est, prefix, scale, timetag)
 
 
-@pytest.mark.parametrize("text", ["localhost", "127.0.0.1:", ":9000", "127.0.0.1:port", "127.0.0.1:70000"])
+@pytest.mark.parametrize("text", ["localhost", "127.0.0.1:", ":9000", "127.0.0.1:port", "127.0.0.1:70000",
+                                  "2001:db8::1", "::1", "fe80::1:9000", "[::1:9000", "[::1]", "[::1]9000", "[]:9000"])
 def test_bad_destination_is_refused_with_its_text(text):
     with pytest.raises(ValueError, match="OSC destination"):
         parse_destination(text)
@@ -110,6 +112,12 @@ def test_destination_forms():
     with pytest.raises(ValueError, match="prefix"):
         check_prefix("drumtimbre")
     assert check_prefix("/drumtimbre/") == "/drumtimbre"
+    assert check_prefix("/kit/snare") == "/kit/snare"
+    for bad in ("/", "//drum", "/a//b", "/drum\ttimbre", "/drüm", "/a b", "/a*"):  # '//' is OSC 1.1's wildcard
+        with pytest.raises(ValueError, match=re.escape(f"prefix {bad!r}")):  # named as given
+            check_prefix(bad)
+    with pytest.raises(ValueError, match="in brackets"):  # a bare IPv6 address was split at its last colon
+        parse_destination("2001:db8::1")
 
 
 def test_every_destination_receives_every_bundle():
