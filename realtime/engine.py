@@ -445,10 +445,12 @@ class Engine:
         if not windows:
             return []
         ready = [t_ready if first is None else self._ready_time(w, first) for w in windows]
-        batch = np.stack([w.model_input for w in windows])
-        values = np.asarray(self.model.predict(batch), dtype=np.float64)
         out = []
-        for w, v, t_ready in zip(windows, values, ready):
+        for w, t_ready in zip(windows, ready):
+            # one window a run, each sent before the next runs: a batch's float rounding differs from a
+            # single window's (1e-7), and which windows share a call depends on the thread's timing, so
+            # analyze's table would not be the same from run to run
+            v = np.asarray(self.model.predict(w.model_input[None]), dtype=np.float64)[0]
             est = Estimate(w.kind, w.hit.hit_id, w.hit.onset_s, w.peak_dbfs, v, w.length_s,
                            w.hit.onset_wall, w.hit.t_onset_block, t_ready)
             for cb in self.callbacks:
@@ -500,12 +502,15 @@ def group_frames(engine: Engine, block_size: int) -> int:
     return max(0, min(room, int(AUTO_GROUP_MAX_MS * sr / 1000.0)))
 
 
-def read_group(ring, engine: Engine, group: int, timeout: float | None):
+def read_group(ring, engine: Engine, group: int, timeout: float | None, whole: bool = False):
     """The worker's read: from BlockRing `ring`, the blocks `engine` should run next - at least
     `Engine.frames_due` frames (up to `group`, never past a due window), waiting at most `timeout` s for them,
-    and as many more as fit in `group`.  BlockRing.read's answer: a Block, None (end), False (timeout)."""
+    and as many more as fit in `group`; `whole`: always wait for the whole group (a file read as fast as
+    possible: the groups, and so the float rounding of the clean-up and resampler, are then the same from
+    run to run, not whatever the reader had written).  BlockRing.read's answer: a Block, None (end), False
+    (timeout)."""
     due = engine.frames_due(group)
-    return ring.read(timeout=timeout, min_frames=due, max_frames=max(due, group))
+    return ring.read(timeout=timeout, min_frames=max(due, group) if whole else due, max_frames=max(due, group))
 
 
 class Runner:
@@ -520,6 +525,7 @@ class Runner:
         self.group = group_frames(engine, source.block_size)
         """Input frames the worker may gather before running the engine (0: every block at once)."""
         self.stall_s = stall_s
+        self._whole = source.kind == "file" and not getattr(source, "realtime", False)
         self.error: Exception | None = None
         self.done = threading.Event()
         self._stop = threading.Event()
@@ -543,7 +549,7 @@ class Runner:
         last = time.perf_counter()
         try:
             while not self._stop.is_set():
-                block = read_group(self.ring, self.engine, self.group, timeout=0.1)
+                block = read_group(self.ring, self.engine, self.group, timeout=0.1, whole=self._whole)
                 self._sync_counters()
                 if self._stop.is_set():  # (stop() gave up waiting: no more callbacks)
                     break
