@@ -27,6 +27,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from encoder.descriptors import SAMPLE_RATE
+from realtime.input_notes import InputLevels
 from realtime.onsets import HOLD_MAX_S, fill_nonfinite
 from realtime.resampling import StreamResampler
 from realtime.windows import PreparedWindow, WindowTracker
@@ -116,12 +117,15 @@ class EngineStats:
     timings: deque = field(default_factory=lambda: deque(maxlen=100_000))
     last_early_ms: float = math.nan
     last_final_ms: float = math.nan
+    levels: InputLevels = field(default_factory=InputLevels)
+    """The mixed channels' and the mix's energy, the peak: for the warnings of `input_notes`."""
 
     def input_notes(self) -> str:
         """'; N non-finite samples (taken as silence), M clipped samples' for the end-of-run summary lines,
-        each part only when its count is not 0 ('' for a clean input)."""
+        each part only when its count is not 0, then any warning of InputLevels.notes ('' for a clean input)."""
         notes = [f"{n} {what}" for n, what in ((self.nonfinite_samples, "non-finite samples (taken as silence)"),
                                                (self.clipped_samples, "clipped samples")) if n]
+        notes += self.levels.notes()
         return "; " + ", ".join(notes) if notes else ""
 
     def summary(self) -> dict:
@@ -306,7 +310,9 @@ class Engine:
             data = data[:, list(self.mix)]
         if data.shape[1] == 1:
             return data[:, 0].copy()
-        return data.mean(axis=1, dtype=np.float32)
+        mono = data.mean(axis=1, dtype=np.float32)
+        self.stats.levels.add(data, mono)  # channels that cancel in the mix are named at the end
+        return mono
 
     def _clean(self, x: np.ndarray) -> np.ndarray:
         """NaN/inf -> the sample before (a run of up to HOLD_MAX_S: a stray bad sample is no click) or the
@@ -327,6 +333,7 @@ class Engine:
             self._last_in = float(x[-1])
         if peak >= 0.999:
             self.stats.clipped_samples += int(np.count_nonzero(np.abs(x) >= 0.999))
+            self.stats.levels.add_peak(float(peak))
         if not self.config.dc_block:
             return x
         return self._remove_dc(x)

@@ -369,7 +369,7 @@ class OnsetDetector:
         # one product finds all samples finite and well inside the clip range: a NaN or inf propagates into
         # the sum of squares, and a sum below 1e5 keeps every sample far below 1e3 (about 316)
         if not x @ x <= 1e5:
-            x = self._sanitize(x)  # (clipping samples within +-1e3 changes nothing)
+            x = self._sanitize(x)  # (clipping samples within +-1e6 changes nothing)
         else:
             self._bad_run = 0
         if not self._started:  # a stream starting with an offset has no step
@@ -397,9 +397,9 @@ class OnsetDetector:
 
     # ------------------------------------------------------------------
     def _sanitize(self, x: np.ndarray) -> np.ndarray:
-        """NaN/inf: a run of up to `HOLD_MAX_S` -> the sample before it (a stray bad sample is no click, and no
-        hit is lost to it); a longer run (a dropout) -> 0, recording the stretch: frames touching it hold no
-        onset.  Then clip to +-1e3."""
+        """NaN/inf: a run of up to `HOLD_MAX_S` -> bridged from the sample before it to the one after (a stray
+        bad sample is no click, and no hit is lost to it); a longer run (a dropout) -> 0, recording the stretch: frames touching it hold no
+        onset.  Then clip to +-1e6 (a float file stored at 16-bit integer scale, +-32767, is heard as it is)."""
         finite = np.isfinite(x)
         if not finite.all():
             x, runs, self._bad_run = fill_nonfinite(x, float(self._filters.last_input), self._bad_run,
@@ -410,7 +410,7 @@ class OnsetDetector:
                 self._bad_until = self._n + b
         else:
             self._bad_run = 0
-        return np.clip(x, -1e3, 1e3)
+        return np.clip(x, -1e6, 1e6)
 
     def _append(self, y: np.ndarray) -> None:
         """Append (2, n) samples to the store: DC-blocked (row 0) and high-passed (row 1)."""

@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blocksize", "--block-size", "-b", dest="block_size", type=int, default=128,
                         help="samples per block fed to the detector, as a live callback would (default 128, "
                              "as listen; the onsets do not depend on it)")
+    parser.add_argument("--channels", default=None,
+                        help="channel(s) to mix, 1-based, e.g. 1 or 1,2 (default: all; as analyze and listen)")
     parser.add_argument("--config", "-c", type=Path, default=None,
                         help="listen's TOML config: its [onsets] detector settings apply")
     parser.add_argument("--truth", type=Path, default=None, metavar="TIMES.txt",
@@ -31,27 +33,44 @@ class EmptyAudio(ValueError):
     """A file with no frames."""
 
 
-def stream_onsets(path, block_size: int, params) -> tuple:
-    """Onset times (s) of an audio file, its channels averaged, read and fed to the live detector in blocks
-    of `block_size` samples (memory stays flat for a long file); and the error that
+def stream_onsets(path, block_size: int, params, channels: tuple[int, ...] | None = None, levels=None) -> tuple:
+    """Onset times (s) of an audio file, its channels (0-based `channels`, default all) averaged, read and fed to
+    the live detector in blocks of `block_size` samples (memory stays flat for a long file); and the error that
     stopped the reading part way (a corrupt block, or KeyboardInterrupt for Ctrl-C), or None; and the seconds
-    of the file read.  EmptyAudio / ValueError (a rate the detector cannot take) / soundfile's errors when
-    nothing can be read."""
+    of the file read.  `levels` (an InputLevels) is given the channels, their mix and the peak as they stream.
+    EmptyAudio / ValueError (a rate the detector cannot take, a channel the file lacks) / soundfile's errors
+    when nothing can be read."""
+    import math
+
     import numpy as np
     import soundfile as sf
 
+    from realtime.input_notes import InputLevels
     from realtime.onsets import OnsetDetector
 
+    levels = InputLevels() if levels is None else levels
     found = []
     failure = None
     read = 0
     with sf.SoundFile(str(path)) as f:
         if f.frames == 0:
             raise EmptyAudio(str(path))
+        if channels is not None and max(channels) >= f.channels:
+            raise ValueError(f"input channel {max(channels) + 1}: the file has {f.channels} channel(s)")
         det = OnsetDetector(f.samplerate, params)
         try:  # block by block, as listen's file source reads (a corrupt file fails at the same place)
             for data in f.blocks(blocksize=block_size, dtype="float32", always_2d=True):
-                found += det.process(data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0])
+                if channels is not None:
+                    data = data[:, list(channels)]
+                if data.shape[1] > 1:
+                    mono = data.mean(axis=1, dtype=np.float32)
+                    levels.add(data, mono)
+                else:
+                    mono = data[:, 0]
+                peak = float(np.max(np.abs(mono))) if mono.size else 0.0
+                if math.isfinite(peak):
+                    levels.add_peak(peak)
+                found += det.process(mono)
                 read += data.shape[0]
         except (Exception, KeyboardInterrupt) as exc:  # a block that cannot be decoded, Ctrl-C: what came before
             failure = exc                              # it stands
@@ -66,6 +85,7 @@ def error(text: str, code: int = 1) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from realtime.config import ConfigError, load_config, onset_params
+    from realtime.input_notes import InputLevels
     from realtime.listen_cli import _shutdown_guard, sigterm_as_ctrl_c
     from realtime.onsets import OnsetParams
 
@@ -86,6 +106,13 @@ def run(args: argparse.Namespace) -> int:
             check_can_plot(args.plot)
         except PlotError as exc:
             return error(str(exc), 2)
+    channels = None
+    if args.channels is not None:
+        from realtime.sources import parse_channels
+        try:
+            channels = parse_channels(args.channels)
+        except ValueError as exc:
+            return error(f"--channels {args.channels!r}: {exc}", 2)
     params = OnsetParams()
     if args.config is not None:
         try:
@@ -106,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
     stand_down = None
     try:
         try:
-            times, failure, seconds = stream_onsets(args.file, args.block_size, params)
+            levels = InputLevels()
+            times, failure, seconds = stream_onsets(args.file, args.block_size, params, channels, levels)
         except KeyboardInterrupt:  # before the first block (opening the file) or in the last frames
             return error(f"{args.file}: interrupted before its onsets were found; nothing written", 130)
         except EmptyAudio:  # as listen and analyze say it
@@ -117,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
             return error(f"cannot read audio file {args.file}: {exc}")
         if isinstance(failure, KeyboardInterrupt):
             stand_down = _shutdown_guard(command="onsets")  # a second Ctrl-C or SIGTERM while writing: exit now
+        for note in levels.notes():
+            print(f"drumtimbre onsets: warning: {args.file}: {note}", file=sys.stderr)
         return _report(args, times, failure, seconds, truth)
     finally:
         if stand_down is not None:

@@ -702,3 +702,19 @@ def test_estimates_do_not_depend_on_the_block_size_and_a_hit_on_the_first_sample
     _, plain, _ = run_engine(audio, config=EngineConfig(dc_block=False))
     first = next(e for e in plain if e.kind == "final" and e.hit_id == 0)
     assert np.max(np.abs(runs[128][("final", 0)].values - first.values)) < 0.01
+
+
+def test_the_summary_names_channels_that_cancel_and_samples_beyond_full_scale():
+    """listen's and analyze's summary (`EngineStats.input_notes`) says why an out-of-phase stereo input found no
+    hit, and names a float input at 16-bit integer scale; an ordinary stereo input gets no such note."""
+    mono = stream()
+    for audio, note in ((np.stack([mono, -mono], axis=1), "the channels cancel when mixed to mono"),
+                        (np.stack([mono, 0.7 * mono], axis=1), None),
+                        (mono * np.float32(32767 / np.max(np.abs(mono))), "peak 3.28e+04 x full scale")):
+        engine, got, _ = run_engine(audio)
+        notes = engine.stats.input_notes()
+        if note is None:
+            assert "cancel" not in notes and "full scale" not in notes, notes
+            assert len(finals(got)) == len(TIMES)
+        else:
+            assert note in notes, notes

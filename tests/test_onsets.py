@@ -445,3 +445,33 @@ def test_best_offset_finds_another_clocks_start_despite_an_extra_and_a_miss():
     est = np.r_[0.1, truth[1:] + 2.3]  # an extra onset first, the first true hit missed, on a clock 2.3 s later
     assert best_offset(est, truth, 0.006) == pytest.approx(2.3)
     assert best_offset(truth + 2.3, truth, 0.006) == pytest.approx(2.3)
+
+
+def test_cli_warns_of_channels_that_cancel_and_of_samples_beyond_full_scale(tmp_path, capsys):
+    """A stereo file whose channels are out of phase (L = -R) mixes to silence: no onset, but a warning saying
+    why and what to do; --channels 1 then finds every hit.  A float file stored at 16-bit integer scale
+    (+-32767) is named, and its hits are found as at full scale (the detector clipped it at 1000 and
+    heard splatter: twice the hits)."""
+    times = [0.3, 0.8, 1.3, 1.8]
+    mono = place(times, [kick, snare, hat, kick], 2.3)
+    inverted = tmp_path / "inverted.wav"
+    sf.write(str(inverted), np.stack([mono, -mono], axis=1), RATE, subtype="FLOAT")
+    out = tmp_path / "t.txt"
+    assert main(["onsets", str(inverted), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "inverted.wav: the channels cancel when mixed to mono" in err and "--channels 1" in err, err
+    assert out.read_text() == ""
+    assert main(["onsets", str(inverted), "-o", str(out), "--channels", "1"]) == 0
+    assert "cancel" not in capsys.readouterr().err
+    assert f_measure(np.loadtxt(out, ndmin=1), np.array(times), 0.005) == 1.0
+    assert main(["onsets", str(inverted), "--channels", "3"]) == 1
+    assert "input channel 3: the file has 2 channel(s)" in capsys.readouterr().err
+    stereo = tmp_path / "stereo.wav"  # an ordinary stereo file: no warning
+    sf.write(str(stereo), np.stack([mono, 0.5 * mono], axis=1), RATE, subtype="FLOAT")
+    assert main(["onsets", str(stereo), "-o", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    loud = tmp_path / "int_scale.wav"
+    sf.write(str(loud), mono / np.max(np.abs(mono)) * 32767, RATE, subtype="FLOAT")
+    assert main(["onsets", str(loud), "-o", str(out)]) == 0
+    assert "int_scale.wav: peak 3.28e+04 x full scale" in capsys.readouterr().err
+    assert f_measure(np.loadtxt(out, ndmin=1), np.array(times), 0.005) == 1.0

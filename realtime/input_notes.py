@@ -1,0 +1,55 @@
+"""Warnings about an input that plays but is not what it seems: channels that cancel when mixed to mono, and
+float samples far beyond full scale.  Both are counted as the audio streams (`InputLevels.add`) and named in
+the end-of-run summaries of listen, analyze and onsets."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+CANCEL_DB = -20.0
+"""The mono mix this far (dB) under its channels' mean level means the channels cancel (out of phase)."""
+SIGNAL_RMS = 1e-4
+"""Channels under this RMS level (full scale 1; -80 dBFS) hold nothing worth warning about."""
+OVER_SCALE = 10.0
+"""A peak above this (full scale 1; +20 dBFS) is no float overshoot but a file stored at another scale."""
+
+
+@dataclass
+class InputLevels:
+    """Running sums over the input: mean energy of the mixed channels, energy of their mono mix, peak."""
+
+    channel_energy: float = 0.0
+    mix_energy: float = 0.0
+    mixed_frames: int = 0
+    peak: float = 0.0
+
+    def add(self, channels: np.ndarray, mono: np.ndarray) -> None:
+        """One block: `channels` (frames, n) as mixed (n > 1), `mono` their mix (frames,); float32, any values."""
+        e_ch = float(np.einsum("ij,ij->", channels, channels, dtype=np.float64)) / channels.shape[1]
+        e_mix = float(np.dot(mono.astype(np.float64), mono))
+        if math.isfinite(e_ch) and math.isfinite(e_mix):  # (a block with NaN/inf is left out)
+            self.channel_energy += e_ch
+            self.mix_energy += e_mix
+            self.mixed_frames += mono.size
+
+    def add_peak(self, peak: float) -> None:
+        """The block's largest absolute sample (finite)."""
+        if peak > self.peak:
+            self.peak = peak
+
+    def notes(self, channels_option: str = "--channels") -> list[str]:
+        """What to tell the user, or []: the mix's level under its channels (dB) when they cancel; a peak far
+        beyond full scale."""
+        out = []
+        if self.mixed_frames and self.channel_energy / self.mixed_frames > SIGNAL_RMS ** 2:
+            ratio_db = 10 * math.log10(max(self.mix_energy, 1e-300) / self.channel_energy)
+            if ratio_db < CANCEL_DB:
+                under = f"{-ratio_db:.0f} dB" if ratio_db > -60 else "more than 60 dB"
+                out.append(f"the channels cancel when mixed to mono (the mix {under} under them: out of phase?); "
+                           f"choose one with {channels_option} 1")
+        if self.peak > OVER_SCALE:
+            out.append(f"peak {self.peak:.3g} x full scale (float samples stored at another scale, e.g. 16-bit "
+                       f"integers? scale the file to +-1)")
+        return out
