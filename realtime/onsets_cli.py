@@ -72,6 +72,10 @@ def stream_onsets(path, block_size: int, params, channels: tuple[int, ...] | Non
                     levels.add_peak(peak)
                 found += det.process(mono)
                 read += data.shape[0]
+            from realtime.cut_short import wav_cut_short
+            short = wav_cut_short(path)  # (libsndfile reads what is there and says nothing)
+            if short:
+                failure = ValueError(short)
         except (Exception, KeyboardInterrupt) as exc:  # a block that cannot be decoded, Ctrl-C: what came before
             failure = exc                              # it stands
         found += det.flush()

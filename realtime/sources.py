@@ -191,6 +191,8 @@ class FileSource:
         self.path = Path(path)
         if not self.path.exists():
             raise SourceError(f"{self.path}: no such file")
+        if self.path.is_dir():
+            raise SourceError(f"{self.path}: a folder, not an audio file")
         try:
             info = sf.info(str(self.path))
         except Exception as exc:
@@ -247,6 +249,11 @@ class FileSource:
                             break
                         ring.write(block)
                     done += block.shape[0]
+            if not self._stop.is_set():
+                from realtime.cut_short import wav_cut_short
+                short = wav_cut_short(self.path)  # (libsndfile reads what is there and says nothing)
+                if short:
+                    self.error = SourceError(f"{self.path}: {short}")
         except Exception as exc:  # report through the engine, never die silently
             self.error = SourceError(f"{self.path}: read failed ({exc})")
         finally:

@@ -397,32 +397,35 @@ def test_corrupt_input_file_fails_clearly(tmp_path, model):
     assert out.returncode != 0 and "corrupt.wav" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_a_file_cut_short_fails_after_the_hits_it_holds(loop, model, receiver, tmp_path):
-    """A FLAC file whose second half is missing (a copy that stopped): listen sends the hits before the break,
+@pytest.mark.parametrize("fmt", ["flac", "wav"])
+def test_a_file_cut_short_fails_after_the_hits_it_holds(loop, model, receiver, tmp_path, fmt):
+    """A file whose second half is missing (a copy that stopped): listen sends the hits before the break,
     then names the file and exits 1; analyze still writes those hits, and onsets their onsets (and perhaps
-    those of hits whose windows the break cut), then names the file and exits 1."""
+    those of hits whose windows the break cut), then names the file and exits 1.  A FLAC fails to decode; a
+    WAV reads as a shorter whole file (libsndfile says nothing), so its header's length is checked."""
     import soundfile as sf
 
     path, truth = loop
     audio, rate = sf.read(str(path), dtype="float32")
-    whole = tmp_path / "whole.flac"
+    whole = tmp_path / f"whole.{fmt}"
     sf.write(str(whole), audio, rate)
     data = whole.read_bytes()
-    cut = tmp_path / "cut.flac"
+    cut = tmp_path / f"cut.{fmt}"
     cut.write_bytes(data[:len(data) // 2])
+    said = "cut.flac: read failed" if fmt == "flac" else "cut.wav: cut short: its header promises"
     out = drumtimbre("listen", "--input", cut, "--model", model, "--osc", f"127.0.0.1:{receiver.port}")
-    assert out.returncode == 1 and "cut.flac: read failed" in out.stderr and "failed:" in out.stderr, out.stderr
+    assert out.returncode == 1 and said in out.stderr and "failed:" in out.stderr, out.stderr
     time.sleep(0.2)
     sent = by_hit(receiver.args("/drumtimbre/hit"))
     assert 3 <= sent.shape[0] < len(truth) and np.max(np.abs(sent[:, 1] - truth[:sent.shape[0]])) < 0.012
     table = tmp_path / "cut.csv"
     out = drumtimbre("analyze", cut, "-o", table, "--model", model)
-    assert out.returncode == 1 and "cut.flac: read failed" in out.stderr, out.stderr
+    assert out.returncode == 1 and said in out.stderr, out.stderr
     rows = np.loadtxt(table, delimiter=",", skiprows=1, ndmin=2)
     assert rows.shape[0] == sent.shape[0] and np.allclose(rows[:, 1], sent[:, 1], atol=1e-4)  # nothing lost
     assert f"the {rows.shape[0]} hits finished before it" in out.stderr
     out = drumtimbre("onsets", cut, "-o", tmp_path / "cut.txt")  # the same detector, read the same way
-    assert out.returncode == 1 and "cut.flac: read failed" in out.stderr, out.stderr
+    assert out.returncode == 1 and f"cut.{fmt}: read failed" in out.stderr, out.stderr
     found = np.loadtxt(tmp_path / "cut.txt", ndmin=1)
     assert found.size >= rows.shape[0] and np.allclose(found[:rows.shape[0]], rows[:, 1], atol=1e-4)
 

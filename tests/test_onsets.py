@@ -475,3 +475,32 @@ def test_cli_warns_of_channels_that_cancel_and_of_samples_beyond_full_scale(tmp_
     assert main(["onsets", str(loud), "-o", str(out)]) == 0
     assert "int_scale.wav: peak 3.28e+04 x full scale" in capsys.readouterr().err
     assert f_measure(np.loadtxt(out, ndmin=1), np.array(times), 0.005) == 1.0
+
+
+def test_a_wav_cut_short_is_an_error_after_its_onsets(tmp_path, capsys):
+    """A WAV copy that stopped part way: libsndfile reads the part that is there and says nothing, so the file
+    looked whole.  Its onsets up to the cut are written, then an error naming the file and the cut, exit 1;
+    an intact WAV, a FLAC and a header written while streaming (no length) are no such error."""
+    from realtime.cut_short import wav_cut_short
+
+    times = [0.3, 0.8, 1.3, 1.8]
+    mono = place(times, [kick, snare, hat, kick], 2.3)
+    whole = tmp_path / "whole.wav"
+    sf.write(str(whole), mono, RATE, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    data = whole.read_bytes()
+    cut.write_bytes(data[:len(data) - int(1.0 * RATE) * 2])  # the last second missing
+    assert wav_cut_short(whole) is None
+    assert wav_cut_short(cut) == "cut short: its header promises 2.3 s of audio, the file holds 1.3 s"
+    flac = tmp_path / "whole.flac"
+    sf.write(str(flac), mono, RATE)
+    assert wav_cut_short(flac) is None
+    streamed = tmp_path / "streamed.wav"
+    i = data.index(b"data")
+    streamed.write_bytes(data[:i + 4] + b"\xff\xff\xff\xff" + data[i + 8:len(data) - RATE])
+    assert wav_cut_short(streamed) is None
+    out = tmp_path / "t.txt"
+    assert main(["onsets", str(cut), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "cut.wav: read failed (cut short: its header promises 2.3 s of audio, the file holds 1.3 s)" in err, err
+    assert f_measure(np.loadtxt(out, ndmin=1), np.array(times[:2]), 0.005) == 1.0  # the two hits before the cut
