@@ -161,7 +161,7 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
     if interrupted:
         note = " (the last one's window ends there)" if engine.finished else ""
         print(f"drumtimbre analyze: {args.file}: interrupted after {engine.stats.frames / source.sample_rate:.1f} s "
-              f"of it: {len(hits)} hits{note} -> {where}", file=sys.stderr)
+              f"of it: {len(hits)} hit{'' if len(hits) == 1 else 's'}{note} -> {where}", file=sys.stderr)
         return 130
     print(f"drumtimbre analyze: {args.file}: {len(hits)} hits ({engine.stats.hits} detected, "
           f"{engine.stats.skipped} windows skipped) -> {where}{engine.stats.input_notes()}", file=sys.stderr)

@@ -160,7 +160,9 @@ def load_model(path: str | Path | None = None, threads: int | None = None, warmu
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/InvalidProtobuf types
-        raise ModelError(f"{path}: not a loadable ONNX model ({_short(exc)})") from exc
+        hint = (" - a Keras model: export it with `drumtimbre export` first" if path.suffix.lower() in (".keras", ".h5")
+                else "")
+        raise ModelError(f"{path}: not a loadable ONNX model ({_short(exc)}){hint}") from exc
     metadata = dict(session.get_modelmeta().custom_metadata_map)
     try:
         contract = Contract.from_metadata(metadata, source=str(path))

@@ -74,6 +74,13 @@ def test_not_an_onnx_file_is_a_clear_error(tmp_path):
         load_model(bad)
 
 
+def test_a_keras_file_given_as_the_model_says_to_export_it(tmp_path):
+    keras_file = tmp_path / "trained.keras"
+    keras_file.write_bytes(b"PK\x03\x04" + b"\x00" * 200)  # a .keras file is a zip archive
+    with pytest.raises(ModelError, match="trained.keras: not a loadable ONNX model.*drumtimbre export"):
+        load_model(keras_file)
+
+
 def test_model_without_contract_is_refused(tmp_path):
     path = write_fixture_model(tmp_path / "bare.onnx", with_contract=False)
     with pytest.raises(ContractError, match="bare.onnx.*not a drumtimbre model") as info:
