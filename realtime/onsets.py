@@ -289,7 +289,7 @@ class OnsetDetector:
         self.bands = _band_matrix(freqs[self.bins], max(1, p.n_bands), p.min_bins, p.max_hz)
         self.scale = np.float32(2.0 * p.log_gamma / self.window.sum())
         self.floor_ms = 10 ** (p.floor_dbfs / 10) * float(np.mean(self.window ** 2))
-        r = float(np.exp(-2 * np.pi * p.dc_cutoff_hz / sr))
+        r = self._r_dc = float(np.exp(-2 * np.pi * p.dc_cutoff_hz / sr))
         r2 = float(np.exp(-2 * np.pi * p.low_cut_hz / sr)) if p.low_cut_hz > 0 else 1.0
         self._filters = _DcAndHighPass(r, ((1 + r2) / 2, r2) if p.low_cut_hz > 0 else None)
         self._started = False  # the DC blocker starts at the first sample (an offset at the start is no step)
@@ -654,6 +654,11 @@ class OnsetDetector:
         treble."""
         before = self._dc_blocked(frame_end - self.n_win - 2 * self.hop, frame_end - self.n_win - self.hop)
         nxt = self._dc_blocked(frame_end, frame_end + self.hop)
+        # the input's own first differences (the DC blocker's y[n] - r y[n-1]): none in the hop after means
+        # the sound stopped dead into digital silence (or a constant); the blocker's decaying tail of the
+        # step is no new sound
+        if nxt.size > 1 and float(np.max(np.abs(nxt[1:] - self._r_dc * nxt[:-1]))) < 1e-6:
+            return True
         rise = self.params.energy_rise
         if float(np.dot(nxt, nxt)) >= rise * float(np.dot(before, before)):
             return False

@@ -159,6 +159,20 @@ def test_a_dropout_in_a_ringing_drum_is_no_hit():
     assert found.size == 2 and np.allclose(found, [0.3, 1.0], atol=0.003), found
 
 
+def test_a_sound_cut_dead_into_digital_silence_is_no_hit():
+    """A ringing snare cut dead 0.2 s in, into digital silence or a constant (an edit, a gate, the end of a take
+    spliced on): the DC blocker turns the stop into a slowly decaying step that held as much energy as the
+    snare's tail, so the cut passed as new sound (an onset 6 ms before a cut, in a helper's acceptance run);
+    the input's own differences show nothing arrived."""
+    for after in (0.0, 0.25):
+        for cut_at in (0.2, 0.2113, 0.2371):
+            x = place([0.1], [snare], 1.0)
+            x[int(cut_at * RATE):] = after
+            for block in (64, 128, 441):
+                found = detect(x, RATE, block)
+                assert found.size == 1 and abs(found[0] - 0.1) < 0.002, (after, cut_at, block, found)
+
+
 def test_a_flam_is_one_hit():
     """A grace note 12 dB under the main note, 28 ms before it (within min_interval_s): the main note is
     searched again after the interval and is no new hit, since the level does not rise late_rise_db there."""
