@@ -48,12 +48,9 @@ def error(text: str, code: int = 1) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    cleanups: list = []  # signal handlers to put back, a shutdown guard to stand down (for a caller going on)
-    try:
-        return _run(args, cleanups)
-    finally:
-        for undo in reversed(cleanups):
-            undo()
+    from realtime.listen_cli import with_cleanups
+
+    return with_cleanups(lambda cleanups: _run(args, cleanups))
 
 
 def _run(args: argparse.Namespace, cleanups: list) -> int:

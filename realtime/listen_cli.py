@@ -168,13 +168,19 @@ def _shutdown_guard(limit_s: float = SHUTDOWN_LIMIT_S, command: str = "listen") 
     return stand_down
 
 
-def run(args: argparse.Namespace) -> int:
-    cleanups: list = []  # signal handlers to put back, a shutdown guard to stand down (for a caller going on)
+def with_cleanups(body: Callable[[list], int]) -> int:
+    """body(cleanups) -> its exit status; then every function it appended to `cleanups` runs, last first
+    (signal handlers put back, a shutdown guard stood down: for a caller that goes on, e.g. `main` in-process)."""
+    cleanups: list = []
     try:
-        return _run(args, cleanups)
+        return body(cleanups)
     finally:
         for undo in reversed(cleanups):
             undo()
+
+
+def run(args: argparse.Namespace) -> int:
+    return with_cleanups(lambda cleanups: _run(args, cleanups))
 
 
 def _run(args: argparse.Namespace, cleanups: list) -> int:

@@ -89,8 +89,7 @@ def error(text: str, code: int = 1) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from realtime.config import ConfigError, load_config, onset_params
-    from realtime.input_notes import InputLevels
-    from realtime.listen_cli import _shutdown_guard, sigterm_as_ctrl_c
+    from realtime.listen_cli import with_cleanups
     from realtime.onsets import OnsetParams
 
     if args.block_size < 1:
@@ -133,29 +132,31 @@ def run(args: argparse.Namespace) -> int:
             check_writable(args.out)
         except OSError as exc:
             return error(str(exc))
-    restore = sigterm_as_ctrl_c()  # SIGTERM, like Ctrl-C, writes the onsets found so far
-    stand_down = None
+    return with_cleanups(lambda cleanups: _detect_and_report(args, params, channels, truth, cleanups))
+
+
+def _detect_and_report(args: argparse.Namespace, params, channels, truth, cleanups: list) -> int:
+    """Stream the file through the detector (SIGTERM and Ctrl-C stop it with what was found), then _report."""
+    from realtime.input_notes import InputLevels
+    from realtime.listen_cli import _shutdown_guard, sigterm_as_ctrl_c
+
+    cleanups.append(sigterm_as_ctrl_c())  # SIGTERM, like Ctrl-C, writes the onsets found so far
     try:
-        try:
-            levels = InputLevels()
-            times, failure, seconds = stream_onsets(args.file, args.block_size, params, channels, levels)
-        except KeyboardInterrupt:  # before the first block (opening the file) or in the last frames
-            return error(f"{args.file}: interrupted before its onsets were found; nothing written", 130)
-        except EmptyAudio:  # as listen and analyze say it
-            return error(f"{args.file}: empty audio (0 frames)")
-        except ValueError as exc:  # a rate the detector cannot work at
-            return error(f"{args.file}: {exc}")
-        except Exception as exc:  # soundfile raises several types for missing / corrupt files
-            return error(f"cannot read audio file {args.file}: {exc}")
-        if isinstance(failure, KeyboardInterrupt):
-            stand_down = _shutdown_guard(command="onsets")  # a second Ctrl-C or SIGTERM while writing: exit now
-        for note in levels.notes():
-            print(f"drumtimbre onsets: warning: {args.file}: {note}", file=sys.stderr)
-        return _report(args, times, failure, seconds, truth)
-    finally:
-        if stand_down is not None:
-            stand_down()
-        restore()
+        levels = InputLevels()
+        times, failure, seconds = stream_onsets(args.file, args.block_size, params, channels, levels)
+    except KeyboardInterrupt:  # before the first block (opening the file) or in the last frames
+        return error(f"{args.file}: interrupted before its onsets were found; nothing written", 130)
+    except EmptyAudio:  # as listen and analyze say it
+        return error(f"{args.file}: empty audio (0 frames)")
+    except ValueError as exc:  # a rate the detector cannot work at
+        return error(f"{args.file}: {exc}")
+    except Exception as exc:  # soundfile raises several types for missing / corrupt files
+        return error(f"cannot read audio file {args.file}: {exc}")
+    if isinstance(failure, KeyboardInterrupt):
+        cleanups.append(_shutdown_guard(command="onsets"))  # a second Ctrl-C or SIGTERM while writing: exit now
+    for note in levels.notes():
+        print(f"drumtimbre onsets: warning: {args.file}: {note}", file=sys.stderr)
+    return _report(args, times, failure, seconds, truth)
 
 
 def _report(args: argparse.Namespace, times, failure, seconds: float, truth) -> int:
