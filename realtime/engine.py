@@ -315,9 +315,9 @@ class Engine:
         return mono
 
     def _clean(self, x: np.ndarray) -> np.ndarray:
-        """NaN/inf -> the sample before (a run of up to HOLD_MAX_S: a stray bad sample is no click) or the
-        current DC level (a longer run: silence after DC removal), as the detector fills them; count clipping;
-        remove DC."""
+        """NaN/inf -> a straight line between the samples around them (a run of up to HOLD_MAX_S: a stray bad
+        sample is no click) or the current DC level (a longer run: silence after DC removal), as the detector
+        fills them; count clipping (and the peak, for a file stored at another scale); remove DC."""
         peak = np.maximum.reduce(np.abs(x))  # NaN if any sample is NaN, inf if any is infinite
         if not peak < np.inf:
             finite = np.isfinite(x)
