@@ -579,6 +579,13 @@ class Runner:
                 self.engine.process_block(block.data, block.t_arrival, block.wall_arrival, block.parts)
         except Exception as exc:
             self.error = exc
+            if isinstance(exc, SourceError) and self.source.kind == "device":
+                # the device is gone, the audio it gave stands: the hits still sounding get their final
+                # estimate, their windows cut at the loss, as after Ctrl-C
+                try:
+                    self.engine.finish()
+                except Exception:
+                    pass
         finally:
             self._sync_counters()
             self.done.set()

@@ -162,18 +162,35 @@ def test_listen_hears_only_the_input_channel_it_is_given(jack_server, loop_file,
     assert len(onsets) < len(truth) + 3  # (the first loop has 14 hits, this one 11)
 
 
-def test_listen_exits_non_zero_when_the_device_disappears(jack_server, model):
-    listen = start_listen(jack_server, model, [free_udp_port()])
+def test_listen_exits_non_zero_when_the_device_disappears(jack_server, loop_file, model):
+    """The audio server dies in the middle of a loop: a clear message and exit status 1, no hang; and every hit
+    heard before (its early estimate sent) still gets its final estimate, its window cut at the loss, as
+    after Ctrl-C (the hit sounding at the loss used to get none)."""
+    path, truth = loop_file
+    dump_port = free_udp_port()
+    dump = oscdump(dump_port)
+    listen = start_listen(jack_server, model, [dump_port])
+    player = None
     try:
         assert jack_server.wait_port("PortAudio:in_0")
         time.sleep(0.3)
+        player = subprocess.Popen(["sndfile-jackplay", "--autoconnect=PortAudio:in_0", str(path)],
+                                  env=jack_server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3 + truth[1] + 0.1)  # past the second true hit: its window (1 s) is still open
         jack_server.stop()
         out, err = listen.communicate(timeout=20)
+        time.sleep(0.2)
     finally:
         if listen.poll() is None:
             listen.kill()
+        if player is not None and player.poll() is None:
+            player.kill()
+        dump.stop()
     assert listen.returncode not in (0, None), err
     assert "input device" in err and ("stopped" in err or "no audio" in err), err
+    early = {h[0] for h in parse_oscdump(dump.lines, "/drumtimbre/early/hit")}
+    final = {h[0] for h in parse_oscdump(dump.lines, "/drumtimbre/hit")}
+    assert len(early) >= 2 and early <= final, (early, final, err)
 
 
 def test_listen_refuses_a_rate_the_device_cannot_do(jack_server, model):
