@@ -4,7 +4,8 @@ The CSV has the columns `path,hardness,depth,brightness,roughness,warmth,
 sharpness,boominess,error` (AudioCommons points; `error` empty when labelled).
 Beside it, `<csv>.sha256` lists the content hash of every labelled file in
 `sha256sum` format: `--resume` skips files whose content is already labelled,
-wherever they now live.  Rows are flushed as they complete, so an interrupted
+wherever they now live, and labels again a file whose content changed under the same name (its old row is
+dropped).  Rows are flushed as they complete, so an interrupted
 run loses nothing already written.
 """
 from __future__ import annotations
@@ -146,6 +147,19 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
     start = time.perf_counter()
     summary = LabelSummary(out=out, total=len(paths))
     keep, keep_digests = read_done(out) if resume else ([], [])
+    stored: dict[str, str] = {}
+    hashed: dict[str, str | None] = {}
+    for p in map(str, paths):
+        stored[p] = stored_path(p, out)
+        try:
+            hashed[p] = file_hash(p)
+        except OSError:
+            hashed[p] = None  # label_one reports the reason
+    # a kept row whose file now holds other content (replaced under the same name) is stale: dropped, and
+    # the file labelled again (or given the row of a file with its new content)
+    now = {stored[p]: d for p, d in hashed.items()}
+    fresh = [i for i, (r, h) in enumerate(zip(keep, keep_digests)) if now.get(r[0], h) == h]
+    keep, keep_digests = [keep[i] for i in fresh], [keep_digests[i] for i in fresh]
     done: dict[str, str] = {}  # content hash -> the first kept path with it
     for r, h in zip(keep, keep_digests):
         done.setdefault(h, r[0])
@@ -153,13 +167,10 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
     kept_paths = set(labels_of)
     todo: list[tuple[str, str | None]] = []
     extra_rows: list[tuple[str, list[str], str]] = []
-    stored: dict[str, str] = {}
     for p in map(str, paths):
-        stored[p] = name = stored_path(p, out)
-        try:
-            digest = file_hash(p)
-        except OSError:
-            todo.append((p, None))  # label_one reports the reason
+        name, digest = stored[p], hashed[p]
+        if digest is None:
+            todo.append((p, None))
             continue
         if digest in done:
             summary.reused += 1

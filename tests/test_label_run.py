@@ -120,6 +120,30 @@ def test_resume_retries_failures_and_fresh_run_overwrites(tmp_path):
     assert all(r["error"] == "" for r in read_rows(out)) and len(read_rows(out)) == 3
 
 
+def test_resume_labels_again_a_file_whose_content_changed_under_its_name(tmp_path):
+    """A file replaced under the same name - by content labelled elsewhere in the CSV, or by content never
+    labelled - gets the labels of its new content and one row; its old row is dropped (it used to stay, and
+    the never-labelled case gave the file two rows with two sets of labels, which training then read)."""
+    kit = make_kit(tmp_path / "kit", 3)  # hit00 kick, hit01 snare, hit02 hat
+    out = tmp_path / "labels.csv"
+    args = ("label", str(tmp_path / "kit"), "-o", str(out), "--no-progress")
+    assert drumtimbre(*args).returncode == 0
+    before = {Path(r["path"]).name: r for r in read_rows(out)}
+    shutil.copy(kit[2], kit[0])  # the kick replaced by a copy of the hat
+    sf.write(kit[1], snare(44100, 0.4, seed=77) * 0.5, 44100)  # the snare by new content
+    res = drumtimbre(*args, "--resume")
+    assert res.returncode == 0 and "1 labelled, 2 already labelled, 0 failed" in res.stdout, res.stdout
+    rows = read_rows(out)
+    names = [Path(r["path"]).name for r in rows]
+    assert sorted(names) == ["hit00.flac", "hit01.wav", "hit02.flac"], names  # one row each
+    after = {Path(r["path"]).name: r for r in rows}
+    assert [after["hit00.flac"][d] for d in DESCRIPTORS] == [before["hit02.flac"][d] for d in DESCRIPTORS]
+    assert [after["hit01.wav"][d] for d in DESCRIPTORS] != [before["hit01.wav"][d] for d in DESCRIPTORS]
+    sidecar = dict(reversed(line.split("  ", 1)) for line in hash_path(out).read_text().splitlines())
+    assert sorted(Path(p).name for p in sidecar) == ["hit00.flac", "hit01.wav", "hit02.flac"]
+    assert all(sidecar[r["path"]] == file_hash(tmp_path / "kit" / Path(r["path"]).name) for r in rows)
+
+
 def test_missing_path_is_a_clear_error(tmp_path):
     res = drumtimbre("label", str(tmp_path / "nope"), "-o", str(tmp_path / "x.csv"))
     assert res.returncode == 2 and "nope: no such file or folder" in res.stderr
