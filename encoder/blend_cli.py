@@ -113,7 +113,12 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float | Anchors = D
         raise ValueError(f"{run}: already a blend")
     manifest = load_manifests(data)
     saved = splits.load(run / "split.csv")
-    part = {s: splits.in_split(manifest, saved, s) for s in ("train", "validation")}
+    base = splits.run_base(run)
+    unknown = [r.path for r, s in zip(manifest.records, splits.split_of(manifest, saved, base)) if s is None]
+    if unknown:  # never a silent part of the training split
+        print(f"drumtimbre blend: warning: {len(unknown)} of the {len(manifest)} --data clips are in no split of "
+              f"{run / 'split.csv'} (left out), e.g. {unknown[0]}", file=sys.stderr)
+    part = {s: splits.in_split(manifest, saved, s, base) for s in ("train", "validation")}
     if not len(part["train"]):
         raise ValueError(f"{run}: none of the --data clips is in the run's training split")
     cache = run.parent / ".cache"

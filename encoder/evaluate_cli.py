@@ -41,8 +41,13 @@ def run(args: argparse.Namespace) -> int:
                 raise FileNotFoundError(f"{split_csv}: run folder has no split.csv")
             saved = splits.load(split_csv)
             split_name = args.split or "test"
-            train = splits.in_split(manifest, saved, "train")
-            manifest = splits.in_split(manifest, saved, split_name)
+            base = splits.run_base(args.run)
+            unknown = [r.path for r, s in zip(manifest.records, splits.split_of(manifest, saved, base)) if s is None]
+            if unknown:  # never a silent part of a split
+                print(f"drumtimbre evaluate: warning: {len(unknown)} of the {len(manifest)} --data clips are in no "
+                      f"split of {split_csv} (left out), e.g. {unknown[0]}", file=sys.stderr)
+            train = splits.in_split(manifest, saved, "train", base)
+            manifest = splits.in_split(manifest, saved, split_name, base)
             if len(train):
                 baseline, baseline_source = train.labels(), f"median of the run's {len(train)} training labels"
         if not len(manifest):

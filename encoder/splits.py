@@ -10,6 +10,7 @@ on kits it never heard.
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -92,9 +93,36 @@ def load(path: str | Path) -> dict[str, str]:
         return {row["path"]: row["split"] for row in csv.DictReader(f)}
 
 
-def in_split(manifest: Manifest, saved: dict[str, str], split: str) -> Manifest:
-    """The records a saved split (`load`) puts in `split`, in manifest order; records it does not know are left out."""
-    return Manifest([r for r in manifest.records if saved.get(r.path) == split])
+def _same_file_key(path: str, base: str | Path | None = None) -> str:
+    """A path as an absolute, normalised name (relative ones taken from `base`, default the working folder)."""
+    p = Path(path)
+    if not p.is_absolute():
+        p = Path(base if base is not None else os.getcwd()) / p
+    return os.path.normpath(str(p))
+
+
+def run_base(run_dir: str | Path) -> str | None:
+    """The folder a run was trained from (run.json's `cwd`): where its split.csv's relative paths start."""
+    import json
+
+    try:
+        return json.loads((Path(run_dir) / "run.json").read_text()).get("cwd")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def split_of(manifest: Manifest, saved: dict[str, str], base: str | Path | None = None) -> list[str | None]:
+    """Each record's split in a saved split (`load`), or None where it has none: matched by the path as
+    written, else as the same file (absolute against relative, `a/../b`; a saved relative path taken from
+    `base`, the folder the run was trained from, when known)."""
+    by_file = {_same_file_key(k, base): v for k, v in saved.items()}
+    return [saved.get(r.path) or by_file.get(_same_file_key(r.path)) for r in manifest.records]
+
+
+def in_split(manifest: Manifest, saved: dict[str, str], split: str, base: str | Path | None = None) -> Manifest:
+    """The records a saved split (`load`) puts in `split`, in manifest order; records it does not know are left out
+    (see `split_of` for how paths are matched)."""
+    return Manifest([r for r, s in zip(manifest.records, split_of(manifest, saved, base)) if s == split])
 
 
 def apply(manifest: Manifest, saved: dict[str, str]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -177,6 +178,7 @@ def train(cfg: TrainConfig) -> dict:
         "parameters": int(model.count_params()),
         "training_data": summarise_sources(manifest, assignment),
         "data": [str(d) for d in cfg.data],
+        "cwd": os.getcwd(),  # the folder split.csv's relative paths are taken from
         "excluded": manifest.excluded,
         "seed": cfg.seed,
         "grouped": cfg.grouped,

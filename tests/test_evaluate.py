@@ -117,6 +117,15 @@ def test_split_of_a_run_and_training_median(labelled, tmp_path, capsys):
     assert report["clips"] == 2 and report["split"] == "test"
     assert report["median_baseline"]["source"] == "median of the run's 4 training labels"
     np.testing.assert_allclose(report["median_baseline"]["median_points"], np.median(m.labels()[2:], axis=0))
+    assert "warning" not in capsys.readouterr().err
+    with open(run / "split.csv", "w", newline="") as f:  # a split that knows only some of the clips
+        w = csv.writer(f)
+        w.writerow(["path", "group", "split"])
+        for i, r in enumerate(m.records[:4]):
+            w.writerow([r.path, r.group, "test" if i < 2 else "train"])
+    assert main(["evaluate", "--model", str(model), "--data", str(csv_path), "--run", str(run),
+                 "--out", str(tmp_path / "e2"), "--no-progress"]) == 0
+    assert f"warning: 2 of the 6 --data clips are in no split of {run / 'split.csv'}" in capsys.readouterr().err
 
 
 def test_bad_inputs_are_named(labelled, tmp_path, capsys):

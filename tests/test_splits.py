@@ -37,3 +37,26 @@ def test_saved_split_is_reused(tmp_path):
     assert len(splits.subset(m, a, "test")) == a.count("test")
     with pytest.raises(KeyError):
         splits.apply(manifest(60, 5), splits.load(tmp_path / "split.csv"))
+
+
+def test_a_saved_split_finds_its_clips_however_their_paths_are_written(tmp_path, monkeypatch):
+    """Trained with relative paths from one folder; evaluated with absolute paths, or from another folder
+    (the run's folder of origin known from run.json's `cwd`): the same clips, none silently left out."""
+    monkeypatch.chdir(tmp_path)
+    m = manifest(50, 5)
+    a = splits.assign(m, seed=0)
+    splits.save(tmp_path / "split.csv", m, a)
+    saved = splits.load(tmp_path / "split.csv")
+    absolute = Manifest([Record(str(tmp_path / r.path), r.labels, r.group, r.source) for r in m.records])
+    assert splits.split_of(absolute, saved) == a
+    assert len(splits.in_split(absolute, saved, "test")) == a.count("test")
+    dotted = Manifest([Record(f"./{r.group}/../{r.path}", r.labels, r.group, r.source) for r in m.records])
+    assert splits.split_of(dotted, saved) == a
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert splits.split_of(absolute, saved) == [None] * 50  # relative to the wrong folder: none, and said so
+    (tmp_path / "run.json").write_text(f'{{"cwd": "{tmp_path}"}}')
+    base = splits.run_base(tmp_path)
+    assert base == str(tmp_path) and splits.split_of(absolute, saved, base) == a
+    assert splits.run_base(elsewhere) is None
