@@ -32,6 +32,12 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         print("drumtimbre label: no audio files found", file=sys.stderr)
         return 2
+    from encoder.out_path import check_writable
+    try:
+        check_writable(args.output)  # before the work (a folder, no permission), not after the first file
+    except OSError as exc:
+        print(f"drumtimbre label: {exc}", file=sys.stderr)
+        return 2
     summary = label_to_csv(paths, args.output, workers=args.workers, resume=args.resume,
                            progress=not args.no_progress)
     rate = summary.labelled / summary.seconds if summary.seconds else 0.0

@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
             check_can_plot(args.plot)
         except PlotError as exc:
             return error(str(exc), 2)
-    from realtime.out_path import check_writable
+    from encoder.out_path import check_writable
     for name in (args.output, args.plot):  # the outputs' folders made, and the files proved writable, before the run
         if name not in (None, "-"):
             try:

@@ -207,7 +207,7 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
     if settings["realtime"] and not settings["input"]:
         return error("--realtime applies to --input FILE only", 2)
     if settings["stats"]:  # proved writable before the run, not after it
-        from realtime.out_path import check_writable
+        from encoder.out_path import check_writable
         try:
             check_writable(settings["stats"])
         except OSError as exc:

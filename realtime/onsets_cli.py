@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         return error(f"{args.file}: no such file" + (" (a folder)" if args.file.is_dir() else ""))
     if args.out is not None:  # before the work, not after it
-        from realtime.out_path import check_writable
+        from encoder.out_path import check_writable
         try:
             check_writable(args.out)
         except OSError as exc:

@@ -147,6 +147,11 @@ def test_resume_labels_again_a_file_whose_content_changed_under_its_name(tmp_pat
 def test_missing_path_is_a_clear_error(tmp_path):
     res = drumtimbre("label", str(tmp_path / "nope"), "-o", str(tmp_path / "x.csv"))
     assert res.returncode == 2 and "nope: no such file or folder" in res.stderr
+    make_kit(tmp_path / "kit", 1)
+    (tmp_path / "taken").mkdir()
+    res = drumtimbre("label", str(tmp_path / "kit"), "-o", str(tmp_path / "taken"), cwd=tmp_path)
+    assert res.returncode == 2 and "taken: is a folder" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kit", "taken"]  # no stray taken.tmp
 
 
 def test_relative_paths_are_stored_relative_to_the_csv(tmp_path):
