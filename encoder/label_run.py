@@ -71,6 +71,22 @@ def label_one(path: str) -> tuple[str, tuple[float, ...] | None, str]:
         return path, None, reason.replace("\n", " ")
 
 
+def _die_with(parent: int) -> None:
+    """Worker initializer: end when the labelling process dies, even by SIGKILL (Linux: the kernel sends
+    SIGTERM; elsewhere, or if the parent is already gone, as far as can be seen): no orphan workers left
+    holding the parent's terminal or pipe."""
+    import signal
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def _row(path: str, values: tuple[float, ...] | None, error: str) -> list[str]:
     cells = [f"{v:.6f}" for v in values] if values is not None else [""] * len(DESCRIPTORS)
     return [path, *cells, error]
@@ -201,7 +217,7 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
         else:
             # rows are written in the order of `paths` (a rerun gives the same file), each as soon as all
             # before it are done; an interruption still writes every finished one
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_die_with, initargs=(os.getpid(),)) as pool:
                 index = {pool.submit(label_one, p): i for i, (p, _) in enumerate(todo)}
                 finished: dict[int, tuple] = {}
                 next_row = 0

@@ -120,6 +120,42 @@ def test_resume_retries_failures_and_fresh_run_overwrites(tmp_path):
     assert all(r["error"] == "" for r in read_rows(out)) and len(read_rows(out)) == 3
 
 
+def test_workers_end_when_the_labelling_process_is_killed(tmp_path):
+    """SIGKILL to the main process alone (a `kill -9 PID`): its worker processes end too, instead of living on
+    as orphans holding its output pipe (a `label ... | tail` then never returned)."""
+    make_kit(tmp_path / "kit", 12)
+    proc = subprocess.Popen([sys.executable, "-m", "drumtimbre.cli", "label", str(tmp_path / "kit"), "-o",
+                             str(tmp_path / "labels.csv"), "--workers", "2", "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def children() -> list[int]:
+        try:
+            return [int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        except OSError:
+            return []
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(children()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = children()
+        assert len(workers) >= 2, workers
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        alive = [w for w in workers if Path(f"/proc/{w}").exists()
+                 and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]]
+    finally:
+        for w in workers + children():  # (never leave them behind, whatever the outcome)
+            try:
+                os.kill(w, signal.SIGKILL)
+            except OSError:
+                pass
+    assert not alive, alive
+
+
 def test_resume_labels_again_a_file_whose_content_changed_under_its_name(tmp_path):
     """A file replaced under the same name - by content labelled elsewhere in the CSV, or by content never
     labelled - gets the labels of its new content and one row; its old row is dropped (it used to stay, and
