@@ -111,7 +111,9 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float | Anchors = D
     net = load_keras_model(run / "model.keras")
     if blend.parts(net) is not None:
         raise ValueError(f"{run}: already a blend")
-    manifest = load_manifests(data)
+    manifest, unreadable = dataset.drop_unreadable(load_manifests(data))
+    if unreadable:
+        print(f"drumtimbre blend: warning: {len(unreadable)} clip(s) left out, e.g. {unreadable[0]}", file=sys.stderr)
     saved = splits.load(run / "split.csv")
     base = splits.run_base(run)
     unknown = [r.path for r, s in zip(manifest.records, splits.split_of(manifest, saved, base)) if s is None]

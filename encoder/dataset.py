@@ -42,6 +42,32 @@ def _cache_key(paths: list[str]) -> str:
     return h.hexdigest()[:20]
 
 
+def drop_unreadable(manifest: Manifest) -> tuple[Manifest, list[str]]:
+    """The manifest without records whose audio file cannot be opened or holds no frames (an empty or
+    corrupt download: one such file in 10,000 must not stop a training run), counted in `excluded` under
+    "unreadable audio"; and the reasons, one per dropped record, each naming its file.  Only headers are read."""
+    import soundfile as sf
+
+    keep, reasons = [], []
+    for r in manifest.records:
+        if not os.path.exists(r.path):
+            keep.append(r)  # (load_audio names missing files)
+            continue
+        try:
+            frames = sf.info(r.path).frames
+        except Exception as exc:
+            reasons.append(f"{r.path}: cannot decode audio ({str(exc).splitlines()[0] if str(exc) else exc!r})")
+            continue
+        if frames == 0:
+            reasons.append(f"{r.path}: empty audio (0 frames)")
+            continue
+        keep.append(r)
+    out = Manifest(keep, dict(manifest.excluded))
+    if reasons:
+        out.exclude("unreadable audio", len(reasons))
+    return out, reasons
+
+
 def load_audio(manifest: Manifest, cache_dir: Path | None = None, progress: bool = True) -> np.ndarray:
     """Model inputs (n, 16000) float32 of a manifest's records; raises FileNotFoundError naming a missing file."""
     from tqdm import tqdm

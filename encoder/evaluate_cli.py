@@ -31,7 +31,10 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        manifest = load_manifests(args.data)
+        manifest, unreadable = dataset.drop_unreadable(load_manifests(args.data))
+        if unreadable:
+            print(f"drumtimbre evaluate: warning: {len(unreadable)} clip(s) left out, e.g. {unreadable[0]}",
+                  file=sys.stderr)
         baseline_source = "median of the evaluated clips' labels"
         baseline = manifest.labels()
         split_name = "all"

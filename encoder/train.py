@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -117,7 +118,9 @@ def train(cfg: TrainConfig) -> dict:
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
 
-    manifest = load_manifests(cfg.data)
+    manifest, unreadable = dataset.drop_unreadable(load_manifests(cfg.data))
+    if unreadable:
+        print(f"drumtimbre train: warning: {len(unreadable)} clip(s) left out, e.g. {unreadable[0]}", file=sys.stderr)
     if len(manifest) < 5:
         raise ValueError(f"need at least 5 labelled clips, got {len(manifest)} from {', '.join(map(str, cfg.data))}")
     if cfg.all_data:

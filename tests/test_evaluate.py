@@ -140,3 +140,27 @@ def test_bad_inputs_are_named(labelled, tmp_path, capsys):
     assert "none.onnx: no such model file" in capsys.readouterr().err
     assert main(["evaluate", "--model", str(bogus), "--data", str(csv_path), "--split", "test"]) == 2
     assert "--split needs --run" in capsys.readouterr().err
+
+
+def test_an_unreadable_clip_is_left_out_and_named_not_fatal(labelled, tmp_path, capsys):
+    """One empty and one corrupt audio file among labelled clips (a broken download in a 10,000-clip dataset):
+    evaluate goes on with the rest, names the first and counts them (it used to stop with exit 2)."""
+    from drumtimbre.cli import main
+    from encoder.dataset import drop_unreadable
+
+    csv_path, model = labelled
+    rows = list(csv.reader(open(csv_path, newline="")))
+    empty, corrupt = tmp_path / "empty.wav", tmp_path / "corrupt.wav"
+    empty.write_bytes(b"")
+    corrupt.write_bytes(b"RIFF\x24\x00\x00\x00WAVEjunkjunkjunk")
+    more = tmp_path / "more.csv"
+    with open(more, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerows(rows + [[str(empty), *rows[1][1:]], [str(corrupt), *rows[2][1:]]])
+    kept, reasons = drop_unreadable(read_label_csv(more))
+    assert len(kept) == len(rows) - 1 and kept.excluded["unreadable audio"] == 2
+    assert reasons[0].startswith(f"{empty}: cannot decode audio") and reasons[1].startswith(str(corrupt))
+    assert main(["evaluate", "--model", str(model), "--data", str(more), "--out", str(tmp_path / "e"),
+                 "--no-progress"]) == 0
+    assert f"warning: 2 clip(s) left out, e.g. {empty}: cannot decode audio" in capsys.readouterr().err
+    assert json.loads((tmp_path / "e" / "report.json").read_text())["clips"] == len(rows) - 1
