@@ -36,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
                    help="keep an exponential moving average of the weights with this momentum, e.g. 0.999, and "
                         "validate, stop early and save with it (default 0: off)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train into a RUN_DIR that already holds a run (its files are replaced; anything else in "
+                        "it, e.g. an old evaluation, stays)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -54,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"drumtimbre train: --oversample takes SOURCE=N items, got {' '.join(args.oversample)}", file=sys.stderr)
         return 2
 
+    held = [n for n in ("run.json", "model.keras") if (args.out / n).exists()]
+    if held and not args.overwrite:  # a typo in --out must not destroy a long run
+        print(f"drumtimbre train: {args.out} already holds a run ({', '.join(held)}); choose another --out, or "
+              "pass --overwrite to replace it", file=sys.stderr)
+        return 2
+    existed = args.out.exists()
     cfg = TrainConfig(data=args.data, arch=args.arch, out=args.out, epochs=args.epochs, seed=args.seed,
                       grouped=args.grouped, batch_size=args.batch_size, lr=args.lr,
                       truncate_fraction=args.truncate_fraction, patience=args.patience,
@@ -63,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         info = train(cfg)
     except (ValueError, FileNotFoundError) as exc:
         print(f"drumtimbre train: {exc}", file=sys.stderr)
+        if not existed and args.out.is_dir() and not any(args.out.iterdir()):
+            args.out.rmdir()  # a run refused before it wrote anything leaves no empty folder behind
         return 2
     judged = ("refit on all data, no validation" if info["best_val_mae"] is None
               else f"best validation MAE {info['best_val_mae']:.4f}")

@@ -139,6 +139,18 @@ def test_all_data_refit_trains_on_every_clip_for_the_given_epochs(tiny, tmp_path
     with open(out / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and rows[0].get("val_loss") in (None, "NA")  # no validation data
+    # the same --out again: refused (a typo must not destroy a long run), unless --overwrite
+    model_bytes = (out / "model.keras").read_bytes()
+    again = ["train", "--data", str(tiny), "--arch", "pooled", "--epochs", "1", "--all-data", "--batch-size", "8",
+             "--no-progress", "--out", str(out)]
+    assert main(again) == 2
+    assert f"{out} already holds a run (run.json, model.keras)" in capsys.readouterr().err
+    assert (out / "model.keras").read_bytes() == model_bytes
+    assert main(again + ["--overwrite"]) == 0
+    assert json.loads((out / "run.json").read_text())["epochs_run"] == 1
+    # a run refused before it wrote anything leaves no empty folder
+    assert main(["train", "--data", str(tmp_path / "none.csv"), "--out", str(tmp_path / "never")]) == 2
+    assert not (tmp_path / "never").exists()
 
 
 def test_refit_replays_the_learning_rates_of_the_run_that_judged_it(tiny, tmp_path):
