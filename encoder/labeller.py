@@ -48,7 +48,14 @@ def label_clip(clip: np.ndarray) -> np.ndarray:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         x44, fs = tm.timbral_util.check_upsampling(tm.timbral_util.channel_reduction(x), SAMPLE_RATE)
-        values = [float(functions[name](x44, fs=fs, clip_output=True)) for name in DESCRIPTORS]
+        values = []
+        for name in DESCRIPTORS:
+            try:
+                values.append(float(functions[name](x44, fs=fs, clip_output=True)))
+            except Exception as exc:  # their own errors say nothing of why ("index 0 is out of bounds ...")
+                raise ValueError(f"timbral_models' {name} failed on this {1000 * x.size / SAMPLE_RATE:.0f} ms clip "
+                                 f"({type(exc).__name__}: {exc}){'; too short to label?' if x.size < 1600 else ''}"
+                                 ) from exc
     out = np.array(values, dtype=np.float64)
     if not np.all(np.isfinite(out)):
         bad = [n for n, v in zip(DESCRIPTORS, out) if not np.isfinite(v)]

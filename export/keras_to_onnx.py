@@ -75,6 +75,11 @@ def load_keras_model(path: str | Path):
 
     from encoder.models import custom_objects
 
+    import zipfile
+
+    if Path(path).is_file() and Path(path).suffix == ".keras" and not zipfile.is_zipfile(path):
+        # (Keras says "File not found" of a .keras file that exists but is no zip archive)
+        raise ValueError(f"{path}: not a Keras model file (a .keras model is a zip archive; this one is not)")
     try:
         return keras.saving.load_model(str(path), custom_objects=custom_objects(), compile=False)
     except Exception as exc:  # keras raises ValueError, OSError, zipfile errors, ...

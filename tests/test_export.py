@@ -174,3 +174,13 @@ def test_every_architecture_exports_with_parity(arch, clips, tmp_path):
     assert result.parity.clips >= MIN_CLIPS
     assert result.parity.max_abs <= 1e-4
     assert load_model(result.path).contract.architecture == arch
+
+
+def test_a_keras_file_that_is_no_zip_is_named_as_such(tmp_path):
+    """Keras says "File not found" of a .keras file that exists but is not a zip archive."""
+    from export.keras_to_onnx import load_keras_model
+
+    bad = tmp_path / "notmodel.keras"
+    bad.write_bytes(b"not a zip archive" * 20)
+    with pytest.raises(ValueError, match="notmodel.keras: not a Keras model file"):
+        load_keras_model(bad)

@@ -59,3 +59,11 @@ def test_quantisation_is_16_bit_wav():
     q = quantise_pcm16(x)
     assert np.allclose(q * 32768, np.round(q * 32768))
     assert np.max(np.abs(q - x)) < 1 / 32768 * 1.01 + 1e-4
+
+
+def test_a_clip_too_short_for_the_timbral_models_is_named_as_such():
+    """A 5 ms clip makes timbral_models divide by zero somewhere inside ("Weights sum to zero, can't be
+    normalized"): the error now says which descriptor failed, on how long a clip, and why that may be."""
+    clip = (np.random.default_rng(0).standard_normal(80) * 0.5).astype(np.float32)
+    with pytest.raises(ValueError, match=r"timbral_models' \w+ failed on this 5 ms clip .*too short to label\?"):
+        label_clip(clip)
