@@ -655,10 +655,12 @@ class OnsetDetector:
         before = self._dc_blocked(frame_end - self.n_win - 2 * self.hop, frame_end - self.n_win - self.hop)
         nxt = self._dc_blocked(frame_end, frame_end + self.hop)
         # the input's own first differences (the DC blocker's y[n] - r y[n-1]): none in the hop after means
-        # the sound stopped dead into digital silence (or a constant); the blocker's decaying tail of the
-        # step is no new sound
+        # the input held still - stopped dead into digital silence or a constant, whose decaying step through
+        # the blocker is no new sound; unless it holds still at the frame's extreme: a clipped hit's flat top
         if nxt.size > 1 and float(np.max(np.abs(nxt[1:] - self._r_dc * nxt[:-1]))) < 1e-6:
-            return True
+            frame = self._dc_blocked(frame_end - self.n_win, frame_end)
+            if abs(float(nxt[0])) < 0.5 * float(np.max(np.abs(frame))):
+                return True
         rise = self.params.energy_rise
         if float(np.dot(nxt, nxt)) >= rise * float(np.dot(before, before)):
             return False

@@ -122,7 +122,7 @@ def test_bad_sources_are_clear_errors(tmp_path, capsys):
     assert "run folder has no run.json" in capsys.readouterr().err
     (run / "run.json").write_text("{}")
     assert main(["export", str(run), "-o", out]) == 1
-    assert "model.keras: cannot load Keras model" in capsys.readouterr().err
+    assert "model.keras: not a Keras model file" in capsys.readouterr().err
     assert main(["export", str(run), "-o", str(tmp_path / "x.txt")]) == 1
     assert "must end in .onnx" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()

@@ -160,17 +160,26 @@ def test_a_dropout_in_a_ringing_drum_is_no_hit():
 
 
 def test_a_sound_cut_dead_into_digital_silence_is_no_hit():
-    """A ringing snare cut dead 0.2 s in, into digital silence or a constant (an edit, a gate, the end of a take
+    """Real kicks (GMRockKit) cut dead 120 ms in, into digital silence (an edit, a gate, the end of a take
     spliced on): the DC blocker turns the stop into a slowly decaying step that held as much energy as the
-    snare's tail, so the cut passed as new sound (an onset 6 ms before a cut, in a helper's acceptance run);
-    the input's own differences show nothing arrived."""
-    for after in (0.0, 0.25):
-        for cut_at in (0.2, 0.2113, 0.2371):
-            x = place([0.1], [snare], 1.0)
-            x[int(cut_at * RATE):] = after
+    kick's tail, so the cut passed as new sound (an onset at the cut, here and in a helper's acceptance run);
+    the input's own differences show nothing arrived.  (A clipped hit's flat top holds still too, at the
+    frame's extreme: that is a hit, test_engine's clipped kicks.)"""
+    from pathlib import Path
+
+    kit = Path("/usr/share/hydrogen/data/drumkits/GMRockKit")
+    files = [kit / f"Kick-{v}.wav" for v in ("Med", "Hard", "Hardest")]
+    if not all(f.exists() for f in files):
+        pytest.skip("GMRockKit not installed (Debian package hydrogen-drumkits; scripts/setup.sh installs it)")
+    for f in files:
+        y, rate = sf.read(str(f), dtype="float32", always_2d=True)
+        for cut_s in (0.12, 0.2):
+            x = np.zeros(int(0.6 * rate), np.float32)
+            n = min(y.shape[0], int(cut_s * rate))
+            x[int(0.1 * rate):int(0.1 * rate) + n] = y[:n].mean(axis=1)
             for block in (64, 128, 441):
-                found = detect(x, RATE, block)
-                assert found.size == 1 and abs(found[0] - 0.1) < 0.002, (after, cut_at, block, found)
+                found = detect(x, rate, block)
+                assert found.size == 1 and abs(found[0] - 0.1) < 0.003, (f.name, cut_s, block, found)
 
 
 def test_a_flam_is_one_hit():
