@@ -70,6 +70,10 @@ def load_freesound(root: str | Path) -> Manifest:
             manifest.exclude("audio file missing")
             continue
         manifest.records.append(Record(str(wav), values, f"freesound/{folder}", "freesound"))
+    analysed = {(a.parent.name, a.name[: -len(SUFFIX)]) for a in (root / ANALYSIS_DIR).glob(f"*/*{SUFFIX}")}
+    unanalysed = sum(1 for w in (root / AUDIO_DIR).glob("*/*.wav") if (w.parent.name, w.stem) not in analysed)
+    if unanalysed:  # sounds the dataset ships without an analysis: no labels, so no record, but counted
+        manifest.exclude("analysis file missing", unanalysed)
     if manifest.excluded:
         log.warning("%s: %d records loaded, excluded %s", root, len(manifest.records),
                     ", ".join(f"{n} ({reason})" for reason, n in sorted(manifest.excluded.items())))

@@ -63,6 +63,15 @@ def test_missing_audio_is_excluded(dataset):
     assert len(m) == 0 and m.excluded["audio file missing"] == 1
 
 
+def test_audio_without_an_analysis_is_counted(dataset):
+    """A sound the dataset holds without its analysis JSON gives no record (no labels) but is counted, as the
+    other exclusions are (it used to vanish from the log)."""
+    assert "analysis file missing" not in load_freesound(dataset).excluded
+    shutil.copy(dataset / "one_shot_percussive_sounds/1/183.wav", dataset / "one_shot_percussive_sounds/1/999999.wav")
+    m = load_freesound(dataset)
+    assert m.excluded["analysis file missing"] == 1 and [Path(p).name for p in m.paths()] == ["183.wav"]
+
+
 def test_loader_and_label_csv_make_one_manifest(dataset, tmp_path):
     csv_path = tmp_path / "labels.csv"
     csv_path.write_text("path,hardness,depth,brightness,roughness,warmth,sharpness,boominess,error\n"
