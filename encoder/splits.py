@@ -112,10 +112,13 @@ def run_base(run_dir: str | Path) -> str | None:
 
 
 def split_of(manifest: Manifest, saved: dict[str, str], base: str | Path | None = None) -> list[str | None]:
-    """Each record's split in a saved split (`load`), or None where it has none: matched by the path as
-    written, else as the same file (absolute against relative, `a/../b`; a saved relative path taken from
-    `base`, the folder the run was trained from, when known)."""
+    """Each record's split in a saved split (`load`), or None where it has none: matched as the same file
+    (absolute against relative, `a/../b`), a saved relative path taken from `base`, the folder the run was
+    trained from; without `base` (a run older than run.json's `cwd`), by the path as written first, else as
+    the same file from the working folder."""
     by_file = {_same_file_key(k, base): v for k, v in saved.items()}
+    if base is not None:  # the run's folder is known: the same file, and only that
+        return [by_file.get(_same_file_key(r.path)) for r in manifest.records]
     return [saved.get(r.path) or by_file.get(_same_file_key(r.path)) for r in manifest.records]
 
 

@@ -8,10 +8,19 @@ import struct
 from pathlib import Path
 
 
+UNKNOWN_SIZE = 0x7FFFF000
+"""A data size from here up is a placeholder of a writer that streamed (0xFFFFFFFF, arecord's 0x7FFFFFFF):
+no length declared."""
+SHORT_BY_BYTES = 4096
+"""A file holding less than this much (bytes) under its header's data size is taken as whole: a writer's
+rounding, not a copy cut short."""
+
+
 def wav_cut_short(path: str | Path) -> str | None:
     """'cut short: its header promises 8.0 s of audio, the file holds 3.0 s' for a RIFF/RIFX WAVE file whose
-    data chunk is declared longer than the bytes that follow it; None for a whole file, another format, or a
-    header that declares no length (0 or 0xFFFFFFFF: written while streaming)."""
+    data chunk is declared longer than the bytes that follow it (by `SHORT_BY_BYTES` or more); None for a whole
+    file, another format, or a header that declares no length (0, or `UNKNOWN_SIZE` and up: written while
+    streaming)."""
     try:
         with open(path, "rb") as f:
             head = f.read(12)
@@ -32,7 +41,7 @@ def wav_cut_short(path: str | Path) -> str | None:
                         byte_rate = struct.unpack(order + "I", fmt[8:12])[0]
                 elif cid == b"data":
                     have = size - (pos + 8)
-                    if n in (0, 0xFFFFFFFF) or n <= have:
+                    if n == 0 or n >= UNKNOWN_SIZE or n - have < SHORT_BY_BYTES:
                         return None
                     if byte_rate:
                         return (f"cut short: its header promises {n / byte_rate:.1f} s of audio, the file holds "

@@ -325,8 +325,6 @@ class Engine:
             x, _, self._bad_run = fill_nonfinite(x, self._last_in, self._bad_run, self._hold_max,
                                                  long_value=self._dc)
             self._last_in = float(x[-1])
-            if not finite.any():
-                return x - np.float32(self._dc) if self.config.dc_block else x
             peak = np.maximum.reduce(np.abs(x))
         else:
             self._bad_run = 0

@@ -4,8 +4,8 @@ Pipeline, all of it block-size independent (frames sit on absolute sample
 positions, so any block partition gives the same frames, up to float64 rounding
 in the one-pole filters, and the same onsets):
 
-1. NaN/inf -> 0 (frames touching them, and `ref_frames` after, hold no onset),
-   then a one-pole DC blocker (`dc_cutoff_hz`): offsets never trigger.
+1. NaN/inf: a run of up to `HOLD_MAX_S` bridged by a straight line; a longer one -> 0 (frames touching it,
+   and `ref_frames` after, hold no onset); then a one-pole DC blocker (`dc_cutoff_hz`): offsets never trigger.
 2. Hann frames of `window_s` every `hop_s` of that signal high-passed once more
    (`low_cut_hz`, one pole; a DC offset fading out at a one-shot's end is a
    sub-bass swell, no hit); magnitudes averaged into `n_bands`
@@ -657,9 +657,12 @@ class OnsetDetector:
         # the input's own first differences (the DC blocker's y[n] - r y[n-1]): none in the hop after means
         # the input held still - stopped dead into digital silence or a constant, whose decaying step through
         # the blocker is no new sound; unless it holds still at the frame's extreme: a clipped hit's flat top
+        # (only when something sounded before the frame - its hop there within 30 dB of the frame's level: a
+        # click of a millisecond or two out of silence ends before the hop after its peak frame, and is a hit)
         if nxt.size > 1 and float(np.max(np.abs(nxt[1:] - self._r_dc * nxt[:-1]))) < 1e-6:
             frame = self._dc_blocked(frame_end - self.n_win, frame_end)
-            if abs(float(nxt[0])) < 0.5 * float(np.max(np.abs(frame))):
+            if (float(np.dot(before, before)) / max(before.size, 1) > 1e-3 * float(np.dot(frame, frame)) / frame.size
+                    and abs(float(nxt[0])) < 0.5 * float(np.max(np.abs(frame)))):
                 return True
         rise = self.params.energy_rise
         if float(np.dot(nxt, nxt)) >= rise * float(np.dot(before, before)):
@@ -694,8 +697,8 @@ class OnsetDetector:
 
 
 HOLD_MAX_S = 0.0005
-"""A run of NaN/inf samples up to this long (s) takes the value of the sample before it; a longer one is a
-dropout (silence)."""
+"""A run of NaN/inf samples up to this long (s) is bridged by a straight line between the samples around it
+(held at the sample before, when the block ends in it); a longer one is a dropout (silence)."""
 
 
 def fill_nonfinite(x: np.ndarray, before: float, carry: int, hold_max: int,

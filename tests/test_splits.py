@@ -60,3 +60,7 @@ def test_a_saved_split_finds_its_clips_however_their_paths_are_written(tmp_path,
     base = splits.run_base(tmp_path)
     assert base == str(tmp_path) and splits.split_of(absolute, saved, base) == a
     assert splits.run_base(elsewhere) is None
+    # with the run's folder known, a relative path spelled like a saved one but meaning another file (here,
+    # under `elsewhere`) is in no split
+    assert splits.split_of(m, saved, base) == [None] * 50
+    assert splits.split_of(m, saved) == a  # (without it, as written: runs older than run.json's cwd)

@@ -144,7 +144,7 @@ def test_all_data_refit_trains_on_every_clip_for_the_given_epochs(tiny, tmp_path
     again = ["train", "--data", str(tiny), "--arch", "pooled", "--epochs", "1", "--all-data", "--batch-size", "8",
              "--no-progress", "--out", str(out)]
     assert main(again) == 2
-    assert f"{out} already holds a run (run.json, model.keras)" in capsys.readouterr().err
+    assert f"{out} already holds a run (run.json, model.keras, split.csv)" in capsys.readouterr().err
     assert (out / "model.keras").read_bytes() == model_bytes
     assert main(again + ["--overwrite"]) == 0
     assert json.loads((out / "run.json").read_text())["epochs_run"] == 1
