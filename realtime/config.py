@@ -84,6 +84,8 @@ def load_config(path: str | Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
         name = key.replace("-", "_")
+        if name in out:  # early_ms and early-ms: which one was meant?
+            raise ConfigError(f"{path}: option {key!r} set twice (with dashes and with underscores)")
         if name not in LISTEN_OPTIONS:
             raise ConfigError(f"{path}: unknown option {key!r} (known: {', '.join(LISTEN_OPTIONS)})")
         types, _ = LISTEN_OPTIONS[name]

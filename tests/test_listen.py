@@ -170,6 +170,9 @@ def test_config_values_out_of_range_are_refused_naming_file_and_key(tmp_path):
     assert load_config(cfg)["channels"] == [1, 2]  # in range: taken
     with pytest.raises(ConfigError, match="a folder, not a config file"):
         load_config(tmp_path)
+    cfg.write_text("early_ms = 5\nearly-ms = 25\n")  # the later one used to win, silently
+    with pytest.raises(ConfigError, match="vals.toml: option 'early-ms' set twice"):
+        load_config(cfg)
 
 
 def test_the_command_line_device_overrides_the_files_input_and_a_slow_file_is_an_input_error(loop, model, tmp_path):
