@@ -54,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, cleanups: list) -> int:
-    from realtime.config import ConfigError, check_option, load_config, merge
-    from realtime.engine import Engine, Runner
-    from realtime.listen_cli import (MIN_INPUT_RATE, _shutdown_guard, build_engine_config, model_message, open_model,
+    from realtime.config import ConfigError, check_command_line, load_config, merge
+    from realtime.engine import MIN_INPUT_RATE, Engine, Runner
+    from realtime.listen_cli import (_shutdown_guard, build_engine_config, model_message, open_model,
                                      sigterm_as_ctrl_c)
     from realtime.osc_out import scale_values
     from realtime.sources import FileSource, SourceError, parse_channels
@@ -82,13 +82,10 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
     # from listen's config file only what shapes the analysis (its device, channels, blocks and outputs are
     # listen's business: a device config's channels = [1] would silence a file's other channels)
     config = {k: v for k, v in config.items() if k in CONFIG_KEYS}
-    for name in ("model", "window", "preroll_ms", "detect_rate", "channels", "blocksize"):  # the command line's
-        value = getattr(args, name, None)
-        if value is not None:
-            try:
-                check_option(name, value)
-            except ValueError as exc:
-                return error(f"--{name.replace('_', '-')} {value!r}: {exc}", 2)
+    try:
+        check_command_line(args, ("model", "window", "preroll_ms", "detect_rate", "channels", "blocksize"))
+    except ValueError as exc:
+        return error(str(exc), 2)
     settings = merge(args, config)
     settings["model"] = args.model if args.model is not None else config.get("model")
     # analyze writes no early estimate: a window shorter than listen's early one is no error here

@@ -120,7 +120,9 @@ def check_option(name: str, value: Any) -> None:
     """ValueError saying why `value` is no setting for listen option `name` (the values, from the command line
     or a config file; a config value's type is load_config's to check).  The window, early estimate and
     pre-roll are checked together later (each is in range here)."""
+    from realtime.engine import MIN_INPUT_RATE
     from realtime.osc_out import SCALES, TIMETAGS, check_prefix, parse_destination
+    from realtime.windows import MAX_PREROLL_MS, MAX_WINDOW_S
 
     def one_of(*allowed) -> None:
         if value not in allowed:
@@ -133,8 +135,8 @@ def check_option(name: str, value: Any) -> None:
     elif name == "channels":
         from realtime.sources import parse_channels
         parse_channels(value)
-    elif name == "samplerate" and not 8000 <= value <= 768000:
-        raise ValueError("must be between 8000 and 768000 Hz")
+    elif name == "samplerate" and not MIN_INPUT_RATE <= value <= 768000:
+        raise ValueError(f"must be between {MIN_INPUT_RATE} and 768000 Hz")
     elif name == "blocksize" and not 1 <= value <= MAX_BLOCKSIZE:
         raise ValueError(f"must be between 1 and {MAX_BLOCKSIZE} frames")
     elif name == "osc":
@@ -154,15 +156,28 @@ def check_option(name: str, value: Any) -> None:
         one_of("input", "16000", 16000)
     elif name == "early_from":
         one_of("input", "stream")
-    elif name == "window" and not 0.0 < value <= 1.0:
-        raise ValueError("must be > 0 and <= 1 s (the model sees at most 1 s)")
+    elif name == "window" and not 0.0 < value <= MAX_WINDOW_S:
+        raise ValueError(f"must be > 0 and <= {MAX_WINDOW_S:g} s (the model sees at most {MAX_WINDOW_S:g} s)")
     elif name == "early_ms" and not 0.0 <= value <= 1000.0:
         raise ValueError("must be between 0 and 1000 ms (and within the window)")
-    elif name == "preroll_ms" and not 0.0 <= value <= 50.0:
-        raise ValueError("must be between 0 and 50 ms")
+    elif name == "preroll_ms" and not 0.0 <= value <= MAX_PREROLL_MS:
+        raise ValueError(f"must be between 0 and {MAX_PREROLL_MS:g} ms")
     elif name == "group_ms":
         from realtime.listen_cli import group_ms
         group_ms(value)
+
+
+def check_command_line(args: argparse.Namespace, names) -> None:
+    """ValueError '--NAME VALUE: why' for the first of the options `names` given on the command line whose value
+    check_option refuses (an OSC destination's own message names it)."""
+    for name in names:
+        value = getattr(args, name, None)
+        if value is None or name == "onsets":
+            continue
+        try:
+            check_option(name, value)
+        except ValueError as exc:
+            raise ValueError(str(exc) if name == "osc" else f"--{name.replace('_', '-')} {value!r}: {exc}") from None
 
 
 def merge(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,10 @@ class Model(Protocol):
     def predict(self, batch: np.ndarray) -> np.ndarray: ...
 
 
+MIN_INPUT_RATE = 8000
+"""The lowest input sample rate the engine takes, Hz."""
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Engine settings (all listen options that shape the analysis)."""
@@ -175,8 +179,8 @@ class Engine:
     def __init__(self, model: Model, sample_rate: int, config: EngineConfig = EngineConfig(),
                  callbacks: list[Callback] | None = None, mix: tuple[int, ...] | None = None,
                  detector=None):
-        if sample_rate < 8000:
-            raise ValueError(f"input sample rate {sample_rate} Hz: need at least 8000 Hz")
+        if sample_rate < MIN_INPUT_RATE:
+            raise ValueError(f"input sample rate {sample_rate} Hz: need at least {MIN_INPUT_RATE} Hz")
         if config.detect_rate not in ("input", "16000"):
             raise ValueError(f"detect_rate {config.detect_rate!r}: expected 'input' or '16000'")
         if config.early_from not in ("input", "stream"):

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Callable
 
 
-MIN_INPUT_RATE = 8000
-"""The lowest input sample rate listen and analyze take, Hz (the engine's)."""
 GIL_SWITCH_S = 0.0005
 """Python's thread switch interval while listening to a device, s (see run)."""
 
@@ -184,19 +182,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, cleanups: list) -> int:
-    from realtime.config import LISTEN_OPTIONS, ConfigError, check_option, load_config, merge
+    from realtime.config import LISTEN_OPTIONS, ConfigError, check_command_line, load_config, merge
 
     try:
         config = load_config(args.config) if args.config else {}
     except ConfigError as exc:
         return error(str(exc), 2)
-    for name in LISTEN_OPTIONS:  # the command line's values (the file's were checked as it was read)
-        value = getattr(args, name, None)
-        if value is not None and name != "onsets":
-            try:
-                check_option(name, value)
-            except ValueError as exc:
-                return error(str(exc) if name == "osc" else f"--{name.replace('_', '-')} {value!r}: {exc}", 2)
+    try:
+        check_command_line(args, LISTEN_OPTIONS)  # (the file's values were checked as it was read)
+    except ValueError as exc:
+        return error(str(exc), 2)
     if args.input is not None and (args.device is not None or args.host_api is not None):
         return error("give either --device/--host-api or --input, not both", 2)
     if args.input is not None and args.samplerate is not None:
@@ -213,7 +208,7 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
         except OSError as exc:
             return error(str(exc))
 
-    from realtime.engine import Engine, Runner
+    from realtime.engine import MIN_INPUT_RATE, Engine, Runner
     from realtime.osc_out import OscOut
     from realtime.sources import SourceError, parse_channels
 

@@ -123,6 +123,12 @@ def prepare_window(samples: np.ndarray, rate: int = SAMPLE_RATE) -> tuple[np.nda
     return pad(clip.samples, WINDOW_SAMPLES), clip.source_peak
 
 
+MAX_WINDOW_S = WINDOW_SAMPLES / SAMPLE_RATE
+"""The longest per-hit window, s: the model sees at most this much."""
+MAX_PREROLL_MS = 50.0
+"""The longest pre-roll before an onset, ms."""
+
+
 class WindowTracker:
     """Turns onsets and 16 kHz audio into early and final windows."""
 
@@ -130,13 +136,13 @@ class WindowTracker:
                  history_s: float = 4.0, early_rate: int | None = None):
         """`early_rate`: cut early windows from an input-rate history (`early_history`,
         fed by the caller) at this rate instead of from the 16 kHz stream."""
-        if not 0.0 < window_s <= WINDOW_SAMPLES / SAMPLE_RATE:
-            raise ValueError(f"window {window_s} s: must be > 0 and <= {WINDOW_SAMPLES / SAMPLE_RATE} s "
+        if not 0.0 < window_s <= MAX_WINDOW_S:
+            raise ValueError(f"window {window_s} s: must be > 0 and <= {MAX_WINDOW_S} s "
                              "(the model sees at most 1 s)")
         if not 0.0 <= early_ms <= 1000.0 * window_s:  # (NaN fails too)
             raise ValueError(f"early estimate at {early_ms} ms: must be between 0 and the window ({window_s} s)")
-        if not 0.0 <= preroll_ms <= 50.0:
-            raise ValueError(f"pre-roll {preroll_ms} ms: must be between 0 and 50 ms")
+        if not 0.0 <= preroll_ms <= MAX_PREROLL_MS:
+            raise ValueError(f"pre-roll {preroll_ms} ms: must be between 0 and {MAX_PREROLL_MS:g} ms")
         if early_ms + preroll_ms < 1000.0 / SAMPLE_RATE:
             raise ValueError(f"early estimate at {early_ms} ms with a pre-roll of {preroll_ms} ms: the early "
                              "window would hold no sample")
