@@ -105,22 +105,16 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float | Anchors = D
     from encoder import blend, dataset, splits
     from encoder.descriptors import normalise
     from encoder.evaluate import truncate
-    from encoder.manifest import load_manifests
     from export.keras_to_onnx import load_keras_model
 
     net = load_keras_model(run / "model.keras")
     if blend.parts(net) is not None:
         raise ValueError(f"{run}: already a blend")
-    manifest, unreadable = dataset.drop_unreadable(load_manifests(data))
-    if unreadable:
-        print(f"drumtimbre blend: warning: {len(unreadable)} clip(s) left out, e.g. {unreadable[0]}", file=sys.stderr)
-    saved = splits.load(run / "split.csv")
-    base = splits.run_base(run)
-    unknown = [r.path for r, s in zip(manifest.records, splits.split_of(manifest, saved, base)) if s is None]
+    manifest = dataset.load_readable(data, "blend")
+    part, unknown = splits.by_split(manifest, splits.load(run / "split.csv"), splits.run_base(run))
     if unknown:  # never a silent part of the training split
         print(f"drumtimbre blend: warning: {len(unknown)} of the {len(manifest)} --data clips are in no split of "
               f"{run / 'split.csv'} (left out), e.g. {unknown[0]}", file=sys.stderr)
-    part = {s: splits.in_split(manifest, saved, s, base) for s in ("train", "validation")}
     if not len(part["train"]):
         raise ValueError(f"{run}: none of the --data clips is in the run's training split")
     cache = run.parent / ".cache"

@@ -68,6 +68,20 @@ def drop_unreadable(manifest: Manifest) -> tuple[Manifest, list[str]]:
     return out, reasons
 
 
+def load_readable(sources, command: str) -> Manifest:
+    """`load_manifests(sources)` without the unreadable clips (`drop_unreadable`); a warning on stderr, under
+    `drumtimbre COMMAND`, counts them and names the first."""
+    import sys
+
+    from encoder.manifest import load_manifests
+
+    manifest, unreadable = drop_unreadable(load_manifests(sources))
+    if unreadable:
+        print(f"drumtimbre {command}: warning: {len(unreadable)} clip(s) left out, e.g. {unreadable[0]}",
+              file=sys.stderr)
+    return manifest
+
+
 def load_audio(manifest: Manifest, cache_dir: Path | None = None, progress: bool = True) -> np.ndarray:
     """Model inputs (n, 16000) float32 of a manifest's records; raises FileNotFoundError naming a missing file."""
     from tqdm import tqdm

@@ -24,17 +24,13 @@ def run(args: argparse.Namespace) -> int:
     from encoder import dataset, splits
     from encoder.evaluate import evaluate, load_predictor, write_report
     from encoder.descriptors import normalise
-    from encoder.manifest import load_manifests
 
     if args.split and not args.run:
         print("drumtimbre evaluate: --split needs --run RUN_DIR (the split is read from RUN_DIR/split.csv)",
               file=sys.stderr)
         return 2
     try:
-        manifest, unreadable = dataset.drop_unreadable(load_manifests(args.data))
-        if unreadable:
-            print(f"drumtimbre evaluate: warning: {len(unreadable)} clip(s) left out, e.g. {unreadable[0]}",
-                  file=sys.stderr)
+        manifest = dataset.load_readable(args.data, "evaluate")
         baseline_source = "median of the evaluated clips' labels"
         baseline = manifest.labels()
         split_name = "all"
@@ -44,13 +40,12 @@ def run(args: argparse.Namespace) -> int:
                 raise FileNotFoundError(f"{split_csv}: run folder has no split.csv")
             saved = splits.load(split_csv)
             split_name = args.split or "test"
-            base = splits.run_base(args.run)
-            unknown = [r.path for r, s in zip(manifest.records, splits.split_of(manifest, saved, base)) if s is None]
+            parts, unknown = splits.by_split(manifest, saved, splits.run_base(args.run))
             if unknown:  # never a silent part of a split
                 print(f"drumtimbre evaluate: warning: {len(unknown)} of the {len(manifest)} --data clips are in no "
                       f"split of {split_csv} (left out), e.g. {unknown[0]}", file=sys.stderr)
-            train = splits.in_split(manifest, saved, "train", base)
-            manifest = splits.in_split(manifest, saved, split_name, base)
+            train = parts["train"]
+            manifest = parts[split_name]
             if len(train):
                 baseline, baseline_source = train.labels(), f"median of the run's {len(train)} training labels"
         if not len(manifest):

@@ -122,6 +122,15 @@ def split_of(manifest: Manifest, saved: dict[str, str], base: str | Path | None 
     return [saved.get(r.path) or by_file.get(_same_file_key(r.path)) for r in manifest.records]
 
 
+def by_split(manifest: Manifest, saved: dict[str, str], base: str | Path | None = None
+             ) -> tuple[dict[str, Manifest], list[str]]:
+    """Each split's records (in manifest order) of a saved split (`load`), and the paths of the records it does
+    not know; one matching (`split_of`) for all."""
+    which = split_of(manifest, saved, base)
+    parts = {s: Manifest([r for r, w in zip(manifest.records, which) if w == s]) for s in SPLITS}
+    return parts, [r.path for r, w in zip(manifest.records, which) if w is None]
+
+
 def in_split(manifest: Manifest, saved: dict[str, str], split: str, base: str | Path | None = None) -> Manifest:
     """The records a saved split (`load`) puts in `split`, in manifest order; records it does not know are left out
     (see `split_of` for how paths are matched)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -106,7 +105,6 @@ def train(cfg: TrainConfig) -> dict:
     import tensorflow as tf
 
     from encoder import dataset, splits
-    from encoder.manifest import load_manifests
     from encoder.models import build
 
     if (cfg.epochs < 1 or cfg.batch_size < 1 or not (0.0 <= cfg.truncate_fraction <= 1.0) or cfg.lr <= 0
@@ -118,9 +116,7 @@ def train(cfg: TrainConfig) -> dict:
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
 
-    manifest, unreadable = dataset.drop_unreadable(load_manifests(cfg.data))
-    if unreadable:
-        print(f"drumtimbre train: warning: {len(unreadable)} clip(s) left out, e.g. {unreadable[0]}", file=sys.stderr)
+    manifest = dataset.load_readable(cfg.data, "train")
     if len(manifest) < 5:
         raise ValueError(f"need at least 5 labelled clips, got {len(manifest)} from {', '.join(map(str, cfg.data))}")
     if cfg.all_data:
