@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"drumtimbre train: --oversample takes SOURCE=N items, got {' '.join(args.oversample)}", file=sys.stderr)
         return 2
 
-    held = [n for n in ("run.json", "model.keras", "split.csv") if (args.out / n).exists()]  # (split.csv: a run cut short)
+    # (split.csv: also a run cut short)
+    held = [n for n in ("run.json", "model.keras", "split.csv") if (args.out / n).exists()]
     if held and not args.overwrite:  # a typo in --out must not destroy a long run
         print(f"drumtimbre train: {args.out} already holds a run ({', '.join(held)}); choose another --out, or "
               "pass --overwrite to replace it", file=sys.stderr)

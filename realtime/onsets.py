@@ -398,8 +398,9 @@ class OnsetDetector:
     # ------------------------------------------------------------------
     def _sanitize(self, x: np.ndarray) -> np.ndarray:
         """NaN/inf: a run of up to `HOLD_MAX_S` -> bridged from the sample before it to the one after (a stray
-        bad sample is no click, and no hit is lost to it); a longer run (a dropout) -> 0, recording the stretch: frames touching it hold no
-        onset.  Then clip to +-1e6 (a float file stored at 16-bit integer scale, +-32767, is heard as it is)."""
+        bad sample is no click, and no hit is lost to it); a longer run (a dropout) -> 0, recording the
+        stretch: frames touching it hold no onset.  Then clip to +-1e6 (a float file stored at 16-bit integer
+        scale, +-32767, is heard as it is)."""
         finite = np.isfinite(x)
         if not finite.all():
             x, runs, self._bad_run = fill_nonfinite(x, float(self._filters.last_input), self._bad_run,
@@ -705,8 +706,9 @@ def fill_nonfinite(x: np.ndarray, before: float, carry: int, hold_max: int,
                    long_value: float = 0.0) -> tuple[np.ndarray, list[tuple[int, int]], int]:
     """x (float32, some samples NaN/inf) with every run of non-finite samples of at most `hold_max` samples
     bridged by a straight line from the sample before it (`before`: the last sample of the previous block) to
-    the one after it (held, when the block ends in the run), and every longer run replaced by `long_value`.  `carry`: non-finite samples ending the previous block (a run going on here counts them).
-    Returns the filled copy, the long runs as (start, end) indices in x, and the non-finite samples ending x."""
+    the one after it (held, when the block ends in the run), and every longer run replaced by `long_value`.
+    `carry`: non-finite samples ending the previous block (a run going on here counts them).  Returns the
+    filled copy, the long runs as (start, end) indices in x, and the non-finite samples ending x."""
     bad = ~np.isfinite(x)
     edges = np.flatnonzero(np.diff(np.concatenate(([0], bad.view(np.int8), [0]))))
     out = x.copy()
