@@ -57,7 +57,8 @@ def load_freesound(root: str | Path) -> Manifest:
     if not is_freesound_root(root):
         raise FileNotFoundError(f"{root}: no {ANALYSIS_DIR}/ folder, not a Freesound One-Shot dataset root")
     manifest = Manifest()
-    for analysis in sorted((root / ANALYSIS_DIR).glob(f"*/*{SUFFIX}")):
+    analyses = sorted((root / ANALYSIS_DIR).glob(f"*/*{SUFFIX}"))
+    for analysis in analyses:
         folder = analysis.parent.name
         sound_id = analysis.name[: -len(SUFFIX)]
         values, reason = read_analysis(analysis)
@@ -70,7 +71,7 @@ def load_freesound(root: str | Path) -> Manifest:
             manifest.exclude("audio file missing")
             continue
         manifest.records.append(Record(str(wav), values, f"freesound/{folder}", "freesound"))
-    analysed = {(a.parent.name, a.name[: -len(SUFFIX)]) for a in (root / ANALYSIS_DIR).glob(f"*/*{SUFFIX}")}
+    analysed = {(a.parent.name, a.name[: -len(SUFFIX)]) for a in analyses}
     unanalysed = sum(1 for w in (root / AUDIO_DIR).glob("*/*.wav") if (w.parent.name, w.stem) not in analysed)
     if unanalysed:  # sounds the dataset ships without an analysis: no labels, so no record, but counted
         manifest.exclude("analysis file missing", unanalysed)
