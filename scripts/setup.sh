@@ -2,7 +2,7 @@
 # Set up drumtimbre on a fresh Debian machine:
 #   - Debian packages: PortAudio, libsndfile, the Debian drum kits, GM SoundFonts and Sonic Pi's
 #     samples (training data),
-#     and the real components the realtime tests use (JACK, liblo, Pure Data);
+#     and the real components the realtime tests use (JACK, liblo, Pure Data, SuperCollider);
 #   - a virtual environment in .venv with drumtimbre and its [train,dev] extras;
 #   - timbral_models 0.4.0 (--no-deps: its metadata names the dead 'sklearn').
 # Idempotent: a second run installs nothing new.  PYTHON=python3.x picks the interpreter.
@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 packages=(python3-venv libportaudio2 libsndfile1 hydrogen-drumkits hydrogen-data lmms-common
           fluid-soundfont-gm timgm6mb-soundfont avldrums.lv2-soundfont freepats sonic-pi-samples
-          jackd2 sndfile-tools liblo-tools puredata-core)
+          jackd2 sndfile-tools liblo-tools puredata-core
+          supercollider-language supercollider-server)
 if [ -f scripts/realtime-system-packages.txt ]; then
     while read -r p; do [[ -n "$p" && "$p" != \#* ]] && packages+=("$p"); done < scripts/realtime-system-packages.txt
 fi
