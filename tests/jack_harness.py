@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -83,9 +84,20 @@ class JackServer:
         if os.geteuid() != 0:
             argv.append("--no-realtime")
         argv += ["-d", "dummy", "-r", str(rate), "-p", str(period)]
-        self.proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=self._stderr)
         self.client = None
         self._connect()
+
+    def _failure(self, what: str) -> RuntimeError:
+        """`what`, with jackd's own last words and, for a full server registry, what clears it."""
+        self._stderr.seek(0)
+        said = " / ".join(line.strip() for line in self._stderr.read().splitlines()[-4:] if line.strip())
+        hint = ""
+        if "Too many servers" in said:
+            hint = (" (JACK's server registry in /dev/shm is full of entries left by jackd processes that were"
+                    " killed with SIGKILL; with no jackd running, `rm -rf /dev/shm/jack*` clears it)")
+        return RuntimeError(f"{what}: jackd said: {said or 'nothing'}{hint}")
 
     def _connect(self, timeout: float = 10.0) -> None:
         import jack
@@ -93,13 +105,13 @@ class JackServer:
         end = time.time() + timeout
         while time.time() < end:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"jackd exited with {self.proc.returncode}")
+                raise self._failure(f"jackd exited with {self.proc.returncode}")
             try:
                 self.client = jack.Client(f"probe{os.getpid()}", servername=self.name, no_start_server=True)
                 return
             except jack.JackOpenError:
                 time.sleep(0.01)
-        raise RuntimeError(f"jackd {self.name} did not start in {timeout} s")
+        raise self._failure(f"jackd {self.name} did not start in {timeout} s")
 
     def wait_port(self, name: str, timeout: float = 15.0) -> bool:
         """Wait until a port named `name` (e.g. 'PortAudio:in_0') exists."""
@@ -124,6 +136,7 @@ class JackServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._stderr.close()
 
 
 def oscdump(port: int) -> LineReader:
