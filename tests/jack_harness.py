@@ -1,13 +1,12 @@
 """Test harness: a private JACK dummy server, OSC receivers (oscdump, Pd) and subprocess helpers.
 
-See /work/shared/notes/realtime-test-harness.md: every server gets a unique
-name and every client JACK_DEFAULT_SERVER/JACK_NO_START_SERVER, so parallel
-tests never share a server.
+See /work/shared/notes/realtime-test-harness.md: every server gets a name no
+running server has (SERVER_NAMES) and every client JACK_DEFAULT_SERVER /
+JACK_NO_START_SERVER, so parallel tests never share a server.
 """
 from __future__ import annotations
 
 import ctypes.util
-import itertools
 import os
 import queue
 import shutil
@@ -25,7 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 PD_PATCH = REPO / "examples" / "drumtimbre_voice.pd"
 DRUMTIMBRE = [str(REPO / ".venv" / "bin" / "drumtimbre")] if (REPO / ".venv" / "bin" / "drumtimbre").exists() \
     else ["python", "-m", "drumtimbre.cli"]
-_counter = itertools.count()
 
 
 def missing_jack_tools() -> str | None:
@@ -74,20 +72,41 @@ class LineReader:
             self.proc.wait()
 
 
+SERVER_NAMES = tuple(f"drumtimbre-test{i}" for i in range(6))
+"""The names the harness's JACK servers take, the first one not running.  The same names serve every run:
+JACK's server registry (/dev/shm) has 8 slots and frees a dead server's slot only when a server of the same
+name starts, so a new name per run let servers killed with SIGKILL fill it for good."""
+
+
 class JackServer:
-    """`jackd -n NAME -d dummy -r RATE -p PERIOD` with a unique NAME."""
+    """`jackd -n NAME -d dummy -r RATE -p PERIOD`, NAME the first of SERVER_NAMES not running."""
 
     def __init__(self, rate: int = 48000, period: int = 256):
-        self.name = f"dt{os.getpid()}x{next(_counter)}"
-        self.env = dict(os.environ, JACK_DEFAULT_SERVER=self.name, JACK_NO_START_SERVER="1")
-        argv = ["jackd", "-n", self.name]
+        for name in SERVER_NAMES:
+            if self._start(name, rate, period):
+                return
+        raise RuntimeError(f"JACK servers named {', '.join(SERVER_NAMES)} are all running already")
+
+    def _start(self, name: str, rate: int, period: int) -> bool:
+        """Start jackd as `name`; False if a server of that name is running already."""
+        self.name = name
+        self.env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
+        argv = ["jackd", "-n", name]
         if os.geteuid() != 0:
             argv.append("--no-realtime")
         argv += ["-d", "dummy", "-r", str(rate), "-p", str(period)]
         self._stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=self._stderr)
         self.client = None
-        self._connect()
+        try:
+            self._connect()
+        except RuntimeError:
+            self._stderr.seek(0)
+            if self.proc.poll() is not None and "server already active" in self._stderr.read():
+                self._stderr.close()
+                return False
+            raise
+        return True
 
     def _failure(self, what: str) -> RuntimeError:
         """`what`, with jackd's own last words and, for a full server registry, what clears it."""
