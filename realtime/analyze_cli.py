@@ -48,7 +48,7 @@ def error(text: str, code: int = 1) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from realtime.listen_cli import with_cleanups
+    from realtime.shutdown import with_cleanups
 
     return with_cleanups(lambda cleanups: _run(args, cleanups))
 
@@ -56,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, cleanups: list) -> int:
     from realtime.config import ConfigError, check_command_line, load_config, merge
     from realtime.engine import MIN_INPUT_RATE, Engine, Runner
-    from realtime.listen_cli import (_shutdown_guard, build_engine_config, model_message, open_model,
-                                     sigterm_as_ctrl_c)
+    from realtime.config import build_engine_config
+    from realtime.listen_cli import model_message, open_model
+    from realtime.shutdown import shutdown_guard, sigterm_as_ctrl_c
     from realtime.osc_out import scale_values
     from realtime.sources import FileSource, SourceError, parse_channels
 
@@ -125,7 +126,7 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
         runner.wait()
     except KeyboardInterrupt:  # Ctrl-C: the rows found so far are still written (exit 130) ...
         interrupted = True
-        cleanups.append(_shutdown_guard(command="analyze"))  # ... unless a second one asks to leave at once
+        cleanups.append(shutdown_guard(command="analyze"))  # ... unless a second one asks to leave at once
     finally:
         runner.stop()
     # a file that fails part way (a corrupt or cut block): the hits finished before it are still written,

@@ -29,7 +29,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from realtime.engine import EngineConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -163,7 +166,6 @@ def check_option(name: str, value: Any) -> None:
     elif name == "preroll_ms" and not 0.0 <= value <= MAX_PREROLL_MS:
         raise ValueError(f"must be between 0 and {MAX_PREROLL_MS:g} ms")
     elif name == "group_ms":
-        from realtime.listen_cli import group_ms
         group_ms(value)
 
 
@@ -213,3 +215,27 @@ def onset_params(table: dict | None):
         if not ok:
             raise ValueError(f"[onsets] table: {key} = {value!r}: expected {'a whole number' if whole else 'a number'}")
     return OnsetParams(**table)
+
+
+def group_ms(value: str | float | None) -> float | None:
+    """--group-ms / group_ms: 'auto' -> None, else a number of ms in 0..1000 (ValueError otherwise)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return None
+    try:
+        ms = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"group {value!r}: expected a number of ms or 'auto'") from None
+    if not 0.0 <= ms <= 1000.0:
+        raise ValueError(f"group {value!r} ms: must be between 0 and 1000 ms, or 'auto'")
+    return ms
+
+
+def build_engine_config(settings: dict) -> EngineConfig:
+    """Settings (merge's) -> EngineConfig (OnsetParams from the [onsets] table)."""
+    from realtime.engine import EngineConfig
+
+    params = onset_params(settings.get("onsets"))
+    return EngineConfig(window_s=float(settings["window"]), early_ms=float(settings["early_ms"]),
+                        preroll_ms=float(settings["preroll_ms"]), detect_rate=str(settings["detect_rate"]),
+                        early_from=str(settings["early_from"]), onset_params=params,
+                        group_ms=group_ms(settings.get("group_ms")))

@@ -50,6 +50,7 @@ class LiveDisplay:
             self.last_early = est
 
     def render(self):
+        """The rich Panel to show now: the last hit's descriptors as bars, and the counters."""
         from rich.panel import Panel
         from rich.table import Table
 

@@ -34,7 +34,11 @@ from realtime.windows import PreparedWindow, WindowTracker
 
 
 class Model(Protocol):
-    def predict(self, batch: np.ndarray) -> np.ndarray: ...
+    """What the engine needs of a model (realtime.runtime.OnnxModel, or a stand-in in tests)."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(n, 16000) prepared windows (float32, 16 kHz) -> (n, 7) descriptors, normalised 0-1."""
+        ...
 
 
 MIN_INPUT_RATE = 8000
@@ -542,6 +546,7 @@ class Runner:
         self._thread = threading.Thread(target=self._work, name="drumtimbre-engine", daemon=True)
 
     def start(self) -> "Runner":
+        """Start the worker thread, then the source (its audio callback or file reader feeds the ring)."""
         self._thread.start()
         self.source.start(self.ring)
         return self
@@ -593,7 +598,7 @@ class Runner:
             self.done.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the end of the stream (or an error); True when done."""
+        """Wait for the end of the stream (or an error), at most `timeout` s (None: no limit); True when done."""
         return self.done.wait(timeout)
 
     def stop(self, timeout: float = 3.0) -> None:

@@ -7,12 +7,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Callable
+
+from realtime.shutdown import shutdown_guard, sigterm_as_ctrl_c, with_cleanups
 
 
 GIL_SWITCH_S = 0.0005
@@ -49,7 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="the worker takes the input blocks in groups of up to this many ms (fewer wake-ups, "
                           "less CPU; it never waits past the block that completes a hit's window); 'auto' "
                           "(default): as much as still detects every hit before its early window closes, at "
-                          "most 12 ms (no grouping with --early-ms under about 17); 0: every block at once")
+                          "most 12 ms (at 48 kHz in 128-frame blocks, none with --early-ms under about 17); "
+                          "0: every block at once")
     out = p.add_argument_group("output")
     out.add_argument("--osc", action="append", default=None, metavar="HOST:PORT",
                      help="OSC destination, repeatable (default 127.0.0.1:9000)")
@@ -69,31 +69,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def error(text: str, code: int = 1) -> int:
     print(f"drumtimbre listen: error: {text}", file=sys.stderr, flush=True)
     return code
-
-
-def group_ms(value) -> float | None:
-    """--group-ms / group_ms: 'auto' -> None, else a number of ms in 0..1000 (ValueError otherwise)."""
-    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
-        return None
-    try:
-        ms = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"group {value!r}: expected a number of ms or 'auto'") from None
-    if not 0.0 <= ms <= 1000.0:
-        raise ValueError(f"group {value!r} ms: must be between 0 and 1000 ms, or 'auto'")
-    return ms
-
-
-def build_engine_config(settings: dict):
-    """Settings -> EngineConfig (OnsetParams from the [onsets] table)."""
-    from realtime.config import onset_params
-    from realtime.engine import EngineConfig
-
-    params = onset_params(settings.get("onsets"))
-    return EngineConfig(window_s=float(settings["window"]), early_ms=float(settings["early_ms"]),
-                        preroll_ms=float(settings["preroll_ms"]), detect_rate=str(settings["detect_rate"]),
-                        early_from=str(settings["early_from"]), onset_params=params,
-                        group_ms=group_ms(settings.get("group_ms")))
 
 
 def open_model(path: str | None):
@@ -123,66 +98,13 @@ def open_source(settings: dict):
                         settings["samplerate"], block)
 
 
-SHUTDOWN_LIMIT_S = 10.0
-"""After Ctrl-C, the longest a clean shutdown may take before listen exits without it, s."""
-
-
-def sigterm_as_ctrl_c() -> Callable[[], None]:
-    """SIGTERM ends like Ctrl-C (a clean shutdown): it raises KeyboardInterrupt in the main thread.  Returns a
-    function putting the previous handler back (for a caller that goes on, e.g. `main` run in-process)."""
-    def terminate(signum, frame):
-        raise KeyboardInterrupt
-    try:
-        previous = signal.signal(signal.SIGTERM, terminate)
-    except ValueError:
-        return lambda: None  # not the main thread
-    return lambda: signal.signal(signal.SIGTERM, previous)
-
-
-def _shutdown_guard(limit_s: float = SHUTDOWN_LIMIT_S, command: str = "listen") -> Callable[[], None]:
-    """After Ctrl-C (or SIGTERM): a second Ctrl-C or SIGTERM, or a shutdown that hangs (an audio server that
-    stopped answering), exits at once with status 130 instead of leaving the process stuck (or letting the
-    interpreter tear down under a worker still in native code).  Returns a function that stands the guard down
-    (the clean-up is over: the timer cancelled, the previous handlers back)."""
-    def force(reason: str) -> None:
-        print(f"drumtimbre {command}: {reason}; exiting without clean-up", file=sys.stderr, flush=True)
-        os._exit(130)
-
-    previous = []
-    try:
-        previous.append((signal.SIGINT, signal.signal(signal.SIGINT, lambda signum, frame: force("second Ctrl-C"))))
-        previous.append((signal.SIGTERM, signal.signal(signal.SIGTERM,
-                                                       lambda signum, frame: force("second Ctrl-C or SIGTERM"))))
-    except ValueError:
-        pass  # not the main thread
-    timer = threading.Timer(limit_s, force, args=(f"shutdown took over {limit_s:g} s",))
-    timer.daemon = True
-    timer.start()
-
-    def stand_down() -> None:
-        timer.cancel()
-        for sig, handler in reversed(previous):
-            signal.signal(sig, handler)
-    return stand_down
-
-
-def with_cleanups(body: Callable[[list], int]) -> int:
-    """body(cleanups) -> its exit status; then every function it appended to `cleanups` runs, last first
-    (signal handlers put back, a shutdown guard stood down: for a caller that goes on, e.g. `main` in-process)."""
-    cleanups: list = []
-    try:
-        return body(cleanups)
-    finally:
-        for undo in reversed(cleanups):
-            undo()
-
-
 def run(args: argparse.Namespace) -> int:
     return with_cleanups(lambda cleanups: _run(args, cleanups))
 
 
 def _run(args: argparse.Namespace, cleanups: list) -> int:
-    from realtime.config import LISTEN_OPTIONS, ConfigError, check_command_line, load_config, merge
+    from realtime.config import (LISTEN_OPTIONS, ConfigError, build_engine_config, check_command_line,
+                                 load_config, merge)
 
     try:
         config = load_config(args.config) if args.config else {}
@@ -276,7 +198,7 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
                 reported, last_report = now, time.perf_counter()
     except KeyboardInterrupt:
         interrupted = True
-        cleanups.append(_shutdown_guard())
+        cleanups.append(shutdown_guard())
     finally:
         runner.stop()
         if display is not None:

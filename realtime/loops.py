@@ -56,7 +56,6 @@ EXTRA_STYLES = ("ride",)
 """Styles render_loop also knows, kept out of STYLES so that onset_eval's figures stay comparable:
 "ride" is a ride-cymbal groove (8ths on the ride over kick and snare), each hit on a cymbal still
 ringing from the last (bench/onset_robustness.py, check 5)."""
-ROLES = ("kick", "snare", "hat", "open_hat", "tom", "cymbal")
 LEAD_IN_S = 0.25
 """Silence before the first hit, s."""
 
@@ -86,6 +85,8 @@ class Loop:
 
 @dataclass(frozen=True)
 class OneShot:
+    """One drum sample of a kit, ready to place in a loop."""
+
     samples: np.ndarray
     """Mono float32 at the loop rate, peak 1."""
     attack: int
@@ -124,7 +125,8 @@ def _attack_index(x: np.ndarray) -> int:
 
 
 def has_second_attack(x: np.ndarray, sample_rate: int, attack: int) -> bool:
-    """True when the one-shot `x` (peak 1) attacks again after its first attack (see SECOND_ATTACK_DB)."""
+    """True when the one-shot `x` (peak 1, at `sample_rate` Hz) attacks again after its first attack (sample index
+    `attack`; see SECOND_ATTACK_DB)."""
     step = max(1, int(0.005 * sample_rate))
     y = np.asarray(x[attack:], dtype=np.float64)
     m = y.size // step
@@ -261,7 +263,8 @@ def _synth_kit(sr: int) -> dict[str, tuple[OneShot, ...]]:
 
 
 def load_kit(kit: str | Path | None, sample_rate: int) -> dict[str, tuple[OneShot, ...]]:
-    """role -> one-shots at `sample_rate`.  None: the first installed kit with kick, snare and hat, else 'synth'."""
+    """role -> one-shots at `sample_rate` (Hz).  None: GMRockKit if installed, else the first installed kit
+    with kick, snare and hat, else 'synth'."""
     if kit is None:
         kits = installed_kits()
         kit = "GMRockKit" if "GMRockKit" in kits else (kits[0] if kits else "synth")
@@ -359,7 +362,7 @@ def _pool(shots: dict[str, tuple[OneShot, ...]], role: str) -> tuple[OneShot, ..
 
 
 def merge_close(times: np.ndarray, merge_s: float = MERGE_S) -> np.ndarray:
-    """Sorted times with every time closer than merge_s to the last kept one dropped."""
+    """Sorted times (s) with every time closer than merge_s (s) to the last kept one dropped."""
     kept: list[float] = []
     for t in np.sort(np.asarray(times, dtype=np.float64)):
         if not kept or t - kept[-1] >= merge_s:
@@ -431,8 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=16.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kit", default=None,
-                   help="hydrogen kit name, 'lmms', a folder, or 'synth' (default: the first installed kit, "
-                        "else the built-in synthesiser)")
+                   help="hydrogen kit name, 'lmms', a folder, or 'synth' (default: GMRockKit if installed, "
+                        "else the first installed kit, else the built-in synthesiser)")
     p.add_argument("--rate", type=int, default=48000, help="sample rate, Hz")
     args = p.parse_args(argv)
     try:

@@ -183,6 +183,8 @@ class OnsetParams:
 
 @dataclass(frozen=True)
 class Onset:
+    """One detected onset."""
+
     sample: int
     """Absolute sample index (at the detector's rate) of the attack start."""
     time: float

@@ -89,7 +89,7 @@ def error(text: str, code: int = 1) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from realtime.config import ConfigError, load_config, onset_params
-    from realtime.listen_cli import with_cleanups
+    from realtime.shutdown import with_cleanups
     from realtime.onsets import OnsetParams
 
     if args.block_size < 1:
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
 def _detect_and_report(args: argparse.Namespace, params, channels, truth, cleanups: list) -> int:
     """Stream the file through the detector (SIGTERM and Ctrl-C stop it with what was found), then _report."""
     from realtime.input_notes import InputLevels
-    from realtime.listen_cli import _shutdown_guard, sigterm_as_ctrl_c
+    from realtime.shutdown import shutdown_guard, sigterm_as_ctrl_c
 
     cleanups.append(sigterm_as_ctrl_c())  # SIGTERM, like Ctrl-C, writes the onsets found so far
     try:
@@ -153,7 +153,7 @@ def _detect_and_report(args: argparse.Namespace, params, channels, truth, cleanu
     except Exception as exc:  # soundfile raises several types for missing / corrupt files
         return error(f"cannot read audio file {args.file}: {exc}")
     if isinstance(failure, KeyboardInterrupt):
-        cleanups.append(_shutdown_guard(command="onsets"))  # a second Ctrl-C or SIGTERM while writing: exit now
+        cleanups.append(shutdown_guard(command="onsets"))  # a second Ctrl-C or SIGTERM while writing: exit now
     for note in levels.notes():
         print(f"drumtimbre onsets: warning: {args.file}: {note}", file=sys.stderr)
     return _report(args, times, failure, seconds, truth)

@@ -29,6 +29,8 @@ DEFAULT_PREFIX = "/drumtimbre"
 
 @dataclass(frozen=True)
 class Destination:
+    """A UDP destination for the OSC bundles."""
+
     host: str
     port: int
 
@@ -164,6 +166,7 @@ class OscOut:
                 self._error(d, f"send failed ({exc})")
 
     def close(self) -> None:
+        """Close the sockets."""
         for s in self._socks.values():
             s.close()
         self._socks.clear()

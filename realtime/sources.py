@@ -84,8 +84,8 @@ class BlockRing:
 
     def write(self, data, t_arrival: float | None = None, xrun: bool = False) -> bool:
         """Copy a block in: a (frames, channels) array, or any buffer holding its frames as interleaved float32
-        (what sounddevice's RawInputStream hands its callback: copied as bytes, no array made); False (and
-        counted) when full."""
+        (what sounddevice's RawInputStream hands its callback: copied as bytes, no array made), arrived at
+        `t_arrival` (perf_counter() s; None: now), `xrun` flagged by the audio API; False (and counted) when full."""
         t = time.perf_counter() if t_arrival is None else t_arrival
         if xrun:
             self.xruns += 1
@@ -125,7 +125,7 @@ class BlockRing:
         """The next blocks, joined, once at least `min_frames` frames are unread (fewer at the end of the
         stream): whole blocks, those holding the first `min_frames` frames and as many more as fit in
         `max_frames`; None at the end of the stream; False on timeout (nothing is lost: the frames stay for
-        the next read)."""
+        the next read).  `timeout`: s (None: wait as long as it takes)."""
         self._due = self._read + max(1, int(min_frames))
         if self._written < self._due and not self.closed:
             deadline = None if timeout is None else time.monotonic() + timeout
@@ -216,6 +216,7 @@ class FileSource:
         self.error: Exception | None = None
 
     def describe(self) -> str:
+        """One line for the terminal: the file, its rate (Hz), length (s) and pace."""
         pace = "real-time pace" if self.realtime else "as fast as possible"
         return f"file {self.path} ({self.sample_rate} Hz, {self.duration_s:.1f} s, {pace})"
 
@@ -265,6 +266,7 @@ class FileSource:
             raise self.error
 
     def stop(self) -> None:
+        """Stop the reader thread (waits up to 2 s for it)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
@@ -351,11 +353,14 @@ class DeviceSource:
         self.hung = False
 
     def describe(self) -> str:
+        """One line for the terminal: the device, its host API, channels, rate (Hz) and block size (frames)."""
         chans = ",".join(str(c + 1) for c in self.mix)
         return (f"device {self.device.index}: {self.device.name} ({self.device.host_api}), channel(s) {chans}, "
                 f"{self.sample_rate} Hz, {self.block_size}-frame blocks")
 
     def start(self, ring: BlockRing) -> None:
+        """Open and start the input stream.  Its audio callback only copies each block's bytes into `ring`
+        (BlockRing.write: no lock, no wait, no array) with its perf_counter() arrival time, s."""
         sd = import_sounddevice()
         perf = time.perf_counter
         write = ring.write

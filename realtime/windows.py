@@ -14,7 +14,7 @@ look-ahead (about 20-35 ms at 48 kHz).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -88,8 +88,6 @@ class Hit:
     cut_by: int | None = None
     """The hit whose onset cut the final window short, if one did."""
     early_done: bool = False
-    final_done: bool = False
-    times: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -158,7 +156,8 @@ class WindowTracker:
         """Estimates skipped: window cut to nothing or silent."""
 
     def add_onset(self, hit_id: int, onset_s: float, onset_wall: float = 0.0, t_onset_block: float = 0.0) -> Hit:
-        """Open a window for a new hit; cuts the previous open windows at its start."""
+        """Open a window for a new hit at `onset_s` (stream s; `onset_wall` time.time() s, `t_onset_block`
+        perf_counter() s of the block holding the onset); cuts the previous open windows at its start."""
         onset16 = int(round(onset_s * SAMPLE_RATE))
         start = max(onset16 - self.preroll, self.history.start)
         onset_e = int(round(onset_s * self.early_rate))
@@ -197,7 +196,6 @@ class WindowTracker:
                 if w is not None:
                     out.append(w)
             if hit.early_done and (final_stream or (available >= hit.end and confirmed_to >= hit.end)):
-                hit.final_done = True
                 w = self._prepare(hit, "final", self.history, hit.start, hit.end, SAMPLE_RATE)
                 if w is not None:
                     out.append(w)

@@ -480,8 +480,8 @@ def test_a_shutdown_that_hangs_after_ctrl_c_still_exits(tmp_path):
     import subprocess
     import sys
 
-    code = ("import time\nfrom realtime.listen_cli import _shutdown_guard\n"
-            "_shutdown_guard(0.5)\ntime.sleep(30)\n")
+    code = ("import time\nfrom realtime.shutdown import shutdown_guard\n"
+            "shutdown_guard(0.5)\ntime.sleep(30)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
     assert proc.returncode == 130
     assert "shutdown took over" in proc.stderr
@@ -492,8 +492,8 @@ def test_a_second_ctrl_c_or_sigterm_during_the_clean_up_exits_at_once(second):
     """During the clean-up after Ctrl-C (or SIGTERM) - the worker draining, maybe in native code - a second
     Ctrl-C or SIGTERM exits with 130 at once (os._exit), for analyze as for listen: no traceback, no
     interpreter tear-down under a running worker."""
-    code = ("import os, signal, time\nfrom realtime.listen_cli import _shutdown_guard\n"
-            f"_shutdown_guard(20, command='analyze')\nos.kill(os.getpid(), signal.{second})\ntime.sleep(30)\n")
+    code = ("import os, signal, time\nfrom realtime.shutdown import shutdown_guard\n"
+            f"shutdown_guard(20, command='analyze')\nos.kill(os.getpid(), signal.{second})\ntime.sleep(30)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20, cwd=REPO)
     assert proc.returncode == 130, proc.stderr
     assert "drumtimbre analyze: second Ctrl-C" in proc.stderr and "exiting without clean-up" in proc.stderr
