@@ -4,7 +4,7 @@
         --runs data/runs/all --epochs 60 --mid-epochs 12 --big-epochs 3 --baseline --md bench/results/training.md
 
 A name in --archs may also be an existing run folder under --runs (e.g. a run
-trained with --oversample): it is evaluated, not retrained.  Every run uses the same seed, so `encoder.dataset.assign_by_source` gives the
+trained with --oversample): it is evaluated, not retrained.  Every run uses the same seed, so `encoder.splits.assign_by_source` gives the
 same grouped split (whole Debian kits and whole synth groups held out).  Rows
 already trained (RUN/run.json present) are reused; `--archs` picks a subset.
 """

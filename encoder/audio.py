@@ -37,7 +37,8 @@ class Clip:
     samples: np.ndarray
     source_rate: int
     source_peak: float
-    """Peak of the mono mix before normalisation, linear full scale."""
+    """Peak of the mono mix after resampling to 16 kHz and cutting to `max_samples`, before normalisation;
+    linear full scale."""
 
 
 def read(path: str | Path) -> tuple[np.ndarray, int]:

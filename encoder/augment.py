@@ -9,7 +9,7 @@ struck together (kick + hat).
 
 Each variant is seeded by (file path, variant index), so a rebuild writes the
 same audio.  A variant keeps its original's group (kit), and
-`encoder.dataset.assign_by_source` puts a group that appears in several label
+`encoder.splits.assign_by_source` puts a group that appears in several label
 CSVs into one split, so a variant of a held-out kit never reaches training.
 """
 from __future__ import annotations

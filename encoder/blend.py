@@ -227,9 +227,11 @@ def compute_features(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
 
 @dataclass
 class ForestFit:
+    """A fitted forest (`fit_forest`), its trees per descriptor and its fitting time in seconds."""
+
     forest: Forest
     iterations: list[int]  # trees per descriptor (early stopping)
-    seconds: float
+    seconds: float  # wall-clock fitting time, seconds
 
 
 def fit_forest(features: np.ndarray, y_norm: np.ndarray, seed: int = 0, max_iter: int = 80,
@@ -284,6 +286,8 @@ def blend_model(net, forest: Forest, weight: float | Anchors, short_forest: Fore
 
 @dataclass
 class BlendParts:
+    """The parts of a blend model (`parts`): its network and trees heads, and how they are mixed."""
+
     network: object
     """The network's output tensor."""
     features: object

@@ -18,20 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from encoder import audio, splits
+from encoder import audio
 from encoder.descriptors import SAMPLE_RATE, WINDOW_SAMPLES, normalise
 from encoder.manifest import Manifest
 
 MIN_TRUNCATE_S = 0.025
 """Shortest training window after the onset, seconds."""
-
-
-def truncate(x: np.ndarray, seconds: float) -> np.ndarray:
-    """Zero everything after the first `seconds` of each row of `x` (n, 16000) -> copy."""
-    n = int(round(seconds * SAMPLE_RATE))
-    out = np.array(x, dtype=np.float32, copy=True)
-    out[..., n:] = 0.0
-    return out
 
 
 def _cache_key(paths: list[str]) -> str:
@@ -109,38 +101,6 @@ def load_audio(manifest: Manifest, cache_dir: Path | None = None, progress: bool
 def targets(manifest: Manifest) -> np.ndarray:
     """Normalised descriptors (n, 7) float32."""
     return normalise(manifest.labels()).astype(np.float32)
-
-
-def assign_by_source(manifest: Manifest, seed: int = 0, grouped: bool = False) -> list[str]:
-    """`encoder.splits.assign` applied to each source (label CSV / dataset) on its own.
-
-    Every source then gives 64/16/20 % of its clips (or groups) to
-    train/validation/test, so the test set holds real Debian kits as well as
-    synth groups whatever their relative sizes.  Grouped, a group found in
-    several sources (a kit and its augmented variants) lands in one split: the
-    one it gets in the first source, in sorted order of source names, that
-    holds it; so derived clips always follow their originals.
-    """
-    out = [""] * len(manifest)
-    by_source: dict[str, list[int]] = {}
-    for i, r in enumerate(manifest.records):
-        by_source.setdefault(r.source, []).append(i)
-    decided: dict[str, str] = {}
-    for source in sorted(by_source, key=lambda s: (Path(s).name, s)):
-        idx = by_source[source]
-        if grouped:
-            for i in idx:
-                if manifest.records[i].group in decided:
-                    out[i] = decided[manifest.records[i].group]
-            idx = [i for i in idx if not out[i]]
-        if not idx:
-            continue
-        sub = Manifest([manifest.records[i] for i in idx])
-        for i, s in zip(idx, splits.assign(sub, seed=seed, grouped=grouped)):
-            out[i] = s
-            if grouped:
-                decided.setdefault(manifest.records[i].group, s)
-    return out
 
 
 def truncation_lengths(n: int, rng: np.random.Generator, lo_s: float = MIN_TRUNCATE_S,

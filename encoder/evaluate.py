@@ -24,12 +24,10 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 
 
 def keras_predictor(path: str | Path, batch_size: int = 256) -> Predictor:
-    """A `.keras` model as a predictor (imports TensorFlow)."""
-    import keras
+    """A `.keras` model as a predictor (imports TensorFlow); ValueError naming the file if it cannot be loaded."""
+    from export.keras_to_onnx import load_keras_model
 
-    from encoder.models import custom_objects
-
-    model = keras.saving.load_model(str(path), compile=False, custom_objects=custom_objects())
+    model = load_keras_model(path)
 
     def predict(x: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict(x[..., None], batch_size=batch_size, verbose=0), dtype=np.float64)

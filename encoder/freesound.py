@@ -49,7 +49,7 @@ def read_analysis(path: str | Path) -> tuple[tuple[float, ...] | None, str]:
 
 
 def load_freesound(root: str | Path) -> Manifest:
-    """All usable records of a dataset root -> Manifest (group = '<root>/<k>' folder).
+    """All usable records of a dataset root -> Manifest (group = 'freesound/<k>', <k> the clip's folder).
 
     Exclusions are counted in `Manifest.excluded` and logged at WARNING level.
     """

@@ -47,12 +47,15 @@ class Manifest:
         return np.array([r.labels for r in self.records], dtype=np.float64).reshape(-1, len(DESCRIPTORS))
 
     def paths(self) -> list[str]:
+        """Each record's audio file path, in record order."""
         return [r.path for r in self.records]
 
     def groups(self) -> list[str]:
+        """Each record's group (kit or folder), in record order."""
         return [r.group for r in self.records]
 
     def exclude(self, reason: str, n: int = 1) -> None:
+        """Count `n` more records left out for `reason` in `excluded`."""
         self.excluded[reason] = self.excluded.get(reason, 0) + n
 
     def extend(self, other: "Manifest") -> "Manifest":

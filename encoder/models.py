@@ -249,7 +249,9 @@ def stft_weights(n_fft: int):
 
 
 def gabor_weights(centres_hz, kernel: int):
-    """Long Hann-windowed cosine/sine pairs at `centres_hz` (fine low-frequency bands) -> (kernel, 1, 2 * bands)."""
+    """Long Hann-windowed cosine/sine pairs at `centres_hz` (Hz; fine low-frequency bands) -> (kernel, 1, 2 * bands).
+
+    `kernel` is the filter length in samples at 16 kHz."""
     import numpy as np
 
     from encoder.descriptors import SAMPLE_RATE
@@ -478,12 +480,12 @@ def logmel_fine():
 
 
 def pooled():
-    """Ours: 16-24-32-48-64-64 channel strided/dilated CNN, global avg+max pooling, Dense 64-7 (~46k parameters)."""
+    """Ours: 16-24-32-48-64-64 channel strided/dilated CNN, global avg+max pooling, Dense 64-7 (51,303 parameters)."""
     return _pooled_cnn("pooled", (16, 24, 32, 48, 64, 64), 64)
 
 
 def pooled_wide():
-    """Ours, wider: 24-32-48-64-96-96 channels, Dense 96-7 (~100k parameters)."""
+    """Ours, wider: 24-32-48-64-96-96 channels, Dense 96-7 (106,663 parameters)."""
     return _pooled_cnn("pooled_wide", (24, 32, 48, 64, 96, 96), 96)
 
 

@@ -13,7 +13,8 @@ the extra kits, `fluid-soundfont-gm`, `timgm6mb-soundfont`, `avldrums.lv2-soundf
 - `debian_kit_files()` lists the kits' one-shots (group = kit folder).
 - `augment_kits(out, files, k)` writes `k` label-true variants of every kit
   file (`encoder.augment`: repitch, EQ, choke, drive, room, layered hits) to
-  `<out>/audio/augmented/<kit>/`; their CSV carries a `group` column naming
+  `<out>/audio/augmented/<kit>-<sha1[:6]>/` (the hash of the kit's folder path
+  tells apart kits of one name); their CSV carries a `group` column naming
   the original kit, so a grouped split keeps a kit and its variants together.
 - `extra_kit_files(out)` lists more real one-shots: the drum kits of General
   MIDI and drum-only SoundFonts (extracted by `encoder.soundfont`), freepats'

@@ -78,6 +78,38 @@ def assign(manifest: Manifest, seed: int = 0, grouped: bool = False) -> list[str
     return assign_keys(manifest.paths(), seed, grouped, manifest.groups() if grouped else None)
 
 
+def assign_by_source(manifest: Manifest, seed: int = 0, grouped: bool = False) -> list[str]:
+    """`assign` applied to each source (label CSV / dataset) on its own.
+
+    Every source then gives 64/16/20 % of its clips (or groups) to
+    train/validation/test, so the test set holds real Debian kits as well as
+    synth groups whatever their relative sizes.  Grouped, a group found in
+    several sources (a kit and its augmented variants) lands in one split: the
+    one it gets in the first source, in sorted order of source names, that
+    holds it; so derived clips always follow their originals.
+    """
+    out = [""] * len(manifest)
+    by_source: dict[str, list[int]] = {}
+    for i, r in enumerate(manifest.records):
+        by_source.setdefault(r.source, []).append(i)
+    decided: dict[str, str] = {}
+    for source in sorted(by_source, key=lambda s: (Path(s).name, s)):
+        idx = by_source[source]
+        if grouped:
+            for i in idx:
+                if manifest.records[i].group in decided:
+                    out[i] = decided[manifest.records[i].group]
+            idx = [i for i in idx if not out[i]]
+        if not idx:
+            continue
+        sub = Manifest([manifest.records[i] for i in idx])
+        for i, s in zip(idx, assign(sub, seed=seed, grouped=grouped)):
+            out[i] = s
+            if grouped:
+                decided.setdefault(manifest.records[i].group, s)
+    return out
+
+
 def save(path: str | Path, manifest: Manifest, assignment: list[str]) -> None:
     """Write the split as CSV: path,group,split."""
     with open(path, "w", newline="") as f:

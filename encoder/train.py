@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +122,7 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.all_data:
         assignment = ["train"] * len(manifest)
     else:
-        assignment = dataset.assign_by_source(manifest, cfg.seed, cfg.grouped)
+        assignment = splits.assign_by_source(manifest, cfg.seed, cfg.grouped)
     splits.save(out / "split.csv", manifest, assignment)
     (out / "normalisation.json").write_text(json.dumps(
         {"names": list(DESCRIPTORS), "mins": MINS.tolist(), "maxs": MAXS.tolist()}, indent=2))
@@ -203,9 +203,3 @@ def train(cfg: TrainConfig) -> dict:
     (out / "run.json").write_text(json.dumps(info, indent=2))
     return info
 
-
-def config_dict(cfg: TrainConfig) -> dict:
-    """A config as plain JSON-able data."""
-    d = asdict(cfg)
-    d["out"] = str(d["out"])
-    return d

@@ -29,6 +29,7 @@ class Forest:
 
     @property
     def outputs(self) -> int:
+        """Number of outputs (one per descriptor) the trees predict."""
         return int(self.roots.shape[0])
 
     @property

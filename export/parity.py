@@ -36,6 +36,7 @@ class ParityReport:
 
     @property
     def ok(self) -> bool:
+        """Whether the worst |ONNX - Keras| is within the tolerance (normalised units)."""
         return self.max_abs <= self.tolerance
 
 

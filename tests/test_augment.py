@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 
 from encoder import augment
-from encoder.dataset import assign_by_source
+from encoder.splits import assign_by_source
 from encoder.descriptors import PEAK, SAMPLE_RATE
 from encoder.manifest import Manifest, Record, read_label_csv
 from encoder.recipe import attach_groups, augment_kits

@@ -91,7 +91,7 @@ def test_same_seed_same_model(run_pair):
 
 def test_grouped_split_keeps_kits_whole(tiny):
     m = read_label_csv(tiny)
-    assignment = dataset.assign_by_source(m, seed=0, grouped=True)
+    assignment = splits.assign_by_source(m, seed=0, grouped=True)
     by_group: dict[str, set] = {}
     for r, s in zip(m.records, assignment):
         by_group.setdefault(r.group, set()).add(s)
