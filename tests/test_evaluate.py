@@ -140,6 +140,11 @@ def test_bad_inputs_are_named(labelled, tmp_path, capsys):
     assert "none.onnx: no such model file" in capsys.readouterr().err
     assert main(["evaluate", "--model", str(bogus), "--data", str(csv_path), "--split", "test"]) == 2
     assert "--split needs --run" in capsys.readouterr().err
+    not_zip = tmp_path / "model.keras"
+    not_zip.write_bytes(b"not a zip")
+    assert main(["evaluate", "--model", str(not_zip), "--data", str(csv_path)]) == 2
+    err = capsys.readouterr().err
+    assert "model.keras: not a Keras model file" in err and "Traceback" not in err
 
 
 def test_an_unreadable_clip_is_left_out_and_named_not_fatal(labelled, tmp_path, capsys):
