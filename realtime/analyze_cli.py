@@ -54,12 +54,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, cleanups: list) -> int:
-    from realtime.config import ConfigError, check_command_line, load_config, merge
+    from realtime.config import ConfigError, build_engine_config, check_command_line, load_config, merge
     from realtime.engine import MIN_INPUT_RATE, Engine, Runner
-    from realtime.config import build_engine_config
     from realtime.listen_cli import model_message, open_model
-    from realtime.shutdown import shutdown_guard, sigterm_as_ctrl_c
     from realtime.osc_out import scale_values
+    from realtime.shutdown import shutdown_guard, sigterm_as_ctrl_c
     from realtime.sources import FileSource, SourceError, parse_channels
 
     try:

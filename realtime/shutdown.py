@@ -9,7 +9,8 @@ import threading
 from typing import Callable
 
 SHUTDOWN_LIMIT_S = 10.0
-"""After Ctrl-C, the longest a clean shutdown may take before listen exits without it, s."""
+"""After Ctrl-C, the longest a clean shutdown may take before the command (listen, analyze, onsets) exits
+without it, s."""
 
 
 def sigterm_as_ctrl_c() -> Callable[[], None]:

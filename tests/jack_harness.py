@@ -1,12 +1,14 @@
 """Test harness: a private JACK dummy server, OSC receivers (oscdump, Pd) and subprocess helpers.
 
 See /work/shared/notes/realtime-test-harness.md: every server gets a name no
-running server has (SERVER_NAMES) and every client JACK_DEFAULT_SERVER /
-JACK_NO_START_SERVER, so parallel tests never share a server.
+other test process holds and no running server has (SERVER_NAMES), and every
+client JACK_DEFAULT_SERVER / JACK_NO_START_SERVER, so parallel tests never
+share a server.
 """
 from __future__ import annotations
 
 import ctypes.util
+import fcntl
 import os
 import queue
 import shutil
@@ -73,22 +75,52 @@ class LineReader:
 
 
 SERVER_NAMES = tuple(f"drumtimbre-test{i}" for i in range(6))
-"""The names the harness's JACK servers take, the first one not running.  The same names serve every run:
-JACK's server registry (/dev/shm) has 8 slots and frees a dead server's slot only when a server of the same
-name starts, so a new name per run let servers killed with SIGKILL fill it for good."""
+"""The names the harness's JACK servers take, the first one free.  The same names serve every run: JACK's
+server registry (/dev/shm) has 8 slots and frees a dead server's slot only when a server of the same name
+starts, so a new name per run let servers killed with SIGKILL fill it for good.  A name is free when no other
+test process holds its lock file and no server of that name answers (one left by a killed run)."""
+
+
+def _answers(name: str) -> bool:
+    """True when a JACK server named `name` accepts a client."""
+    import jack
+
+    try:
+        jack.Client(f"probe{os.getpid()}", servername=name, no_start_server=True).close()
+        return True
+    except jack.JackOpenError:
+        return False
 
 
 class JackServer:
-    """`jackd -n NAME -d dummy -r RATE -p PERIOD`, NAME the first of SERVER_NAMES not running."""
+    """`jackd -n NAME -d dummy -r RATE -p PERIOD`, NAME the first free one of SERVER_NAMES."""
 
     def __init__(self, rate: int = 48000, period: int = 256):
+        self.client = None
+        self._lock = None
         for name in SERVER_NAMES:
-            if self._start(name, rate, period):
+            if self._claim(name):
+                self._start(name, rate, period)
                 return
-        raise RuntimeError(f"JACK servers named {', '.join(SERVER_NAMES)} are all running already")
+        raise RuntimeError(f"JACK server names {', '.join(SERVER_NAMES)} are all in use (by other test runs, "
+                           f"or by servers they left running)")
 
-    def _start(self, name: str, rate: int, period: int) -> bool:
-        """Start jackd as `name`; False if a server of that name is running already."""
+    def _claim(self, name: str) -> bool:
+        """Lock `name` for this server's life; False when another process holds it or a server answers to it."""
+        lock = open(Path(tempfile.gettempdir()) / f"{name}.lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            return False
+        if _answers(name):
+            lock.close()
+            return False
+        self._lock = lock
+        return True
+
+    def _start(self, name: str, rate: int, period: int) -> None:
+        """Start jackd as `name` (claimed) and connect a client to it; on failure nothing is left running."""
         self.name = name
         self.env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
         argv = ["jackd", "-n", name]
@@ -97,16 +129,11 @@ class JackServer:
         argv += ["-d", "dummy", "-r", str(rate), "-p", str(period)]
         self._stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=self._stderr)
-        self.client = None
         try:
             self._connect()
-        except RuntimeError:
-            self._stderr.seek(0)
-            if self.proc.poll() is not None and "server already active" in self._stderr.read():
-                self._stderr.close()
-                return False
+        except BaseException:
+            self.stop()
             raise
-        return True
 
     def _failure(self, what: str) -> RuntimeError:
         """`what`, with jackd's own last words and, for a full server registry, what clears it."""
@@ -127,9 +154,12 @@ class JackServer:
                 raise self._failure(f"jackd exited with {self.proc.returncode}")
             try:
                 self.client = jack.Client(f"probe{os.getpid()}", servername=self.name, no_start_server=True)
-                return
             except jack.JackOpenError:
                 time.sleep(0.01)
+                continue
+            if self.proc.poll() is not None:  # the client reached another server of that name
+                raise self._failure(f"jackd exited with {self.proc.returncode}")
+            return
         raise self._failure(f"jackd {self.name} did not start in {timeout} s")
 
     def wait_port(self, name: str, timeout: float = 15.0) -> bool:
@@ -156,6 +186,9 @@ class JackServer:
                 self.proc.kill()
                 self.proc.wait()
         self._stderr.close()
+        if self._lock is not None:
+            self._lock.close()  # the name is free again
+            self._lock = None
 
 
 def oscdump(port: int) -> LineReader:

@@ -105,6 +105,38 @@ def true_onsets_found(hits: list, truth: np.ndarray, xrun_s: list, err: str) -> 
     return onsets
 
 
+def test_harness_servers_never_share_a_name_nor_take_one_that_answers(jack_server):
+    """Two servers at once get two names; a name that a running server answers to (one left by a killed
+    run) is passed over; so every test talks to its own server."""
+    import jack
+
+    second = JackServer()
+    leftover = None
+    try:
+        assert second.name != jack_server.name and second.proc.poll() is None
+        name = second.name
+        second.stop()  # its name is free again, the first free one ...
+        leftover = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.time() + 10
+        while time.time() < end:  # ... until a server outside the harness answers to it
+            try:
+                jack.Client("leftover-probe", servername=name, no_start_server=True).close()
+                break
+            except jack.JackOpenError:
+                time.sleep(0.02)
+        third = JackServer()
+        try:
+            assert third.name not in (name, jack_server.name) and third.proc.poll() is None
+        finally:
+            third.stop()
+    finally:
+        second.stop()
+        if leftover is not None:
+            leftover.terminate()
+            leftover.wait(timeout=10)
+
+
 def test_devices_lists_the_jack_input(jack_server):
     out = subprocess.run(DRUMTIMBRE + ["devices"], env=jack_server.env, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
