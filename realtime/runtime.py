@@ -152,7 +152,11 @@ def load_model(path: str | Path | None = None, threads: int | None = None, warmu
 
     path = Path(path) if path is not None else default_model_path()
     if not path.exists():
-        hint = "" if path != default_model_path() else f" (the default model; set {MODEL_ENV} or pass a model file)"
+        hint = ""
+        if path == default_model_path():
+            env = os.environ.get(MODEL_ENV)
+            hint = (f" (no model given, and {MODEL_ENV}={env} names no file; pass a model file or point {MODEL_ENV}"
+                    f" at one)" if env else f" (the default model; set {MODEL_ENV} or pass a model file)")
         raise ModelError(f"{path}: model file not found{hint}")
     if path.is_dir():
         raise ModelError(f"{path}: is a folder, not an ONNX model file")

@@ -141,8 +141,10 @@ def test_default_model_path_env(monkeypatch, tmp_path):
     assert default_model_path() == REPO / "models" / "default.onnx"
     monkeypatch.setenv("DRUMTIMBRE_MODEL", str(tmp_path / "x.onnx"))
     assert default_model_path() == tmp_path / "x.onnx"
-    with pytest.raises(ModelError, match="x.onnx.*not found"):
+    with pytest.raises(ModelError, match="x.onnx.*not found") as err:
         load_model()
+    # listen and analyze load the default model here: the message says the variable is set, not "set it"
+    assert f"DRUMTIMBRE_MODEL={tmp_path / 'x.onnx'} names no file" in str(err.value)
 
 
 def test_predict_files_batches_keeps_order_and_reports_bad_files(fixture_path, tmp_path):
