@@ -27,7 +27,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from encoder.descriptors import SAMPLE_RATE
-from realtime.input_notes import InputLevels
+from realtime.input_notes import InputLevels, mix_down
 from realtime.onsets import HOLD_MAX_S, fill_nonfinite
 from realtime.resampling import StreamResampler
 from realtime.windows import PreparedWindow, WindowTracker
@@ -314,13 +314,7 @@ class Engine:
         data = np.asarray(data, dtype=np.float32)
         if data.ndim == 1:
             return data
-        if self.mix is not None:
-            data = data[:, list(self.mix)]
-        if data.shape[1] == 1:
-            return data[:, 0].copy()
-        mono = data.mean(axis=1, dtype=np.float32)
-        self.stats.levels.add(data, mono)  # channels that cancel in the mix are named at the end
-        return mono
+        return mix_down(data, self.mix, self.stats.levels)
 
     def _clean(self, x: np.ndarray) -> np.ndarray:
         """NaN/inf -> a straight line between the samples around them (a run of up to HOLD_MAX_S: a stray bad
@@ -332,11 +326,10 @@ class Engine:
             self.stats.nonfinite_samples += int(x.size - np.count_nonzero(finite))
             x, _, self._bad_run = fill_nonfinite(x, self._last_in, self._bad_run, self._hold_max,
                                                  long_value=self._dc)
-            self._last_in = float(x[-1])
             peak = np.maximum.reduce(np.abs(x))
         else:
             self._bad_run = 0
-            self._last_in = float(x[-1])
+        self._last_in = float(x[-1])
         if peak >= 0.999:
             self.stats.clipped_samples += int(np.count_nonzero(np.abs(x) >= 0.999))
             self.stats.levels.add_peak(float(peak))

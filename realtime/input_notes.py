@@ -53,3 +53,15 @@ class InputLevels:
             out.append(f"peak {self.peak:.3g} x full scale (float samples stored at another scale, e.g. 16-bit "
                        f"integers? scale the file to +-1)")
         return out
+
+
+def mix_down(data: np.ndarray, channels: tuple[int, ...] | None, levels: InputLevels) -> np.ndarray:
+    """A (frames, n) float32 block -> its mono mix (frames,), float32: the 0-based `channels` (None: all)
+    averaged, their energy and the mix's added to `levels` (channels that cancel are named at the end)."""
+    if channels is not None:
+        data = data[:, list(channels)]
+    if data.shape[1] == 1:
+        return data[:, 0].copy()
+    mono = data.mean(axis=1, dtype=np.float32)
+    levels.add(data, mono)
+    return mono

@@ -45,7 +45,7 @@ def stream_onsets(path, block_size: int, params, channels: tuple[int, ...] | Non
     import numpy as np
     import soundfile as sf
 
-    from realtime.input_notes import InputLevels
+    from realtime.input_notes import InputLevels, mix_down
     from realtime.onsets import OnsetDetector
 
     levels = InputLevels() if levels is None else levels
@@ -60,13 +60,7 @@ def stream_onsets(path, block_size: int, params, channels: tuple[int, ...] | Non
         det = OnsetDetector(f.samplerate, params)
         try:  # block by block, as listen's file source reads (a corrupt file fails at the same place)
             for data in f.blocks(blocksize=block_size, dtype="float32", always_2d=True):
-                if channels is not None:
-                    data = data[:, list(channels)]
-                if data.shape[1] > 1:
-                    mono = data.mean(axis=1, dtype=np.float32)
-                    levels.add(data, mono)
-                else:
-                    mono = data[:, 0]
+                mono = mix_down(data, channels, levels)
                 peak = float(np.max(np.abs(mono))) if mono.size else 0.0
                 if math.isfinite(peak):
                     levels.add_peak(peak)
