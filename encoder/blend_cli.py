@@ -111,10 +111,7 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float | Anchors = D
     if blend.parts(net) is not None:
         raise ValueError(f"{run}: already a blend")
     manifest = dataset.load_readable(data, "blend")
-    part, unknown = splits.by_split(manifest, splits.load(run / "split.csv"), splits.run_base(run))
-    if unknown:  # never a silent part of the training split
-        print(f"drumtimbre blend: warning: {len(unknown)} of the {len(manifest)} --data clips are in no split of "
-              f"{run / 'split.csv'} (left out), e.g. {unknown[0]}", file=sys.stderr)
+    part = splits.of_run(manifest, run, "blend")
     if not len(part["train"]):
         raise ValueError(f"{run}: none of the --data clips is in the run's training split")
     cache = run.parent / ".cache"

@@ -38,12 +38,8 @@ def run(args: argparse.Namespace) -> int:
             split_csv = args.run / "split.csv"
             if not split_csv.exists():
                 raise FileNotFoundError(f"{split_csv}: run folder has no split.csv")
-            saved = splits.load(split_csv)
             split_name = args.split or "test"
-            parts, unknown = splits.by_split(manifest, saved, splits.run_base(args.run))
-            if unknown:  # never a silent part of a split
-                print(f"drumtimbre evaluate: warning: {len(unknown)} of the {len(manifest)} --data clips are in no "
-                      f"split of {split_csv} (left out), e.g. {unknown[0]}", file=sys.stderr)
+            parts = splits.of_run(manifest, args.run, "evaluate")
             train = parts["train"]
             manifest = parts[split_name]
             if len(train):

@@ -163,6 +163,20 @@ def by_split(manifest: Manifest, saved: dict[str, str], base: str | Path | None 
     return parts, [r.path for r, w in zip(manifest.records, which) if w is None]
 
 
+def of_run(manifest: Manifest, run_dir: str | Path, command: str) -> dict[str, Manifest]:
+    """Each split's records (`by_split`) of a run's saved split, RUN_DIR/split.csv, its paths matched from the
+    folder the run was trained from; a warning on stderr under `drumtimbre COMMAND` counts the records in no
+    split (left out, never a silent part of one) and names the first."""
+    import sys
+
+    split_csv = Path(run_dir) / "split.csv"
+    parts, unknown = by_split(manifest, load(split_csv), run_base(run_dir))
+    if unknown:
+        print(f"drumtimbre {command}: warning: {len(unknown)} of the {len(manifest)} --data clips are in no split "
+              f"of {split_csv} (left out), e.g. {unknown[0]}", file=sys.stderr)
+    return parts
+
+
 def in_split(manifest: Manifest, saved: dict[str, str], split: str, base: str | Path | None = None) -> Manifest:
     """The records a saved split (`load`) puts in `split`, in manifest order; records it does not know are left out
     (see `split_of` for how paths are matched)."""
