@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes.util
 import fcntl
 import os
-import queue
+import re
 import shutil
 import signal
 import socket
@@ -49,20 +49,38 @@ def free_udp_port() -> int:
 
 
 class LineReader:
-    """A subprocess whose output lines are collected by a reader thread."""
+    """A subprocess whose output lines (`stream`: its stdout, its stderr, or "both" merged) are collected by a
+    reader thread into `lines`."""
 
-    def __init__(self, argv: list[str], env: dict | None = None, stream: str = "stdout"):
-        kwargs = {"stdout": subprocess.PIPE, "stderr": subprocess.DEVNULL} if stream == "stdout" else \
-            {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
-        self.proc = subprocess.Popen(argv, env=env, text=True, **kwargs)
+    def __init__(self, argv: list[str], env: dict | None = None, stream: str = "stdout", cwd=None):
+        stdout, stderr = {"stdout": (subprocess.PIPE, subprocess.DEVNULL), "stderr": (subprocess.DEVNULL, subprocess.PIPE),
+                          "both": (subprocess.PIPE, subprocess.STDOUT)}[stream]
+        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                                     text=True)
         self.lines: list[str] = []
-        self._q: queue.Queue = queue.Queue()
-        pipe = self.proc.stdout if stream == "stdout" else self.proc.stderr
+        self._ended = threading.Event()
+        pipe = self.proc.stderr if stream == "stderr" else self.proc.stdout
         threading.Thread(target=self._read, args=(pipe,), daemon=True).start()
 
     def _read(self, pipe) -> None:
         for line in pipe:
             self.lines.append(line.rstrip("\n"))
+        self._ended.set()
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match | None:
+        """The first line so far matching `pattern` (re.search), waiting up to `timeout` s for one; None if none
+        came (or the output ended without one)."""
+        end, seen = time.time() + timeout, 0
+        while True:
+            ended = self._ended.is_set()
+            new = self.lines[seen:]
+            for line in new:
+                if m := re.search(pattern, line):
+                    return m
+            seen += len(new)
+            if ended or time.time() >= end:
+                return None
+            time.sleep(0.02)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -1,89 +1,43 @@
 """The Pure Data example patch, loaded headless, receives hits and drives its voice."""
 from __future__ import annotations
 
-import queue
 import re
 import shutil
-import socket
-import subprocess
-import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from realtime.engine import Estimate
 from realtime.osc_out import OscOut
-
-PATCH = Path(__file__).resolve().parents[1] / "examples" / "drumtimbre_voice.pd"
+from tests.jack_harness import free_udp_port, pd_patch
 
 pytestmark = pytest.mark.skipif(shutil.which("pd") is None,
                                 reason="Pure Data not installed (Debian package puredata-core)")
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Pd:
-    """pd -nogui running the example patch on `port`, its stderr lines in a queue."""
-
-    def __init__(self, port: int):
-        self.lines: queue.Queue = queue.Queue()
-        self.proc = subprocess.Popen(
-            ["pd", "-nogui", "-nosound", "-nomidi", "-noprefs", "-stderr",
-             "-send", f"drumtimbre-port {port}", str(PATCH)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.put(line.rstrip())
-
-    def collect(self, until, timeout: float) -> list[str]:
-        got, end = [], time.time() + timeout
-        while time.time() < end and not until(got):
-            try:
-                got.append(self.lines.get(timeout=0.05))
-            except queue.Empty:
-                pass
-        return got
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
 def test_patch_receives_hits_and_sets_its_voice_from_the_timbre():
     port = free_udp_port()
-    pd = Pd(port)
+    pd = pd_patch(port)
     try:
         out = OscOut([f"127.0.0.1:{port}"])
         values = np.array([0.8, 0.25, 0.6, 0.1, 0.5, 0.4, 0.3])  # hardness .. boominess
-        lines: list[str] = []
         for hit_id in range(40):  # resend until pd is up (UDP to a not-yet-bound port is lost)
             for kind in ("early", "final"):
                 out(Estimate(kind, hit_id, 1.5 + hit_id, -6.5, values, 0.5, time.time(), 0.0, 0.0))
-            lines += pd.collect(lambda got: any("drumtimbre-hit:" in g for g in got), 0.15)
-            if any("drumtimbre-hit:" in g for g in lines):
+            if pd.wait_for("drumtimbre-hit:", 0.15):
                 break
-        assert any("drumtimbre-hit:" in g for g in lines), "\n".join(lines)
+        assert pd.wait_for("drumtimbre-hit:", 0), "\n".join(pd.lines)
         # pd is listening now: one more hit, both of its bundles sent to a bound port (a hit of the
         # loop above can have lost its early bundle while pd was still starting)
         hit_id = 99
         for kind in ("early", "final"):
             out(Estimate(kind, hit_id, 1.5 + hit_id, -6.5, values, 0.5, time.time(), 0.0, 0.0))
-        lines += pd.collect(lambda got: any(f"drumtimbre-voice: {hit_id} " in g for g in got), 3.0)
-        lines += pd.collect(lambda got: False, 0.2)
+        pd.wait_for(f"drumtimbre-voice: {hit_id} ", 3.0)
+        time.sleep(0.2)  # the lines pd prints after it
     finally:
         pd.stop()
-    text = "\n".join(lines)
+    text = "\n".join(pd.lines)
     assert "couldn't create" not in text, text
     hit = re.search(rf"drumtimbre-hit: ({hit_id}) ([\d.]+) (-[\d.]+)", text)
     assert hit, text

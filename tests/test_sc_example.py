@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import re
 import shutil
 import signal
 import socket
-import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -19,7 +16,7 @@ import pytest
 
 from realtime.engine import Estimate
 from realtime.osc_out import OscOut
-from tests.jack_harness import JackServer, free_udp_port
+from tests.jack_harness import JackServer, LineReader, free_udp_port
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "drumtimbre_voice.scd"
 RATE = 48000
@@ -42,7 +39,7 @@ pytestmark = [pytest.mark.jack, pytest.mark.skipif(WHY is not None, reason=WHY o
 
 
 class Sclang:
-    """sclang evaluating the example with its server on `server_port`, its output lines in a queue."""
+    """sclang evaluating the example with its server on `server_port`; its output lines in `out`."""
 
     def __init__(self, jack: JackServer, server_port: int, home: Path):
         home.mkdir(parents=True, exist_ok=True)
@@ -55,44 +52,14 @@ class Sclang:
         env = dict(jack.env, HOME=str(home), XDG_RUNTIME_DIR=str(runtime), QT_QPA_PLATFORM="offscreen",
                    QTWEBENGINE_DISABLE_SANDBOX="1")  # sclang links QtWebEngine, which refuses root otherwise
         self.server_port = server_port
-        self.lines: queue.Queue = queue.Queue()
-        self.seen: list[str] = []
-        self.proc = subprocess.Popen(["sclang", str(wrapper)], env=env, cwd=home, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip())
-
-    def wait_for(self, pattern: str, timeout: float) -> re.Match | None:
-        end = time.time() + timeout
-        while time.time() < end:
-            for line in self.seen:
-                if m := re.search(pattern, line):
-                    return m
-            try:
-                self.seen.append(self.lines.get(timeout=0.05))
-            except queue.Empty:
-                if self.proc.poll() is not None and self.lines.empty():
-                    return None
-        return None
-
-    def drain(self, seconds: float) -> None:
-        """Collect output lines for `seconds` more."""
-        self.wait_for(r"(?!)", seconds)
+        self.out = LineReader(["sclang", str(wrapper)], env=env, stream="both", cwd=home)
 
     def stop(self):
         # scsynth is sclang's child: ask it to quit first, or it outlives sclang
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(b"/quit\x00\x00\x00,\x00\x00\x00", ("127.0.0.1", self.server_port))
         time.sleep(0.3)
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.out.stop()
         pids = _scsynth_pids(self.server_port)  # still up: SIGTERM (its JACK client closes), SIGKILL at last
         for pid in pids:
             os.kill(pid, signal.SIGTERM)
@@ -191,8 +158,8 @@ def test_supercollider_example_plays_a_voice_per_hit_shaped_by_its_timbre(tmp_pa
         stack.callback(jack.stop)  # last
         sc = Sclang(jack, free_udp_port(), tmp_path / "home")
         stack.callback(sc.stop)
-        ready = sc.wait_for(r"drumtimbre voice ready on port (\d+)", 90)
-        assert ready, "\n".join(sc.seen[-40:])
+        ready = sc.out.wait_for(r"drumtimbre voice ready on port (\d+)", 90)
+        assert ready, "\n".join(sc.out.lines[-40:])
         assert jack.wait_port("SuperCollider:out_1", 10), "scsynth has no JACK output port"
         recorder = Recorder(jack, "SuperCollider:out_1")
         stack.callback(recorder.close)
@@ -201,12 +168,12 @@ def test_supercollider_example_plays_a_voice_per_hit_shaped_by_its_timbre(tmp_pa
         for hit_id, values in HITS.items():
             # the early estimate alone must play the voice; the final one is only posted
             out(Estimate("early", hit_id, 1.5 + hit_id, -6.5, values, 0.5, time.time(), 0.0, 0.0))
-            assert sc.wait_for(rf"drumtimbre-voice: {hit_id} ", 10), "\n".join(sc.seen[-20:])
+            assert sc.out.wait_for(rf"drumtimbre-voice: {hit_id} ", 10), "\n".join(sc.out.lines[-20:])
             time.sleep(1.2)  # the longest voice decays in 0.6 s: the hits are apart in the recording
             out(Estimate("final", hit_id, 1.5 + hit_id, -6.5, values, 0.5, time.time(), 0.0, 0.0))
         audio = recorder.audio()
-        sc.drain(0.5)
-    text = "\n".join(sc.seen)
+        time.sleep(0.5)  # the last lines sclang posts
+    text = "\n".join(sc.out.lines)
     assert "ERROR" not in text, text
     # the posted voice settings follow the mapping in the script (and in the Pd patch), and the final
     # estimates and hits are posted with their own values
