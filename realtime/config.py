@@ -199,7 +199,7 @@ def merge(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
 def onset_params(table: dict | None):
     """The config file's [onsets] table -> OnsetParams (None: no table); ValueError naming the key for an
     unknown key, a value of the wrong type (a whole number where the field counts something, a number where
-    it measures; never a boolean) or out of its range."""
+    it measures; a boolean only for a switch) or out of its range."""
     if not table:
         return None
     import dataclasses
@@ -210,6 +210,10 @@ def onset_params(table: dict | None):
     for key, value in table.items():
         if key not in fields:
             raise ValueError(f"[onsets] table: unknown key {key!r} (known: {', '.join(fields)})")
+        if isinstance(fields[key], bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"[onsets] table: {key} = {value!r}: expected true or false")
+            continue
         whole = isinstance(fields[key], int)
         ok = (isinstance(value, int) if whole else isinstance(value, (int, float))) and not isinstance(value, bool)
         if not ok:

@@ -29,7 +29,12 @@ in the one-pole filters, and the same onsets):
    quieter than its older (in full or in the treble), and not a truncation (the
    sound must not stop dead right after the frame: the hop after it must hold
    `energy_rise` x the energy of the hop before it, or `treble_rise` x that of
-   its first difference; splatter of a cut is no hit).
+   its first difference; splatter of a cut is no hit).  With `trees` (the default), a peak that misses
+   `threshold_offset` or the masking threshold but passes `candidate_offset` (and the median threshold and
+   the cut-off check) is a candidate, and an onset when the shipped classifier (realtime.onset_trees:
+   gradient-boosted trees over its features, fitted on rendered loops of 19 kit groups) gives it a
+   probability above `accept_prob` and it adds energy (the hop after its frame at least as strong as the
+   hop before the frame, in full or in the treble); it rescues soft hits and takes none away.
 5. Backtracking: in the DC-blocked samples before the peak frame's end (at
    most `max_latency_s` minus the confirmation delay), the attack is the point
    of biggest envelope rise (`envelope_s` resolution); the onset is where the
@@ -60,6 +65,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from encoder.trees import Forest
+from realtime.onset_trees import BACK_S, RANGES_HZ, load_forest, probability
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,19 @@ class OnsetParams:
     one-shot's end (many sample files end on one) is a slow sub-bass swell, no hit; through the DC
     blocker alone it leaks into the low bands as a strong rise."""
 
+    trees: bool = True
+    """Rescue peaks under the fixed thresholds with the shipped classifier (realtime.onset_trees: gradient-boosted
+    trees over a candidate's features, fitted on rendered loops): a peak above `candidate_offset` (and the
+    moving median), not a truncation, that misses `threshold_offset` or the masking threshold, is an onset
+    when the trees give it a probability above `accept_prob` and it adds energy (the hop after its frame at
+    least as strong as the hop before the frame, in full or in the treble: no sound cut dead under another).  A peak passing the fixed thresholds is an onset
+    either way.  False: the fixed thresholds alone."""
+    candidate_offset: float = 0.02
+    """With `trees`: the absolute threshold of a candidate peak (detection-function units)."""
+    accept_prob: float = 0.7
+    """With `trees`: a candidate under the fixed thresholds is an onset when its probability of being a hit is
+    above this (0-1)."""
+
     def __post_init__(self):
         for name in ("window_s", "hop_s", "log_gamma", "median_window_s", "envelope_s", "dc_cutoff_hz",
                      "agc_floor_rise_s", "lift_release_s"):
@@ -162,7 +183,7 @@ class OnsetParams:
         for name in ("min_interval_s", "lookback_s", "threshold_offset", "threshold_ratio", "attack_db", "min_hz",
                      "low_cut_hz", "rise_fraction", "late_rise_db", "energy_rise", "treble_rise", "agc_release_s",
                      "agc_max_gain_db", "lift_max_db", "lift_noise", "top_bands", "ref_low_hz", "masking_s",
-                     "masking_ratio", "max_latency_s"):
+                     "masking_ratio", "max_latency_s", "candidate_offset", "accept_prob"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 0")
         for name in ("min_bins", "n_bands", "ref_frames", "ref_frames_low"):
@@ -172,6 +193,8 @@ class OnsetParams:
                            ("max_latency_s", 0.1), ("min_interval_s", 10.0)):
             if float(getattr(self, name)) > most:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be <= {most:g} s")
+        if self.accept_prob > 1:
+            raise ValueError(f"OnsetParams.accept_prob = {self.accept_prob!r}: must be <= 1")
         if not self.max_hz > self.min_hz:
             raise ValueError(f"OnsetParams min_hz={self.min_hz}, max_hz={self.max_hz}: need max_hz > min_hz")
         if self.hop_s > self.window_s:
@@ -271,7 +294,8 @@ def _cascade_matrix(n: int, r_dc: float, hp: tuple[float, float] | None) -> np.n
 class OnsetDetector:
     """Streaming drum onset detector: feed mono blocks of any length to `process`."""
 
-    def __init__(self, sample_rate: int, params: OnsetParams = OnsetParams()):
+    def __init__(self, sample_rate: int, params: OnsetParams = OnsetParams(), forest: Forest | None = None):
+        """`forest`: the candidate classifier to use instead of the shipped one (only with params.trees)."""
         if int(sample_rate) < 4000:
             raise ValueError(f"sample rate {sample_rate} Hz: need at least 4000 Hz")
         self.sample_rate = sr = int(sample_rate)
@@ -322,6 +346,25 @@ class OnsetDetector:
         self._new_mags(np.zeros((self._r + 64, self.bands.shape[1]), dtype=np.float32), self._r)
         self._work = np.empty((4, self.bands.shape[1]), dtype=np.float32)  # see _frames
         self._mask = 0.0  # masking threshold after the last peak
+        # the candidate classifier: its trees; the bands of its four frequency ranges as an averaging matrix;
+        # the latest frames' band rises, log magnitudes and RMS re the recent peak in rings (see _keep_frames)
+        self.forest = (forest if forest is not None else load_forest()) if p.trees else None
+        self.candidates: list[tuple[int, np.ndarray, bool]] | None = None
+        """Set to a list to have each candidate's (attack sample, FEATURES row, whether it passed the fixed
+        thresholds) appended, those under them only when they add energy (the ones the trees decide on; to fit
+        the trees)."""
+        part = np.searchsorted(np.asarray(RANGES_HZ), centre, side="right")
+        avg = (part[:, None] == np.arange(len(RANGES_HZ) + 1)[None, :]).astype(np.float32)
+        self._range_avg = avg / np.maximum(avg.sum(axis=0), 1)  # an empty range (a low sample rate) reads 0
+        self._back = max(1, int(round(BACK_S / p.hop_s)))
+        n_b = self.bands.shape[1]
+        self._ring_pos = np.zeros((64, n_b), dtype=np.float32)
+        self._ring_mag = np.zeros((64, n_b), dtype=np.float32)
+        self._ring_level = np.ones(64)
+        self._peak = 0.0  # recent peak frame RMS (instant rise, decaying with agc_release_s or 10 s)
+        self._peak_decay = float(np.exp(-p.hop_s / (p.agc_release_s if p.agc_release_s > 0 else 10.0)))
+        self._last_cand = -10 ** 12  # attack sample and detection-function peak of the last candidate
+        self._last_cand_v = 0.0
         self._env = 0.0  # peak follower of the frame RMS, for the gain
         self._floor = 0.0  # floor follower (0: not yet known)
         self._floor_rise = float(np.exp(p.hop_s / p.agc_floor_rise_s))
@@ -496,7 +539,10 @@ class OnsetDetector:
             np.maximum.reduce(self._ref_lo[k - self._r_lo:k - self._r_lo + nf], axis=-1, out=ref[:, :nl])
         if self._ref_hi is not None:
             np.maximum.reduce(self._ref_hi[k - self._r_hi:k - self._r_hi + nf], axis=-1, out=ref[:, nl:])
-        gains = self._gains(framed)
+        level = None
+        if self.params.agc_release_s > 0 or self.forest is not None:  # windowed frame RMS
+            level = np.sqrt(np.einsum("ij,ij->i", framed, framed) / framed.shape[1])
+        gains = self._gains(level)
         if gains is not None:
             gains = np.array(gains, dtype=np.float32)[:, None]  # (frames, 1)
         if self._lift or gains is not None:
@@ -508,6 +554,8 @@ class OnsetDetector:
         np.log1p(work, out=work)
         pos = mag - ref
         np.maximum(pos, 0.0, out=pos)
+        if self.forest is not None:
+            self._keep_frames(first_end // self.hop - 1, pos, mag, level)
         kb = self.params.top_bands
         if 0 < kb < pos.shape[1]:
             pos = np.partition(pos, pos.shape[1] - kb, axis=1)[:, -kb:]
@@ -519,6 +567,78 @@ class OnsetDetector:
                          for end in range(first_end, first_end + nf * self.hop, self.hop)]
         else:
             self._ok += [True] * nf
+
+    def _keep_frames(self, k0: int, pos: np.ndarray, mag: np.ndarray, level: np.ndarray) -> None:
+        """Keep frames k0, k0+1, ...'s band rises, log magnitudes and RMS re the recent peak frame RMS in the rings
+        the classifier's features are taken from (frame k in row k % rows)."""
+        nf = pos.shape[0]
+        rows = self._ring_pos.shape[0]
+        if nf + self._back + self.params.post_frames + 8 > rows:  # a long block: larger rings
+            grown = 2 * (nf + self._back + self.params.post_frames + 8)
+            ks = np.arange(k0 - rows, k0)
+            for name in ("_ring_pos", "_ring_mag", "_ring_level"):
+                old = getattr(self, name)
+                new = np.zeros((grown,) + old.shape[1:], dtype=old.dtype)
+                new[ks % grown] = old[ks % rows]
+                setattr(self, name, new)
+            rows = grown
+        peak, decay = self._peak, self._peak_decay
+        ratio = []
+        for x in level.tolist():  # the peak follower before each frame
+            peak *= decay
+            ratio.append((x + 1e-9) / (peak + 1e-9) if peak > 0 else 1.0)
+            if x > peak:
+                peak = x
+        self._peak = peak
+        r0 = k0 % rows
+        if r0 + nf <= rows:
+            self._ring_pos[r0:r0 + nf] = pos
+            self._ring_mag[r0:r0 + nf] = mag
+            self._ring_level[r0:r0 + nf] = ratio
+        else:
+            at = np.arange(k0, k0 + nf) % rows
+            self._ring_pos[at] = pos
+            self._ring_mag[at] = mag
+            self._ring_level[at] = ratio
+
+    def _energy_change(self, frame_end: int) -> tuple[float, float]:
+        """Energy of the hop after the frame ending at `frame_end` re the hop before the frame, in full and in the
+        first difference (the treble), dB."""
+        hop = self.hop
+        before = self._dc_blocked(frame_end - self.n_win - 2 * hop, frame_end - self.n_win - hop).astype(np.float64)
+        nxt = self._dc_blocked(frame_end, frame_end + hop).astype(np.float64)
+        d_before, d_nxt = np.diff(before), np.diff(nxt)
+        return (10 * np.log10((nxt @ nxt + 1e-12) / (before @ before + 1e-12)),
+                10 * np.log10((d_nxt @ d_nxt + 1e-12) / (d_before @ d_before + 1e-12)))
+
+    def _candidate_features(self, k: int, i: int, v: float, med: float, mask: float, sample: int,
+                            change: tuple[float, float]) -> np.ndarray:
+        """The FEATURES row of the candidate peak at frame k (`_df[i]` = v), its attack at `sample`, `change` its
+        _energy_change."""
+        p, df, hop = self.params, self._df, self.hop
+        rows = self._ring_pos.shape[0]
+        pos, mag = self._ring_pos[k % rows], self._ring_mag[k % rows]
+        mag_back = self._ring_mag[(k - self._back) % rows] if k >= self._back else np.zeros_like(mag)
+        ranges = np.stack([pos, mag, mag - mag_back]) @ self._range_avg  # (3, 4): rise, magnitude, its change
+        top = min(3, pos.size)
+
+        def at(offset: int) -> float:
+            j = i + offset
+            return df[j] / v if 0 <= j < len(df) else 0.0
+
+        end = (k + 1) * hop
+        seg = np.abs(self._dc_blocked(end - min(self.n_win + self.lookback, self.max_back), end))
+        seg = seg[seg.size % self.env_len:].reshape(-1, self.env_len).max(axis=1)
+        env_db = 20 * np.log10(seg + 1e-9)
+        past = df[max(0, i - 40):max(0, i - 6)]
+        x = [v, med, mask, v / (p.threshold_ratio * med + p.threshold_offset + 1e-9), at(-1), at(-2), at(-4), at(1),
+             (max(past) / v) if past else 0.0, change[0], change[1],
+             20 * np.log10(self._ring_level[k % rows]), float(np.max(env_db - np.minimum.accumulate(env_db))),
+             (end - sample) / self.sample_rate * 1000,
+             min(1000.0, (sample - self._last_cand) / self.sample_rate * 1000),
+             v / (self._last_cand_v + 1e-6), np.count_nonzero(pos > 0.1) / pos.size,
+             float(np.partition(pos, pos.size - top)[pos.size - top:].mean())]
+        return np.array(x + ranges.ravel().tolist(), dtype=np.float32)
 
     def _lift_gains(self, mag: np.ndarray, gains: np.ndarray | None) -> np.ndarray:
         """Treble lift (frames, bands above ref_low_hz) from the band levels before each frame: each band
@@ -559,7 +679,7 @@ class OnsetDetector:
         buf[0] = self._lift_buf[self._lift_last]
         self._lift_buf, self._lift_last = buf, 0
 
-    def _gains(self, framed: np.ndarray) -> list[float] | None:
+    def _gains(self, level: np.ndarray | None) -> list[float] | None:
         """Per-frame gain from the levels before each frame: the recent peak level (frame RMS; instant rise,
         `agc_release_s` decay) raised to `agc_target_db`, by at most `agc_max_gain_db`, and the recent floor
         (the quietest frames; rising by `agc_floor_rise_s`) no higher than `agc_noise_db`; never below 1.
@@ -567,7 +687,6 @@ class OnsetDetector:
         p = self.params
         if p.agc_release_s <= 0:
             return None
-        level = np.sqrt(np.einsum("ij,ij->i", framed, framed) / framed.shape[1])  # windowed frame RMS
         out = []
         raised = False
         env, floor = self._env, self._floor
@@ -592,6 +711,8 @@ class OnsetDetector:
 
     def _decide(self) -> list[Onset]:
         p = self.params
+        trees = self.forest
+        offset = p.candidate_offset if trees is not None else p.threshold_offset
         out: list[Onset] = []
         df = self._df
         last_frame = self._df_first + len(df) - 1
@@ -602,7 +723,10 @@ class OnsetDetector:
             v = df[i]
             mask = self._mask
             self._mask *= self._mask_decay
-            if not self._ok[i] or v <= p.threshold_offset or v <= mask or not self._level_ok((k + 1) * self.hop):
+            # a peak above the fixed thresholds is an onset; with trees, one above the candidate's may be rescued
+            if not self._ok[i] or v <= offset or (v <= mask and trees is None):
+                continue
+            if not self._level_ok((k + 1) * self.hop):
                 continue
             lo = max(0, i - p.pre_frames)
             if i > lo and v < max(df[lo:i]):
@@ -611,13 +735,28 @@ class OnsetDetector:
                 continue
             past = df[max(0, i - self.n_median): i]
             med = float(np.median(past)) if past else 0.0
-            if v <= p.threshold_ratio * med + p.threshold_offset:
+            if v <= p.threshold_ratio * med + offset:
                 continue
-            self._mask = max(self._mask, p.masking_ratio * v)
+            fixed = trees is None or (v > mask and v > p.threshold_ratio * med + p.threshold_offset)
+            if fixed:
+                self._mask = max(self._mask, p.masking_ratio * v)
             end = (k + 1) * self.hop
             if p.post_frames and self._cut_after(end):
                 continue
             sample = self._backtrack(end)
+            if trees is not None and sample is not None:  # a candidate: the trees decide on one under the
+                # fixed thresholds if it adds energy: the hop after its frame at least as strong as the hop before
+                # the frame, in full or in the treble (a sound cut dead under another one splatters, adds none)
+                change = self._energy_change(end)
+                adds = change[0] >= 0 or change[1] >= 0
+                x = None
+                if (not fixed and adds) or (self.candidates is not None and fixed):
+                    x = self._candidate_features(k, i, v, med, mask, sample, change)
+                    if self.candidates is not None:
+                        self.candidates.append((int(sample), x, fixed))
+                self._last_cand, self._last_cand_v = sample, v
+                if not fixed and (x is None or probability(trees, x) <= p.accept_prob):
+                    continue
             if sample is not None and sample - self._last_onset < self.min_interval:
                 # the attack began within min_interval of the last onset (a flam's main note): only a
                 # distinct new attack after min_interval counts

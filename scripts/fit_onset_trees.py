@@ -1,0 +1,188 @@
+"""Fit the onset detector's candidate classifier (realtime/onset_trees.json) on rendered loops.
+
+Renders loops (realtime.loops: every style, ride grooves too, 85-170 bpm; the
+second seed at 44.1 kHz, the first at 48 kHz) from every kit found, and every
+one-shot of each kit alone in turn (so that a decay's flicker is seen without
+a next hit), at the nominal level and 20 dB under it; runs the live detector
+over each with an accept-all classifier, keeping every candidate peak
+under the fixed thresholds with its features (realtime.onset_trees.FEATURES);
+labels such a candidate a hit when it matches (+-25 ms, one-to-one) a true
+onset that no peak above the fixed thresholds matches, and fits scikit-learn's
+HistGradientBoostingClassifier.  Before the fit it reports a
+leave-one-group-out estimate: for each kit group (FluidR3's kits are one group,
+as they share samples; TimGM6mb's another), the live detector runs over its
+loops with trees fitted on the other groups, and with the fixed thresholds
+alone, and F at +-25 ms is counted.
+
+Kits: onset_eval's Debian tuning and held-out kits, the General MIDI SoundFont
+kits (bench/gm_kits.py), the "other" kits, the Sonic Pi kit
+(bench/sonic_pi_kit.py) and the synthetic kit; `--exclude` leaves sets out, so
+that a benchmark can run trees that never saw its kits
+(DRUMTIMBRE_ONSET_TREES=FILE).  Needs the `train` extra (scikit-learn) and
+`build-data`'s extracted kits.  About 10 minutes with the estimate on 2 cores.
+
+    .venv/bin/python scripts/fit_onset_trees.py [--seeds 2] [--exclude held-out other sonic_pi] [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from encoder.trees import Forest, from_sklearn  # noqa: E402
+from realtime.loops import STYLES, add_shot, installed_kits, load_kit, merge_close, render_loop  # noqa: E402
+from realtime.onset_match import match  # noqa: E402
+from realtime.onset_trees import FEATURES, TREES_PATH, forest_to_json  # noqa: E402
+from realtime.onsets import OnsetDetector, OnsetParams  # noqa: E402
+
+TUNING_KITS = ("GMRockKit", "The Black Pearl 1.0", "TR808EmulationKit", "Millo_MultiLayered2", "Millo_MultiLayered3",
+               "lmms", "VariBreaks")
+"""bench/onset_eval.py's tuning kits (Debian)."""
+GM_KITS = ROOT / "data" / "audio" / "gm_kits"
+OTHER_KITS = ("data/audio/soundfonts/Red_Zeppelin_4_LV2/Red_Zeppelin_4pc", "data/audio/freepats/Drum_000")
+SONIC_PI_KIT = ROOT / "data" / "audio" / "sonic_pi_kit"
+BPMS = (85, 110, 140, 170)
+GAINS_DB = (0.0, -20.0)
+RATES = (48000, 44100)
+TREE_PARAMS = dict(max_iter=150, max_depth=5, learning_rate=0.1, l2_regularization=1.0, min_samples_leaf=40)
+ACCEPT_ALL = Forest(feature=np.zeros(1, np.int32), threshold=np.zeros(1, np.float32),
+                    children=np.zeros((1, 2), np.int32), value=np.zeros(1, np.float32),
+                    roots=np.zeros((1, 1), np.int32), base=np.full(1, 20.0, np.float32), depth=0)
+"""A classifier that accepts every candidate (probability 1): for collecting them."""
+
+
+def kit_sets() -> dict[str, list[tuple[str, str]]]:
+    """Set name -> (group, kit) pairs of every kit found: onset_eval's Debian tuning and held-out kits, the
+    General MIDI SoundFont kits (bench/gm_kits.py; FluidR3's kits are one group, TimGM6mb's another), the
+    "other" kits (avldrums' Red Zeppelin, freepats), the Sonic Pi kit (bench/sonic_pi_kit.py), the synthetic kit."""
+    debian = installed_kits()
+    sets = {"tuning": [(k, k) for k in TUNING_KITS if k in debian],
+            "held-out": [(k, k) for k in debian if k not in TUNING_KITS],
+            "gm": [(d.name.split("_")[0], str(d)) for d in sorted(GM_KITS.glob("*")) if d.is_dir()],
+            "other": [(Path(k).name, str(ROOT / k)) for k in OTHER_KITS if (ROOT / k).is_dir()],
+            "sonic_pi": [("sonic_pi_kit", str(SONIC_PI_KIT))] if SONIC_PI_KIT.is_dir() else [],
+            "synthetic": [("synthetic", "synth")]}
+    for name, hint in (("gm", "bench/gm_kits.py"), ("other", "drumtimbre build-data"),
+                       ("sonic_pi", "bench/sonic_pi_kit.py")):
+        if not sets[name]:
+            print(f"note: no {name} kits found (made by {hint}); fitting without them", file=sys.stderr)
+    return sets
+
+
+def render(job: tuple) -> tuple[np.ndarray, int, np.ndarray]:
+    """A job's audio (float32), its rate (Hz) and its true onsets (s).  Style "alone": every one-shot of the kit
+    in turn, 0.1 s after the last one has sounded (at most 1.5 s of it), so a decay's flicker is seen alone."""
+    group, kit, style, bpm, seed, gain_db, rate = job
+    if style == "alone":
+        shots = [shot for pool in load_kit(kit, rate).values() for shot in pool]
+        gap, at, starts = int(0.1 * rate), int(0.1 * rate), []
+        for shot in shots:
+            at += shot.attack
+            starts.append(at)
+            at += min(shot.samples.size - shot.attack, int(1.5 * rate)) + gap
+        audio = np.zeros(at + gap)
+        for shot, start in zip(shots, starts):
+            add_shot(audio, shot, start, 0.0)
+        audio = (audio * (0.9 / max(float(np.max(np.abs(audio))), 1e-9))).astype(np.float32)
+        truth = merge_close(np.array(starts) / rate)
+    else:
+        loop = render_loop(style, bpm, 6.0, rate, seed=seed, kit=kit)
+        audio, truth = loop.audio, loop.onsets
+    return audio * np.float32(10 ** (gain_db / 20)), rate, truth
+
+
+def candidates(job: tuple) -> tuple:
+    """One job's candidates under the fixed thresholds: (group, features (n, FEATURES), hit labels (n,))."""
+    audio, rate, truth = render(job)
+    det = OnsetDetector(rate, OnsetParams(), forest=ACCEPT_ALL)
+    det.candidates = []
+    for i in range(0, audio.size, 128):
+        det.process(audio[i:i + 128])
+    det.flush()
+    times = np.array([s / rate for s, _, _ in det.candidates])
+    x = np.array([f for _, f, _ in det.candidates], np.float32).reshape(-1, len(FEATURES))
+    under = np.array([not fixed for _, _, fixed in det.candidates], bool)
+    # a hit: matches a true onset that no candidate passing the fixed thresholds matches (those are onsets anyway)
+    taken = {r for r, _ in match(times[~under], truth, 0.025)}
+    rest = np.array([t for r, t in enumerate(truth) if r not in taken])
+    hits = {e for _, e in match(times[under], rest, 0.025)}
+    return job[0], x[under], np.array([e in hits for e in range(int(under.sum()))], bool)
+
+
+def scored(job_forest: tuple) -> tuple[str, int, int, int]:
+    """(group, true positives, onsets found, true onsets) at +-25 ms of the live detector on one job: with the
+    given trees, or with the fixed thresholds (trees=False) when the forest is None."""
+    job, forest = job_forest
+    audio, rate, truth = render(job)
+    det = OnsetDetector(rate, OnsetParams(trees=forest is not None), forest=forest)
+    found = [o.time for i in range(0, audio.size, 128) for o in det.process(audio[i:i + 128])]
+    found += [o.time for o in det.flush()]
+    return job[0], len(match(np.array(found), truth, 0.025)), len(found), truth.size
+
+
+def f_line(rows: list[tuple[str, int, int, int]]) -> str:
+    """'F (P / R)' of scored() rows."""
+    tp, n_est, n_ref = (sum(r[i] for r in rows) for i in (1, 2, 3))
+    return f"{2 * tp / max(n_est + n_ref, 1):.4f} ({tp / max(n_est, 1):.3f} / {tp / max(n_ref, 1):.3f})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=2, help="loops per kit x style x level (default 2)")
+    ap.add_argument("--out", type=Path, default=TREES_PATH, help=f"where to write the trees (default {TREES_PATH})")
+    ap.add_argument("--no-cv", action="store_true", help="skip the leave-one-group-out estimate")
+    ap.add_argument("--exclude", nargs="+", default=[], metavar="SET",
+                    help="leave these kit sets out (tuning, held-out, gm, other, sonic_pi, synthetic), to benchmark "
+                         "trees on kits they never saw")
+    args = ap.parse_args(argv)
+    sets = kit_sets()
+    unknown = set(args.exclude) - set(sets)
+    if unknown:
+        ap.error(f"--exclude {' '.join(sorted(unknown))}: kit sets are {', '.join(sets)}")
+    kits = [gk for name, pairs in sets.items() if name not in args.exclude for gk in pairs]
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    # loops of every style (seed 1 at 44.1 kHz), and every one-shot alone, at both levels
+    jobs = [(g, k, style, BPMS[(s + seed) % len(BPMS)] + 5 * seed, seed, gain, RATES[seed % len(RATES)])
+            for g, k in kits for s, style in enumerate(STYLES + ("ride",))
+            for seed in range(args.seeds) for gain in GAINS_DB]
+    jobs += [(g, k, "alone", 0, 0, gain, RATES[i % len(RATES)]) for g, k in kits for i, gain in enumerate(GAINS_DB)]
+    t0 = time.time()
+    with Pool(min(2, len(jobs))) as pool:
+        results = pool.map(candidates, jobs, chunksize=4)
+    x = np.concatenate([r[1] for r in results])
+    y = np.concatenate([r[2] for r in results])
+    groups = np.concatenate([[r[0]] * r[2].size for r in results]) if y.size else np.zeros(0, str)
+    print(f"{len(jobs)} loops and kits alone, {y.size} candidates ({int(y.sum())} hits) in {time.time() - t0:.0f} s")
+    if not args.no_cv:
+        names = sorted(set(groups))
+        forests = {g: from_sklearn([HistGradientBoostingClassifier(**TREE_PARAMS, random_state=0)
+                                    .fit(x[groups != g], y[groups != g])]) for g in names}
+        with Pool(2) as pool:
+            cv = pool.map(scored, [(j, forests[j[0]]) for j in jobs], chunksize=4)
+            fixed = pool.map(scored, [(j, None) for j in jobs], chunksize=4)
+        print(f"leave-one-group-out: the live detector on each group's loops with trees fitted on the other groups "
+              f"(accept > {OnsetParams().accept_prob}), and with the fixed thresholds; F (P / R) at +-25 ms")
+        for g in names:
+            print(f"  {g:22s} trees {f_line([r for r in cv if r[0] == g])}   "
+                  f"thresholds {f_line([r for r in fixed if r[0] == g])}")
+        print(f"  {'all':22s} trees {f_line(cv)}   thresholds {f_line(fixed)}")
+    model = HistGradientBoostingClassifier(**TREE_PARAMS, random_state=0).fit(x, y)
+    meta = {"fitted_by": "scripts/fit_onset_trees.py", "seeds": args.seeds, "loops": len(jobs),
+            "candidates": int(y.size), "hits": int(y.sum()), "excluded": args.exclude,
+            "groups": sorted(set(groups.tolist())),
+            "params": TREE_PARAMS}
+    forest_to_json(from_sklearn([model]), args.out, meta)
+    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

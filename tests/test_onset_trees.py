@@ -1,0 +1,133 @@
+"""The onset detector's candidate classifier (realtime.onset_trees): what it adds, its files, its fitting."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.config import onset_params
+from realtime.loops import render_loop
+from realtime.onset_match import match
+from realtime.onset_trees import ENV_VAR, FEATURES, TREES_PATH, load_forest
+from realtime.onsets import OnsetDetector, OnsetParams
+from tests.signals import hat, kick
+
+RATE = 48000
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(x: np.ndarray, params: OnsetParams = OnsetParams(), block: int = 128, forest=None,
+        candidates: list | None = None, rate: int = RATE):
+    """The onsets of `x`, fed in blocks; `candidates`: a list to collect the detector's candidates in."""
+    det = OnsetDetector(rate, params, forest=forest)
+    det.candidates = candidates
+    out = [o for i in range(0, x.size, block) for o in det.process(x[i:i + block])]
+    return out + det.flush()
+
+
+def fit_script():
+    spec = importlib.util.spec_from_file_location("fit_onset_trees", ROOT / "scripts" / "fit_onset_trees.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_trees_add_true_onsets_and_keep_every_onset_of_the_fixed_thresholds():
+    # ghost notes (20-30 dB under the backbeat) are where the fixed thresholds miss most; the trees rescue some
+    # of their peaks and take nothing away
+    gained = 0
+    for style, bpm, seed in (("ghosts", 170, 0), ("ghosts", 110, 1), ("dense_hats", 140, 2)):
+        loop = render_loop(style, bpm, 6.0, RATE, seed=seed, kit="synth")
+        fixed = np.array([o.time for o in run(loop.audio, OnsetParams(trees=False))])
+        both = np.array([o.time for o in run(loop.audio)])
+        assert len(match(fixed, both, 0.0001)) == fixed.size, "an onset of the fixed thresholds was lost"
+        extra = np.setdiff1d(both, fixed)
+        gained += len(match(extra, loop.onsets, 0.025)) - (extra.size - len(match(extra, loop.onsets, 0.025)))
+    assert gained >= 3  # true onsets added, net of false ones
+
+
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_a_kick_cut_dead_under_a_ringing_hat_is_not_rescued(rate):
+    # the kick's 0.6 s file ends at -43 dB, 100 ms into the hat: the cut splatters into the low and middle bands
+    # (a peak just under the fixed thresholds that the trees alone took for a soft kick), but adds no energy
+    x = np.zeros(2 * rate, np.float32)
+    for at, sound in ((0.25, kick(rate)), (0.75, hat(rate, seed=1))):
+        i = int(at * rate)
+        x[i:i + sound.size] += sound
+    assert [round(o.time, 2) for o in run(x, rate=rate)] == [0.25, 0.75]
+
+
+def test_candidate_features_do_not_depend_on_block_size():
+    loop = render_loop("mixed", 140, 4.0, RATE, seed=4, kit="synth")
+    ref: list = []
+    run(loop.audio, block=256, candidates=ref)
+    assert len(ref) > loop.onsets.size  # the peaks under the fixed thresholds are candidates too
+    assert sum(not fixed for _, _, fixed in ref) > 0
+    for block in (64, 1000, 4096):
+        got: list = []
+        run(loop.audio, block=block, candidates=got)
+        assert [s for s, _, _ in got] == [s for s, _, _ in ref]
+        np.testing.assert_allclose(np.array([f for _, f, _ in got]), np.array([f for _, f, _ in ref]),
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_the_shipped_trees_name_this_detectors_features():
+    doc = json.loads(TREES_PATH.read_text())
+    assert tuple(doc["features"]) == FEATURES
+    forest = load_forest(TREES_PATH)
+    assert forest.outputs == 1 and forest.features <= len(FEATURES)
+
+
+def test_trees_named_by_the_environment_are_used(tmp_path, monkeypatch):
+    fit = fit_script()
+    from realtime.onset_trees import forest_to_json
+
+    accept_all = tmp_path / "accept_all.json"
+    forest_to_json(fit.ACCEPT_ALL, accept_all)
+    loop = render_loop("ghosts", 170, 6.0, RATE, seed=0, kit="synth")
+    shipped = len(run(loop.audio))
+    monkeypatch.setenv(ENV_VAR, str(accept_all))
+    assert len(run(loop.audio)) > shipped  # every candidate taken
+
+
+@pytest.mark.parametrize("text,says", [('{"features": ["v"', "not an onset classifier file"),
+                                       ('{"features": ["v"], "depth": 0, "feature": [0], "threshold": [0], '
+                                        '"children": [[0, 0]], "value": [0], "roots": [[0]], "base": [0]}',
+                                        "refit it with scripts/fit_onset_trees.py")])
+def test_a_bad_trees_file_is_named(tmp_path, monkeypatch, text, says):
+    bad = tmp_path / "trees.json"
+    bad.write_text(text)
+    monkeypatch.setenv(ENV_VAR, str(bad))
+    with pytest.raises(ValueError) as e:
+        OnsetDetector(RATE)
+    assert str(bad) in str(e.value) and says in str(e.value)
+    OnsetDetector(RATE, OnsetParams(trees=False))  # the fixed thresholds need no file
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "missing.json"))
+    with pytest.raises(ValueError, match="missing.json.*named by DRUMTIMBRE_ONSET_TREES"):
+        OnsetDetector(RATE)
+
+
+def test_the_trees_switch_in_a_config_file():
+    assert onset_params({"trees": False}) == OnsetParams(trees=False)
+    assert onset_params({"accept_prob": 0.9}).accept_prob == 0.9
+    with pytest.raises(ValueError, match="trees = 1: expected true or false"):
+        onset_params({"trees": 1})
+    with pytest.raises(ValueError, match="accept_prob"):
+        OnsetParams(accept_prob=1.5)
+
+
+def test_the_fit_script_labels_candidates_under_the_fixed_thresholds():
+    fit = fit_script()
+    group, x, hits = fit.candidates(("synthetic", "synth", "ghosts", 170, 0, 0.0, RATE))
+    assert group == "synthetic" and x.shape == (hits.size, len(FEATURES)) and np.isfinite(x).all()
+    assert 0 < hits.sum() < hits.size  # some rescue a missed hit, most do not
+    # every one-shot of a kit alone, in turn: one true onset at each attack, and the decays between
+    audio, rate, truth = fit.render(("synthetic", "synth", "alone", 0, 0, -20.0, 44100))
+    shots = sum(len(pool) for pool in fit.load_kit("synth", 44100).values())
+    assert rate == 44100 and truth.size == shots and np.all(np.diff(truth) > 0.1)
+    assert np.max(np.abs(audio)) == pytest.approx(0.09, rel=1e-3)
+    found = np.array([o.time for o in run(audio, OnsetParams(trees=False), rate=rate)])
+    assert len(match(found, truth, 0.025)) >= 0.9 * truth.size
