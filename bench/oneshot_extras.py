@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from onset_eval import aubio_onsets  # noqa: E402
 from realtime.loops import (AUDIO_SUFFIXES, HYDROGEN_KITS, LMMS_DRUMS, _attack_index, _prepare,  # noqa: E402
                             has_second_attack)
+from realtime.onset_trees import trees_source  # noqa: E402
 from realtime.onsets import OnsetParams, detect  # noqa: E402
 from report import emit, machine  # noqa: E402
 
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["Command: `.venv/bin/python bench/oneshot_extras.py" + (f" --params '{args.params}'" if args.params else "")
              + (" --no-aubio" if args.no_aubio else "") + "`  ",
              f"Machine: {machine()}; {time.perf_counter() - t0:.0f} s wall.  ",
-             f"Ours: {params if args.params else 'OnsetParams(defaults)'}, 128-sample blocks at {RATE} Hz; aubio: buf 512, "
+             f"Ours: {params if args.params else 'OnsetParams(defaults)'}, 128-sample blocks at {RATE} Hz, with "
+             f"{trees_source()}; aubio: buf 512, "
              "hop 256, minioi 30 ms.", "",
              "### Extra onsets (more than 25 ms from the attack), every one-shot alone", "",
              "| one-shots | files | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from realtime.loops import STYLES, installed_kits, render_loop  # noqa: E402
 from realtime.onset_match import match, read_times  # noqa: E402
+from realtime.onset_trees import trees_source  # noqa: E402
 from realtime.onsets import OnsetDetector, OnsetParams  # noqa: E402
 
 TUNING_KITS = ("GMRockKit", "The Black Pearl 1.0", "TR808EmulationKit", "Millo_MultiLayered2", "Millo_MultiLayered3",
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
             f"run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {time.time() - t0:.0f} s wall.",
             f"Our detector: OnsetParams({', '.join(f'{k}={v!r}' for k, v in changes.items()) or 'defaults'}), "
-            f"fed {args.block}-sample blocks at {args.rate} Hz. "
+            f"fed {args.block}-sample blocks at {args.rate} Hz, with {trees_source()}. "
             f"aubio: buf {2 * 256}, hop 256, minioi 30 ms, thresholds {AUBIO_THRESHOLDS}, best per method shown. "
             "Timing error = |detected - true| of matched onsets (+-25 ms); delay = end of the block that reported "
             "the onset - true onset."]

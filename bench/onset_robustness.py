@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from onset_eval import TUNING_KITS, Case, Found, aubio_onsets, loops, ours, parse_params, score  # noqa: E402
 from realtime.loops import installed_kits, load_kit, render_loop  # noqa: E402
+from realtime.onset_trees import trees_source  # noqa: E402
 from realtime.onsets import OnsetParams  # noqa: E402
 
 RATE = 48000
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}; run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"{time.time() - t0:.0f} s wall. Ours: OnsetParams({', '.join(f'{k}={v!r}' for k, v in changes.items()) or 'defaults'}) "
-            f"fed 128-sample blocks at {RATE} Hz.", ""]
+            f"fed 128-sample blocks at {RATE} Hz, with {trees_source()}.", ""]
     text = "\n".join(head + lines) + "\n"
     print(text)
     if args.out:

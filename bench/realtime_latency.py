@@ -122,7 +122,7 @@ def pct(values, q):
 
 
 def live(model: str | None, seconds: float, block: int, early_ms: float, tmp: Path,
-         group_ms: str | None = None) -> dict:
+         group_ms: str | None = None, config: str | None = None) -> dict:
     why = missing_jack_tools()
     if why:
         raise SystemExit(f"cannot run the live part: {why}")
@@ -139,6 +139,8 @@ def live(model: str | None, seconds: float, block: int, early_ms: float, tmp: Pa
         argv += ["--group-ms", str(group_ms)]
     if model:
         argv += ["--model", model]
+    if config:
+        argv += ["--config", config]
     listen = subprocess.Popen(argv, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                               preexec_fn=default_sigint)  # Ctrl-C reaches it even when this runs in the background
     try:
@@ -229,7 +231,7 @@ def pooled(runs: list[dict]) -> dict:
     return out
 
 
-def long_file(model: str | None, minutes: float, tmp: Path) -> dict:
+def long_file(model: str | None, minutes: float, tmp: Path, config: str | None = None) -> dict:
     audio, truth = pattern(8.0, hits_per_s=8.0, lead=0.25)
     one = audio[:8 * RATE]
     reps = int(round(minutes * 60 / 8.0))
@@ -244,6 +246,8 @@ def long_file(model: str | None, minutes: float, tmp: Path) -> dict:
                          "--blocksize", "512", "--stats", str(stats)]
     if model:
         argv += ["--model", model]
+    if config:
+        argv += ["--config", config]
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     samples = []
@@ -358,6 +362,8 @@ def main() -> int:
                         "setting for the 10 ms early-estimate target)")
     p.add_argument("--long-minutes", type=float, default=10.0, help="long-file part, minutes (0: skip)")
     p.add_argument("--skip-live", action="store_true")
+    p.add_argument("--config", default=None, metavar="TOML",
+                   help="a listen config file passed to every listen run (e.g. an [onsets] table)")
     p.add_argument("--repeat", type=int, default=1, help="live runs, pooled (the CPU of each is shown)")
     p.add_argument("--group-ms", default=None, help="listen's --group-ms (default: listen's default, auto)")
     p.add_argument("--compare-group-ms", default=None, metavar="MS",
@@ -385,9 +391,10 @@ def main() -> int:
         runs: dict = {s: [] for s in settings}
         for _ in range(0 if args.skip_live else max(1, args.repeat)):
             for early_ms, group_ms in settings:  # in turn: each setting sees the same minutes of the machine
-                runs[(early_ms, group_ms)].append(live(model, args.seconds, args.block, early_ms, tmp, group_ms))
+                runs[(early_ms, group_ms)].append(live(model, args.seconds, args.block, early_ms, tmp, group_ms,
+                                                         args.config))
         pooled_runs = [pooled(r) for r in runs.values() if r]
-        lg = long_file(model, args.long_minutes, tmp) if args.long_minutes > 0 else None
+        lg = long_file(model, args.long_minutes, tmp, args.config) if args.long_minutes > 0 else None
     cmd = "python " + " ".join([os.path.relpath(__file__, REPO)] + sys.argv[1:])
     text = markdown(cmd, name, pooled_runs, lg)
     print(text)
