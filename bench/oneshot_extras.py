@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
              + (" --no-aubio" if args.no_aubio else "") + "`  ",
              f"Machine: {machine()}; {time.perf_counter() - t0:.0f} s wall.  ",
              f"Ours: {params if args.params else 'OnsetParams(defaults)'}, 128-sample blocks at {RATE} Hz, with "
-             f"{trees_source()}; aubio: buf 512, "
+             f"{trees_source(params.trees)}; aubio: buf 512, "
              "hop 256, minioi 30 ms.", "",
              "### Extra onsets (more than 25 ms from the attack), every one-shot alone", "",
              "| one-shots | files | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]

@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
             f"run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {time.time() - t0:.0f} s wall.",
             f"Our detector: OnsetParams({', '.join(f'{k}={v!r}' for k, v in changes.items()) or 'defaults'}), "
-            f"fed {args.block}-sample blocks at {args.rate} Hz, with {trees_source()}. "
+            f"fed {args.block}-sample blocks at {args.rate} Hz, with {trees_source(params.trees)}. "
             f"aubio: buf {2 * 256}, hop 256, minioi 30 ms, thresholds {AUBIO_THRESHOLDS}, best per method shown. "
             "Timing error = |detected - true| of matched onsets (+-25 ms); delay = end of the block that reported "
             "the onset - true onset."]

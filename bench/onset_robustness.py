@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}; run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"{time.time() - t0:.0f} s wall. Ours: OnsetParams({', '.join(f'{k}={v!r}' for k, v in changes.items()) or 'defaults'}) "
-            f"fed 128-sample blocks at {RATE} Hz, with {trees_source()}.", ""]
+            f"fed 128-sample blocks at {RATE} Hz, with {trees_source(params.trees)}.", ""]
     text = "\n".join(head + lines) + "\n"
     print(text)
     if args.out:

@@ -69,8 +69,10 @@ BACK_S = 0.016
 """The dmag_* features compare with the frame this long before the peak frame, s."""
 
 
-def trees_source() -> str:
-    """Which trees a detector with `OnsetParams.trees` runs, in words (for benchmark records)."""
+def trees_source(on: bool = True) -> str:
+    """Which trees a detector runs (`on`: OnsetParams.trees), in words, for benchmark records."""
+    if not on:
+        return "the trees off"
     named = os.environ.get(ENV_VAR)
     return f"the trees in {named} ({ENV_VAR})" if named else f"the shipped trees ({TREES_PATH.name})"
 

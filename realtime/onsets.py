@@ -32,9 +32,9 @@ in the one-pole filters, and the same onsets):
    its first difference; splatter of a cut is no hit).  With `trees` (the default), a peak that misses
    `threshold_offset` or the masking threshold but passes `candidate_offset` (and the median threshold and
    the cut-off check) is a candidate, and an onset when the shipped classifier (realtime.onset_trees:
-   gradient-boosted trees over its features, fitted on rendered loops of 19 kit groups) gives it a
+   gradient-boosted trees over its features, fitted on rendered loops and lone one-shots of 26 kits and the synthetic one) gives it a
    probability above `accept_prob` and it adds energy (the hop after its frame at least as strong as the
-   hop before the frame, in full or in the treble); it rescues soft hits and takes none away.
+   hop before the frame, in full or in the treble); it rescues soft hits (off with `post_frames` 0).
 5. Backtracking: in the DC-blocked samples before the peak frame's end (at
    most `max_latency_s` minus the confirmation delay), the attack is the point
    of biggest envelope rise (`envelope_s` resolution); the onset is where the
@@ -68,6 +68,9 @@ import numpy as np
 
 from encoder.trees import Forest
 from realtime.onset_trees import BACK_S, RANGES_HZ, load_forest, probability
+
+_PAST_FRAMES = 40
+"""The classifier's past_max looks back this many frames (53 ms at the default hop)."""
 
 
 @dataclass(frozen=True)
@@ -167,10 +170,14 @@ class OnsetParams:
     trees over a candidate's features, fitted on rendered loops): a peak above `candidate_offset` (and the
     moving median), not a truncation, that misses `threshold_offset` or the masking threshold, is an onset
     when the trees give it a probability above `accept_prob` and it adds energy (the hop after its frame at
-    least as strong as the hop before the frame, in full or in the treble: no sound cut dead under another).  A peak passing the fixed thresholds is an onset
-    either way.  False: the fixed thresholds alone."""
+    least as strong as the hop before the frame, in full or in the treble: no sound cut dead under another).
+    A peak passing the fixed thresholds is an onset as before, unless a rescued one came less than
+    `min_interval_s` before it (then, as after any onset, only a new attack after the interval counts).
+    Off with `post_frames = 0` (the energy check needs the hop after the peak frame).  False: the fixed
+    thresholds alone."""
     candidate_offset: float = 0.02
-    """With `trees`: the absolute threshold of a candidate peak (detection-function units)."""
+    """With `trees`: the absolute threshold of a candidate peak (detection-function units; above
+    `threshold_offset` it changes nothing: a peak above the fixed thresholds is an onset either way)."""
     accept_prob: float = 0.7
     """With `trees`: a candidate under the fixed thresholds is an onset when its probability of being a hit is
     above this (0-1)."""
@@ -348,7 +355,8 @@ class OnsetDetector:
         self._mask = 0.0  # masking threshold after the last peak
         # the candidate classifier: its trees; the bands of its four frequency ranges as an averaging matrix;
         # the latest frames' band rises, log magnitudes and RMS re the recent peak in rings (see _keep_frames)
-        self.forest = (forest if forest is not None else load_forest()) if p.trees else None
+        # (the trees need the hop after the peak frame: with post_frames = 0 it has not arrived, so they are off)
+        self.forest = (forest if forest is not None else load_forest()) if p.trees and p.post_frames >= 1 else None
         self.candidates: list[tuple[int, np.ndarray, bool]] | None = None
         """Set to a list to have each candidate's (attack sample, FEATURES row, whether it passed the fixed
         thresholds) appended, those under them only when they add energy (the ones the trees decide on; to fit
@@ -385,7 +393,8 @@ class OnsetDetector:
         self._max_gain = float(10 ** (p.agc_max_gain_db / 20))
         self._agc_level = float(10 ** (p.agc_target_db / 20))  # frame RMS, full scale 1
         self._mask_decay = float(np.exp(-p.hop_s / p.masking_s)) if p.masking_s > 0 else 0.0
-        self._hist = max(self.n_median, p.pre_frames) + p.post_frames + 2
+        # detection-function history kept: the median's, the peak window's, and the classifier's past_max (40 frames)
+        self._hist = max(self.n_median, p.pre_frames, _PAST_FRAMES if self.forest is not None else 0) + p.post_frames + 2
         # Python lists, not arrays: _decide's usual path (no candidate peak) then makes no numpy call
         self._df: list[float] = []  # recent detection function values
         self._ok: list[bool] = []  # frame clear of non-finite stretches (the level is checked in _decide)
@@ -630,7 +639,7 @@ class OnsetDetector:
         seg = np.abs(self._dc_blocked(end - min(self.n_win + self.lookback, self.max_back), end))
         seg = seg[seg.size % self.env_len:].reshape(-1, self.env_len).max(axis=1)
         env_db = 20 * np.log10(seg + 1e-9)
-        past = df[max(0, i - 40):max(0, i - 6)]
+        past = df[max(0, i - _PAST_FRAMES):max(0, i - 6)]
         x = [v, med, mask, v / (p.threshold_ratio * med + p.threshold_offset + 1e-9), at(-1), at(-2), at(-4), at(1),
              (max(past) / v) if past else 0.0, change[0], change[1],
              20 * np.log10(self._ring_level[k % rows]), float(np.max(env_db - np.minimum.accumulate(env_db))),
@@ -712,7 +721,7 @@ class OnsetDetector:
     def _decide(self) -> list[Onset]:
         p = self.params
         trees = self.forest
-        offset = p.candidate_offset if trees is not None else p.threshold_offset
+        offset = min(p.candidate_offset, p.threshold_offset) if trees is not None else p.threshold_offset
         out: list[Onset] = []
         df = self._df
         last_frame = self._df_first + len(df) - 1

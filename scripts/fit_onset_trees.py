@@ -1,6 +1,6 @@
 """Fit the onset detector's candidate classifier (realtime/onset_trees.json) on rendered loops.
 
-Renders loops (realtime.loops: every style, ride grooves too, 85-170 bpm; the
+Renders loops (realtime.loops: every style, ride grooves too, 85-175 bpm; the
 second seed at 44.1 kHz, the first at 48 kHz) from every kit found, and every
 one-shot of each kit alone in turn (so that a decay's flicker is seen without
 a next hit), at the nominal level and 20 dB under it; runs the live detector
@@ -9,8 +9,8 @@ under the fixed thresholds with its features (realtime.onset_trees.FEATURES);
 labels such a candidate a hit when it matches (+-25 ms, one-to-one) a true
 onset that no peak above the fixed thresholds matches, and fits scikit-learn's
 HistGradientBoostingClassifier.  Before the fit it reports a
-leave-one-group-out estimate: for each kit group (FluidR3's kits are one group,
-as they share samples; TimGM6mb's another), the live detector runs over its
+leave-one-group-out estimate: for each kit group (kits that share samples are
+one group: FluidR3's kits, TimGM6mb's, GMRockKit and The Black Pearl), the live detector runs over its
 loops with trees fitted on the other groups, and with the fixed thresholds
 alone, and F at +-25 ms is counted.
 
@@ -19,7 +19,7 @@ kits (bench/gm_kits.py), the "other" kits, the Sonic Pi kit
 (bench/sonic_pi_kit.py) and the synthetic kit; `--exclude` leaves sets out, so
 that a benchmark can run trees that never saw its kits
 (DRUMTIMBRE_ONSET_TREES=FILE).  Needs the `train` extra (scikit-learn) and
-`build-data`'s extracted kits.  About 10 minutes with the estimate on 2 cores.
+`build-data`'s extracted kits.  About 8 minutes with the estimate on 2 cores.
 
     .venv/bin/python scripts/fit_onset_trees.py [--seeds 2] [--exclude held-out other sonic_pi] [--out FILE]
 """
@@ -46,6 +46,8 @@ TUNING_KITS = ("GMRockKit", "The Black Pearl 1.0", "TR808EmulationKit", "Millo_M
                "lmms", "VariBreaks")
 """bench/onset_eval.py's tuning kits (Debian)."""
 GM_KITS = ROOT / "data" / "audio" / "gm_kits"
+SHARED = {"GMRockKit": "GMRockKit+BlackPearl", "The Black Pearl 1.0": "GMRockKit+BlackPearl"}
+"""Debian kits holding the same sample files (81 of GMRockKit's 86 are The Black Pearl's): one group each."""
 OTHER_KITS = ("data/audio/soundfonts/Red_Zeppelin_4_LV2/Red_Zeppelin_4pc", "data/audio/freepats/Drum_000")
 SONIC_PI_KIT = ROOT / "data" / "audio" / "sonic_pi_kit"
 BPMS = (85, 110, 140, 170)
@@ -60,10 +62,11 @@ ACCEPT_ALL = Forest(feature=np.zeros(1, np.int32), threshold=np.zeros(1, np.floa
 
 def kit_sets() -> dict[str, list[tuple[str, str]]]:
     """Set name -> (group, kit) pairs of every kit found: onset_eval's Debian tuning and held-out kits, the
-    General MIDI SoundFont kits (bench/gm_kits.py; FluidR3's kits are one group, TimGM6mb's another), the
+    General MIDI SoundFont kits (bench/gm_kits.py; FluidR3's kits are one group, TimGM6mb's another; kits sharing
+    samples are one group, `SHARED`), the
     "other" kits (avldrums' Red Zeppelin, freepats), the Sonic Pi kit (bench/sonic_pi_kit.py), the synthetic kit."""
     debian = installed_kits()
-    sets = {"tuning": [(k, k) for k in TUNING_KITS if k in debian],
+    sets = {"tuning": [(SHARED.get(k, k), k) for k in TUNING_KITS if k in debian],
             "held-out": [(k, k) for k in debian if k not in TUNING_KITS],
             "gm": [(d.name.split("_")[0], str(d)) for d in sorted(GM_KITS.glob("*")) if d.is_dir()],
             "other": [(Path(k).name, str(ROOT / k)) for k in OTHER_KITS if (ROOT / k).is_dir()],

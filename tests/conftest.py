@@ -16,3 +16,9 @@ def reference() -> Path:
     if not REFERENCE.is_dir():
         pytest.skip(f"reference data not found at {REFERENCE} (the ../shared checkout beside the repo; CI has it)")
     return REFERENCE
+
+
+@pytest.fixture(autouse=True)
+def shipped_onset_trees(monkeypatch):
+    """Every test runs the shipped onset trees, whatever DRUMTIMBRE_ONSET_TREES says in the caller's shell."""
+    monkeypatch.delenv("DRUMTIMBRE_ONSET_TREES", raising=False)
