@@ -269,7 +269,9 @@ def test_the_terminal_display_does_not_make_the_audio_callback_late(loop_file, m
     assert "hit" in "".join(screen) and "brightness" in "".join(screen)  # the display was drawn
     recorded = json.loads(stats.read_text())
     true_onsets_found(parse_oscdump(dump.lines, "/drumtimbre/hit"), truth, recorded["xrun_s"], err)
-    assert recorded["summary"]["xruns"] < 10, recorded["summary"]["xruns"]  # 5 s of audio
+    # 5 s of audio: with the default switch interval (the bug) 21-30 xruns in three runs here; with the fix under
+    # 10 alone, and once 11 in a full run of the suite on this loaded 2-core VM (session 19)
+    assert recorded["summary"]["xruns"] < 16, recorded["summary"]["xruns"]
 
 
 def drain(fd: int) -> str:
