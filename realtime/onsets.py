@@ -32,7 +32,7 @@ in the one-pole filters, and the same onsets):
    its first difference; splatter of a cut is no hit).  With `trees` (the default), a peak that misses
    `threshold_offset` or the masking threshold but passes `candidate_offset` (and the median threshold and
    the cut-off check) is a candidate, and an onset when the shipped classifier (realtime.onset_trees:
-   gradient-boosted trees over its features, fitted on rendered loops and lone one-shots of 26 kits and the synthetic one) gives it a
+   gradient-boosted trees over its features, fitted on rendered loops of 26 kits and the synthetic one) gives it a
    probability above `accept_prob` and it adds energy (the hop after its frame at least as strong as the
    hop before the frame, in full or in the treble); it rescues soft hits (off with `post_frames` 0).
 5. Backtracking: in the DC-blocked samples before the peak frame's end (at
