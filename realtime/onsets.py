@@ -394,7 +394,8 @@ class OnsetDetector:
         self._agc_level = float(10 ** (p.agc_target_db / 20))  # frame RMS, full scale 1
         self._mask_decay = float(np.exp(-p.hop_s / p.masking_s)) if p.masking_s > 0 else 0.0
         # detection-function history kept: the median's, the peak window's, and the classifier's past_max (40 frames)
-        self._hist = max(self.n_median, p.pre_frames, _PAST_FRAMES if self.forest is not None else 0) + p.post_frames + 2
+        past_frames = _PAST_FRAMES if self.forest is not None else 0
+        self._hist = max(self.n_median, p.pre_frames, past_frames) + p.post_frames + 2
         # Python lists, not arrays: _decide's usual path (no candidate peak) then makes no numpy call
         self._df: list[float] = []  # recent detection function values
         self._ok: list[bool] = []  # frame clear of non-finite stretches (the level is checked in _decide)
@@ -756,13 +757,13 @@ class OnsetDetector:
             if trees is not None and sample is not None:  # a candidate: the trees decide on one under the
                 # fixed thresholds if it adds energy: the hop after its frame at least as strong as the hop before
                 # the frame, in full or in the treble (a sound cut dead under another one splatters, adds none)
-                change = self._energy_change(end)
-                adds = change[0] >= 0 or change[1] >= 0
                 x = None
-                if (not fixed and adds) or (self.candidates is not None and fixed):
-                    x = self._candidate_features(k, i, v, med, mask, sample, change)
-                    if self.candidates is not None:
-                        self.candidates.append((int(sample), x, fixed))
+                if not fixed or self.candidates is not None:  # (a fixed onset needs neither, unless recorded)
+                    change = self._energy_change(end)
+                    if fixed or change[0] >= 0 or change[1] >= 0:
+                        x = self._candidate_features(k, i, v, med, mask, sample, change)
+                        if self.candidates is not None:
+                            self.candidates.append((int(sample), x, fixed))
                 self._last_cand, self._last_cand_v = sample, v
                 if not fixed and (x is None or probability(trees, x) <= p.accept_prob):
                     continue
@@ -917,12 +918,13 @@ def _band_matrix(freqs: np.ndarray, n_bands: int, min_bins: int = 1, top_hz: flo
 
 
 def detect(samples: np.ndarray, sample_rate: int, block_size: int = 256,
-           params: OnsetParams = OnsetParams()) -> np.ndarray:
-    """Onset times (s) of mono `samples`, fed through OnsetDetector in blocks of `block_size` samples."""
+           params: OnsetParams = OnsetParams(), forest: Forest | None = None) -> np.ndarray:
+    """Onset times (s) of mono `samples`, fed through OnsetDetector in blocks of `block_size` samples (`forest`:
+    candidate trees instead of the shipped ones)."""
     if block_size < 1:
         raise ValueError(f"block_size {block_size}: must be >= 1")
     x = np.asarray(samples, dtype=np.float32).reshape(-1)
-    det = OnsetDetector(sample_rate, params)
+    det = OnsetDetector(sample_rate, params, forest)
     found: list[Onset] = []
     for i in range(0, x.size, block_size):
         found.extend(det.process(x[i: i + block_size]))

@@ -19,7 +19,7 @@ kits (bench/gm_kits.py), the "other" kits, the Sonic Pi kit
 (bench/sonic_pi_kit.py) and the synthetic kit; `--exclude` leaves sets out, so
 that a benchmark can run trees that never saw its kits
 (DRUMTIMBRE_ONSET_TREES=FILE).  Needs the `train` extra (scikit-learn) and
-`build-data`'s extracted kits.  About 8 minutes with the estimate on 2 cores.
+`build-data`'s extracted kits.  About 5 minutes with the estimate on 2 cores.
 
     .venv/bin/python scripts/fit_onset_trees.py [--seeds 2] [--exclude held-out other sonic_pi] [--out FILE]
 """
@@ -35,22 +35,20 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from encoder.trees import Forest, from_sklearn  # noqa: E402
+from onset_eval import BPMS, TUNING_KITS  # noqa: E402  (its tuning kits and tempos)
 from realtime.loops import STYLES, add_shot, installed_kits, load_kit, merge_close, render_loop  # noqa: E402
 from realtime.onset_match import match  # noqa: E402
 from realtime.onset_trees import FEATURES, TREES_PATH, forest_to_json  # noqa: E402
-from realtime.onsets import OnsetDetector, OnsetParams  # noqa: E402
+from realtime.onsets import OnsetDetector, OnsetParams, detect  # noqa: E402
 
-TUNING_KITS = ("GMRockKit", "The Black Pearl 1.0", "TR808EmulationKit", "Millo_MultiLayered2", "Millo_MultiLayered3",
-               "lmms", "VariBreaks")
-"""bench/onset_eval.py's tuning kits (Debian)."""
 GM_KITS = ROOT / "data" / "audio" / "gm_kits"
 SHARED = {"GMRockKit": "GMRockKit+BlackPearl", "The Black Pearl 1.0": "GMRockKit+BlackPearl"}
 """Debian kits holding the same sample files (81 of GMRockKit's 86 are The Black Pearl's): one group each."""
 OTHER_KITS = ("data/audio/soundfonts/Red_Zeppelin_4_LV2/Red_Zeppelin_4pc", "data/audio/freepats/Drum_000")
 SONIC_PI_KIT = ROOT / "data" / "audio" / "sonic_pi_kit"
-BPMS = (85, 110, 140, 170)
 GAINS_DB = (0.0, -20.0)
 RATES = (48000, 44100)
 TREE_PARAMS = dict(max_iter=150, max_depth=5, learning_rate=0.1, l2_regularization=1.0, min_samples_leaf=40)
@@ -62,9 +60,9 @@ ACCEPT_ALL = Forest(feature=np.zeros(1, np.int32), threshold=np.zeros(1, np.floa
 
 def kit_sets() -> dict[str, list[tuple[str, str]]]:
     """Set name -> (group, kit) pairs of every kit found: onset_eval's Debian tuning and held-out kits, the
-    General MIDI SoundFont kits (bench/gm_kits.py; FluidR3's kits are one group, TimGM6mb's another; kits sharing
-    samples are one group, `SHARED`), the
-    "other" kits (avldrums' Red Zeppelin, freepats), the Sonic Pi kit (bench/sonic_pi_kit.py), the synthetic kit."""
+    General MIDI SoundFont kits (bench/gm_kits.py; FluidR3's kits are one group, TimGM6mb's another; Debian kits
+    sharing samples are one group, `SHARED`), the "other" kits (avldrums' Red Zeppelin, freepats), the Sonic Pi
+    kit (bench/sonic_pi_kit.py), the synthetic kit."""
     debian = installed_kits()
     sets = {"tuning": [(SHARED.get(k, k), k) for k in TUNING_KITS if k in debian],
             "held-out": [(k, k) for k in debian if k not in TUNING_KITS],
@@ -124,10 +122,8 @@ def scored(job_forest: tuple) -> tuple[str, int, int, int]:
     given trees, or with the fixed thresholds (trees=False) when the forest is None."""
     job, forest = job_forest
     audio, rate, truth = render(job)
-    det = OnsetDetector(rate, OnsetParams(trees=forest is not None), forest=forest)
-    found = [o.time for i in range(0, audio.size, 128) for o in det.process(audio[i:i + 128])]
-    found += [o.time for o in det.flush()]
-    return job[0], len(match(np.array(found), truth, 0.025)), len(found), truth.size
+    found = detect(audio, rate, 128, OnsetParams(trees=forest is not None), forest)
+    return job[0], len(match(found, truth, 0.025)), found.size, truth.size
 
 
 def f_line(rows: list[tuple[str, int, int, int]]) -> str:
