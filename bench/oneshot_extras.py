@@ -1,11 +1,11 @@
 """Every one-shot file of the Debian kits, alone: onsets away from its attack, ours vs aubio.
 
-    .venv/bin/python bench/oneshot_extras.py [--params JSON] [--no-aubio] [--out FILE.md]
+    .venv/bin/python bench/oneshot_extras.py [--params JSON] [--no-aubio] [--rate HZ] [--out FILE.md]
 
 Each audio file under the Hydrogen kits and LMMS' drums (kick, snare, hat,
 tom, cymbal, percussion: all of them, with or without a role in
 realtime.loops) is prepared as the loops' one-shots are (mono, DC removed,
-48 kHz, peak 0.9), played alone after 0.25 s of silence and followed by 0.5 s
+48 kHz unless --rate, peak 0.9), played alone after 0.25 s of silence and followed by 0.5 s
 of it.  An onset more than 25 ms from the attack (the first sample at -40 dB
 re the peak) is "extra": a hit the player never played.  Files whose sound
 attacks again by more than 10 dB (realtime.loops.has_second_attack) are
@@ -51,15 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--params", default=None, metavar="JSON", help="OnsetParams fields to change for ours")
     p.add_argument("--no-aubio", action="store_true")
+    p.add_argument("--rate", type=int, default=RATE, help=f"sample rate the one-shots are played at, Hz (default {RATE})")
     p.add_argument("--out", type=Path, help="write the markdown here")
     args = p.parse_args(argv)
+    rate_out = args.rate
     params = OnsetParams(**json.loads(args.params)) if args.params else OnsetParams()
-    dets = {"ours": lambda x: detect(x, RATE, 128, params)}
+    dets = {"ours": lambda x: detect(x, rate_out, 128, params)}
     if not args.no_aubio:
         try:
             import aubio  # noqa: F401
             for m in AUBIO:
-                dets[f"aubio {m} 0.05"] = lambda x, m=m: aubio_onsets(x, RATE, m, 0.05).times
+                dets[f"aubio {m} 0.05"] = lambda x, m=m: aubio_onsets(x, rate_out, m, 0.05).times
         except ImportError:
             print("aubio not installed (pip install aubio-ledfx): its columns are left out", file=sys.stderr)
     t0 = time.perf_counter()
@@ -74,16 +76,17 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # a file soundfile cannot read is named, not fatal
             unread.append(f"{f}: {exc}")
             continue
-        shot = _prepare(x, rate, RATE)
+        shot = _prepare(x, rate, rate_out)
         if shot is None:
             continue
         attack = _attack_index(shot)
-        kind = "second" if has_second_attack(shot, RATE, attack) else "plain"
+        kind = "second" if has_second_attack(shot, rate_out, attack) else "plain"
         files[kind] += 1
-        y = np.concatenate([np.zeros(RATE // 4, np.float32), shot * np.float32(0.9), np.zeros(RATE // 2, np.float32)])
+        y = np.concatenate([np.zeros(rate_out // 4, np.float32), shot * np.float32(0.9),
+                            np.zeros(rate_out // 2, np.float32)])
         for name, fn in dets.items():
             times = np.asarray(fn(y))
-            n = int(np.count_nonzero(np.abs(times - (0.25 + attack / RATE)) > 0.025))
+            n = int(np.count_nonzero(np.abs(times - (0.25 + attack / rate_out)) > 0.025))
             extra[kind][name] += n
             if kind == "plain":
                 by_kit[kit][name] += n
@@ -92,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
                 worst.append((n, f"{kit}/{f.name}"))
     names = list(dets)
     lines = ["Command: `.venv/bin/python bench/oneshot_extras.py" + (f" --params '{args.params}'" if args.params else "")
-             + (" --no-aubio" if args.no_aubio else "") + "`  ",
+             + (" --no-aubio" if args.no_aubio else "") + (f" --rate {rate_out}" if rate_out != RATE else "") + "`  ",
              f"Machine: {machine()}; {time.perf_counter() - t0:.0f} s wall.  ",
-             f"Ours: {params if args.params else 'OnsetParams(defaults)'}, 128-sample blocks at {RATE} Hz, with "
+             f"Ours: {params if args.params else 'OnsetParams(defaults)'}, 128-sample blocks at {rate_out} Hz, with "
              f"{trees_source(params.trees)}; aubio: buf 512, "
              "hop 256, minioi 30 ms.", "",
              "### Extra onsets (more than 25 ms from the attack), every one-shot alone", "",

@@ -21,9 +21,13 @@ in the one-pole filters, and the same onsets):
 3. Detection function: mean over bands of the rise over the band-wise maximum
    of the `ref_frames` previous frames (noisy decays rarely exceed it); bands
    below `ref_low_hz` use `ref_frames_low` frames, a kick's whole period, so a
-   low tone's phase moving through the short frame is no rise.
+   low tone's phase moving through the short frame is no rise.  Below a sample
+   rate of 2 x `max_hz` the bands above the Nyquist frequency count as bands with
+   no rise (the mean is over the full layout), so the thresholds mean the same
+   at 16 kHz as at 48 kHz.
 4. Peak picking: local maximum over `pre_frames` before / `post_frames` after,
-   above `threshold_ratio` x moving median (`median_window_s`) + `threshold_offset`,
+   above `threshold_ratio` x moving median (`median_window_s`; frames before the stream count as
+   0, so a hit starting it is not measured against itself) + `threshold_offset`,
    above a masking threshold (`masking_ratio` x the last peak, decaying with
    `masking_s`), frame level above `floor_dbfs` with its newer half not much
    quieter than its older (in full or in the treble), and not a truncation (the
@@ -320,6 +324,14 @@ class OnsetDetector:
         if self.bins.size == 0:
             raise ValueError(f"OnsetParams min_hz={p.min_hz}, max_hz={p.max_hz}: no FFT bin at {sr} Hz")
         self.bands = _band_matrix(freqs[self.bins], max(1, p.n_bands), p.min_bins, p.max_hz)
+        # the detection function divides by the bands of the full layout (as if the Nyquist frequency reached
+        # max_hz): below 2 x max_hz the missing top bands count as bands with no rise, so it means what it means at
+        # 44.1 and 48 kHz (at 16 kHz, 13 bands of 17: a cymbal's flicker in the bands left was a larger share of it)
+        step = float(freqs[1] - freqs[0])
+        full = np.arange(1, int(p.max_hz / step) + 1) * step
+        full = full[(full >= max(p.min_hz, step * 0.99)) & (full <= p.max_hz)]
+        self.n_bands_full = max(self.bands.shape[1], _band_matrix(full, max(1, p.n_bands), p.min_bins,
+                                                                   p.max_hz).shape[1] if full.size else 0)
         self.scale = np.float32(2.0 * p.log_gamma / self.window.sum())
         self.floor_ms = 10 ** (p.floor_dbfs / 10) * float(np.mean(self.window ** 2))
         r = self._r_dc = float(np.exp(-2 * np.pi * p.dc_cutoff_hz / sr))
@@ -567,9 +579,10 @@ class OnsetDetector:
         if self.forest is not None:
             self._keep_frames(first_end // self.hop - 1, pos, mag, level)
         kb = self.params.top_bands
-        if 0 < kb < pos.shape[1]:
-            pos = np.partition(pos, pos.shape[1] - kb, axis=1)[:, -kb:]
-        flux = np.add.reduce(pos, axis=1) / pos.shape[1]  # the mean, without np.mean's overhead
+        n = self.n_bands_full  # the mean over the full layout's bands (without np.mean's overhead) ...
+        if 0 < kb < pos.shape[1]:  # ... or over the kb strongest
+            pos, n = np.partition(pos, pos.shape[1] - kb, axis=1)[:, -kb:], kb
+        flux = np.add.reduce(pos, axis=1) / n
         self._df += flux.tolist()
         # frames overlapping a non-finite stretch, and the reference frames after it, are no onset
         if self._bad_until > first_end - self.n_win - r * self.hop:
@@ -744,6 +757,8 @@ class OnsetDetector:
             if p.post_frames and v <= max(df[i + 1: i + 1 + p.post_frames]):
                 continue
             past = df[max(0, i - self.n_median): i]
+            if k < self.n_median:  # the stream's first frames: before it there was silence (flux 0), so a
+                past = past + [0.0] * (self.n_median - k)  # hit starting it is not measured against itself
             med = float(np.median(past)) if past else 0.0
             if v <= p.threshold_ratio * med + offset:
                 continue

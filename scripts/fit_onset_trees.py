@@ -37,11 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from encoder.trees import Forest, from_sklearn  # noqa: E402
+from encoder.trees import from_sklearn  # noqa: E402
 from onset_eval import BPMS, TUNING_KITS  # noqa: E402  (its tuning kits and tempos)
 from realtime.loops import STYLES, add_shot, installed_kits, load_kit, merge_close, render_loop  # noqa: E402
 from realtime.onset_match import match  # noqa: E402
-from realtime.onset_trees import FEATURES, TREES_PATH, forest_to_json  # noqa: E402
+from realtime.onset_trees import ACCEPT_ALL, FEATURES, TREES_PATH, forest_to_json  # noqa: E402
 from realtime.onsets import OnsetDetector, OnsetParams, detect  # noqa: E402
 
 GM_KITS = ROOT / "data" / "audio" / "gm_kits"
@@ -52,10 +52,6 @@ SONIC_PI_KIT = ROOT / "data" / "audio" / "sonic_pi_kit"
 GAINS_DB = (0.0, -20.0)
 RATES = (48000, 44100)
 TREE_PARAMS = dict(max_iter=150, max_depth=5, learning_rate=0.1, l2_regularization=1.0, min_samples_leaf=40)
-ACCEPT_ALL = Forest(feature=np.zeros(1, np.int32), threshold=np.zeros(1, np.float32),
-                    children=np.zeros((1, 2), np.int32), value=np.zeros(1, np.float32),
-                    roots=np.zeros((1, 1), np.int32), base=np.full(1, 20.0, np.float32), depth=0)
-"""A classifier that accepts every candidate (probability 1): for collecting them."""
 
 
 def kit_sets() -> dict[str, list[tuple[str, str]]]:
