@@ -14,7 +14,7 @@ kHz, 128-sample blocks):
 
 A candidate can match a true onset by chance: the candidates per second are
 printed, so the reader can judge (at 4 a second, a +-25 ms window holds one by
-chance about one time in five).  Peaks closer than `min_interval_s` to an
+chance nearly one time in five).  Peaks closer than `min_interval_s` to an
 earlier fixed peak are dropped, as the detector drops them.
 
     .venv/bin/python bench/onset_ceiling.py [--offsets 0.02 0.01] [--kits DIR ...] [--out FILE.md]
@@ -39,6 +39,7 @@ from realtime.onset_match import match  # noqa: E402
 from realtime.onset_trees import ACCEPT_ALL, trees_source  # noqa: E402
 from realtime.onsets import OnsetDetector, OnsetParams  # noqa: E402
 from report import emit, machine  # noqa: E402
+
 
 def peaks(job: tuple[np.ndarray, int, np.ndarray, float]) -> tuple[int, int, int, int, int]:
     """(true onsets, fixed peaks, fixed peaks matching a true onset, candidates under the fixed thresholds,

@@ -579,9 +579,11 @@ class OnsetDetector:
         if self.forest is not None:
             self._keep_frames(first_end // self.hop - 1, pos, mag, level)
         kb = self.params.top_bands
-        n = self.n_bands_full  # the mean over the full layout's bands (without np.mean's overhead) ...
-        if 0 < kb < pos.shape[1]:  # ... or over the kb strongest
-            pos, n = np.partition(pos, pos.shape[1] - kb, axis=1)[:, -kb:], kb
+        # the mean over the full layout's bands (without np.mean's overhead), or over the kb strongest of them
+        # (the missing ones, no rise, are never stronger than a band present)
+        n = min(kb, self.n_bands_full) if kb > 0 else self.n_bands_full
+        if 0 < kb < pos.shape[1]:
+            pos = np.partition(pos, pos.shape[1] - kb, axis=1)[:, -kb:]
         flux = np.add.reduce(pos, axis=1) / n
         self._df += flux.tolist()
         # frames overlapping a non-finite stretch, and the reference frames after it, are no onset
@@ -837,11 +839,12 @@ class OnsetDetector:
         d_nxt, d_before = np.diff(nxt), np.diff(before)
         return float(np.dot(d_nxt, d_nxt)) < self.params.treble_rise * float(np.dot(d_before, d_before))
 
-    def _backtrack(self, frame_end: int, not_before: int = 0, min_rise_db: float | None = None) -> int | None:
-        """Attack start (absolute sample) within the peak frame and lookback_s before it, not before
-        `not_before`; None when the level rises less than `min_rise_db` (default: params.min_rise_db)."""
+    def _backtrack(self, frame_end: int, not_before: int | None = None, min_rise_db: float | None = None) -> int | None:
+        """Attack start (absolute sample, >= 0) within the peak frame and lookback_s before it, not before
+        `not_before`; None when the level rises less than `min_rise_db` (default: params.min_rise_db).  Before
+        the stream the store holds zeros, so a hit starting it rises from silence, as after silence."""
         back = min(self.n_win + self.lookback, self.max_back)
-        start = max(frame_end - back, not_before, 0)
+        start = frame_end - back if not_before is None else max(frame_end - back, not_before)
         start -= (start - frame_end) % self.env_len  # sub-blocks aligned to frame_end
         if start >= frame_end:
             return None
@@ -860,7 +863,7 @@ class OnsetDetector:
         i = min(i, j)
         sub = seg[i * self.env_len: (i + 1) * self.env_len]
         first = int(np.argmax(sub >= 10 ** (thr / 20)))
-        return start + i * self.env_len + first
+        return max(0, start + i * self.env_len + first)
 
 
 HOLD_MAX_S = 0.0005
