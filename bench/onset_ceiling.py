@@ -36,8 +36,8 @@ sys.path.insert(0, str(REPO / "bench"))
 from onset_eval import TUNING_KITS, loops  # noqa: E402
 from realtime.loops import installed_kits  # noqa: E402
 from realtime.onset_match import match  # noqa: E402
-from realtime.onset_trees import ACCEPT_ALL, trees_source  # noqa: E402
-from realtime.onsets import OnsetDetector, OnsetParams  # noqa: E402
+from realtime.onset_trees import trees_source  # noqa: E402
+from realtime.onsets import OnsetParams, collect_candidates  # noqa: E402
 from report import emit, machine  # noqa: E402
 
 
@@ -46,13 +46,7 @@ def peaks(job: tuple[np.ndarray, int, np.ndarray, float]) -> tuple[int, int, int
     candidates matching a true onset no fixed peak matches) of one loop."""
     audio, rate, truth, offset = job
     params = OnsetParams(candidate_offset=offset)
-    det = OnsetDetector(rate, params, forest=ACCEPT_ALL)
-    det.candidates = []
-    for i in range(0, audio.size, 128):
-        det.process(audio[i:i + 128])
-    det.flush()
-    times = np.array([s / rate for s, _, _ in det.candidates])
-    fixed = np.array([f for _, _, f in det.candidates], bool)
+    times, _, fixed = collect_candidates(audio, rate, 128, params)
     keep, last = np.ones(times.size, bool), -1.0
     for c in np.flatnonzero(fixed):  # the detector's minimum interval between fixed onsets
         if times[c] - last < params.min_interval_s:

@@ -72,8 +72,8 @@ BACK_S = 0.016
 ACCEPT_ALL = Forest(feature=np.zeros(1, np.int32), threshold=np.zeros(1, np.float32),
                     children=np.zeros((1, 2), np.int32), value=np.zeros(1, np.float32),
                     roots=np.zeros((1, 1), np.int32), base=np.full(1, 20.0, np.float32), depth=0)
-"""A classifier that accepts every candidate (probability 1): for collecting them (scripts/fit_onset_trees.py,
-bench/onset_ceiling.py)."""
+"""A classifier that accepts every candidate (probability 1): for collecting them (realtime.onsets.collect_candidates,
+used by scripts/fit_onset_trees.py and bench/onset_ceiling.py)."""
 
 
 def trees_source(on: bool = True) -> str:

@@ -71,7 +71,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from encoder.trees import Forest
-from realtime.onset_trees import BACK_S, RANGES_HZ, load_forest, probability
+from realtime.onset_trees import ACCEPT_ALL, BACK_S, FEATURES, RANGES_HZ, load_forest, probability
 
 _PAST_FRAMES = 40
 """The classifier's past_max looks back this many frames (53 ms at the default hop)."""
@@ -320,18 +320,20 @@ class OnsetDetector:
         self.max_back = max(self.hop, int(p.max_latency_s * sr) - (p.post_frames + 1) * self.hop)
         self.window = np.hanning(self.n_win + 2)[1:-1].astype(np.float32)
         freqs = np.fft.rfftfreq(self.n_win, 1.0 / sr)
-        self.bins = np.flatnonzero((freqs >= max(p.min_hz, freqs[1] * 0.99)) & (freqs <= p.max_hz))
+
+        def in_range(f: np.ndarray) -> np.ndarray:  # FFT bin frequencies f (Hz, from 0) within min_hz..max_hz
+            return (f >= max(p.min_hz, f[1] * 0.99)) & (f <= p.max_hz)
+
+        self.bins = np.flatnonzero(in_range(freqs))
         if self.bins.size == 0:
             raise ValueError(f"OnsetParams min_hz={p.min_hz}, max_hz={p.max_hz}: no FFT bin at {sr} Hz")
         self.bands = _band_matrix(freqs[self.bins], max(1, p.n_bands), p.min_bins, p.max_hz)
         # the detection function divides by the bands of the full layout (as if the Nyquist frequency reached
         # max_hz): below 2 x max_hz the missing top bands count as bands with no rise, so it means what it means at
         # 44.1 and 48 kHz (at 16 kHz, 13 bands of 17: a cymbal's flicker in the bands left was a larger share of it)
-        step = float(freqs[1] - freqs[0])
-        full = np.arange(1, int(p.max_hz / step) + 1) * step
-        full = full[(full >= max(p.min_hz, step * 0.99)) & (full <= p.max_hz)]
-        self.n_bands_full = max(self.bands.shape[1], _band_matrix(full, max(1, p.n_bands), p.min_bins,
-                                                                   p.max_hz).shape[1] if full.size else 0)
+        full = np.arange(int(p.max_hz / freqs[1]) + 2) * freqs[1]  # the same bins, on up to max_hz
+        self.n_bands_full = max(self.bands.shape[1],
+                                _band_matrix(full[in_range(full)], max(1, p.n_bands), p.min_bins, p.max_hz).shape[1])
         self.scale = np.float32(2.0 * p.log_gamma / self.window.sum())
         self.floor_ms = 10 ** (p.floor_dbfs / 10) * float(np.mean(self.window ** 2))
         r = self._r_dc = float(np.exp(-2 * np.pi * p.dc_cutoff_hz / sr))
@@ -933,6 +935,23 @@ def _band_matrix(freqs: np.ndarray, n_bands: int, min_bins: int = 1, top_hz: flo
     groups = np.unique(label)
     m = (label[:, None] == groups[None, :]).astype(np.float32)
     return m / m.sum(axis=0, keepdims=True)
+
+
+def collect_candidates(samples: np.ndarray, sample_rate: int, block_size: int = 128,
+                       params: OnsetParams = OnsetParams()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every candidate peak of mono `samples` as the live detector meets them (with a classifier accepting every
+    one; those under the fixed thresholds only when they add energy, the ones the trees decide on): attack times
+    (s), their FEATURES rows (n, features) and whether each passed the fixed thresholds.  For fitting the trees
+    (scripts/fit_onset_trees.py) and for bench/onset_ceiling.py."""
+    x = np.asarray(samples, dtype=np.float32).reshape(-1)
+    det = OnsetDetector(sample_rate, params, forest=ACCEPT_ALL)
+    det.candidates = []
+    for i in range(0, x.size, block_size):
+        det.process(x[i: i + block_size])
+    det.flush()
+    times = np.array([s / sample_rate for s, _, _ in det.candidates], dtype=np.float64)
+    features = np.array([f for _, f, _ in det.candidates], np.float32).reshape(-1, len(FEATURES))
+    return times, features, np.array([fixed for _, _, fixed in det.candidates], bool)
 
 
 def detect(samples: np.ndarray, sample_rate: int, block_size: int = 256,

@@ -41,8 +41,8 @@ from encoder.trees import from_sklearn  # noqa: E402
 from onset_eval import BPMS, TUNING_KITS  # noqa: E402  (its tuning kits and tempos)
 from realtime.loops import STYLES, add_shot, installed_kits, load_kit, merge_close, render_loop  # noqa: E402
 from realtime.onset_match import match  # noqa: E402
-from realtime.onset_trees import ACCEPT_ALL, FEATURES, TREES_PATH, forest_to_json  # noqa: E402
-from realtime.onsets import OnsetDetector, OnsetParams, detect  # noqa: E402
+from realtime.onset_trees import TREES_PATH, forest_to_json  # noqa: E402
+from realtime.onsets import OnsetParams, collect_candidates, detect  # noqa: E402
 
 GM_KITS = ROOT / "data" / "audio" / "gm_kits"
 SHARED = {"GMRockKit": "GMRockKit+BlackPearl", "The Black Pearl 1.0": "GMRockKit+BlackPearl"}
@@ -98,14 +98,8 @@ def render(job: tuple) -> tuple[np.ndarray, int, np.ndarray]:
 def candidates(job: tuple) -> tuple:
     """One job's candidates under the fixed thresholds: (group, features (n, FEATURES), hit labels (n,))."""
     audio, rate, truth = render(job)
-    det = OnsetDetector(rate, OnsetParams(), forest=ACCEPT_ALL)
-    det.candidates = []
-    for i in range(0, audio.size, 128):
-        det.process(audio[i:i + 128])
-    det.flush()
-    times = np.array([s / rate for s, _, _ in det.candidates])
-    x = np.array([f for _, f, _ in det.candidates], np.float32).reshape(-1, len(FEATURES))
-    under = np.array([not fixed for _, _, fixed in det.candidates], bool)
+    times, x, fixed = collect_candidates(audio, rate)
+    under = ~fixed
     # a hit: matches a true onset that no candidate passing the fixed thresholds matches (those are onsets anyway)
     taken = {r for r, _ in match(times[~under], truth, 0.025)}
     rest = np.array([t for r, t in enumerate(truth) if r not in taken])

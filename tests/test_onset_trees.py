@@ -11,7 +11,7 @@ import pytest
 from realtime.config import onset_params
 from realtime.loops import render_loop
 from realtime.onset_match import match
-from realtime.onset_trees import ENV_VAR, FEATURES, TREES_PATH, load_forest
+from realtime.onset_trees import ACCEPT_ALL, ENV_VAR, FEATURES, TREES_PATH, load_forest
 from realtime.onsets import OnsetDetector, OnsetParams
 from tests.signals import hat, kick
 
@@ -102,11 +102,10 @@ def test_the_shipped_trees_name_this_detectors_features():
 
 
 def test_trees_named_by_the_environment_are_used(tmp_path, monkeypatch):
-    fit = fit_script()
     from realtime.onset_trees import forest_to_json
 
     accept_all = tmp_path / "accept_all.json"
-    forest_to_json(fit.ACCEPT_ALL, accept_all)
+    forest_to_json(ACCEPT_ALL, accept_all)
     loop = render_loop("ghosts", 170, 6.0, RATE, seed=0, kit="synth")
     shipped = len(run(loop.audio))
     monkeypatch.setenv(ENV_VAR, str(accept_all))
@@ -149,7 +148,7 @@ def test_the_fit_script_labels_candidates_under_the_fixed_thresholds():
     # fixed thresholds' peaks miss; the others are not
     loop = render_loop("ghosts", 170, 6.0, RATE, seed=0, kit="synth")
     found: list = []
-    run(loop.audio, forest=fit.ACCEPT_ALL, candidates=found)
+    run(loop.audio, forest=ACCEPT_ALL, candidates=found)
     fixed_t = np.array([s / RATE for s, _, fixed in found if fixed])
     taken = {r for r, _ in match(fixed_t, loop.onsets, 0.025)}
     missed = np.array([t for r, t in enumerate(loop.onsets) if r not in taken])
