@@ -24,6 +24,8 @@ class InputLevels:
     mix_energy: float = 0.0
     mixed_frames: int = 0
     peak: float = 0.0
+    nonfinite: int = 0
+    """NaN/inf samples of the mono mix (counted by `onsets`; listen and analyze count theirs in the engine)."""
 
     def add(self, channels: np.ndarray, mono: np.ndarray) -> None:
         """One block: `channels` (frames, n) as mixed (n > 1), `mono` their mix (frames,); float32, any values."""

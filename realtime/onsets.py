@@ -10,10 +10,10 @@ in the one-pole filters, and the same onsets):
    (`low_cut_hz`, one pole; a DC offset fading out at a one-shot's end is a
    sub-bass swell, no hit); magnitudes averaged into `n_bands`
    log-spaced bands (`min_hz`..`max_hz`; a band of fewer than `min_bins` FFT
-   bins merged upwards), raised by a level control (a quiet input by up to
-   `agc_max_gain_db`, so that its recent peak frame RMS reaches
-   `agc_target_db`, and its quietest frames no higher than `agc_noise_db`;
-   never lowered), each band centred above `ref_low_hz` lifted toward the
+   bins merged upwards), scaled by a level control (a quiet input raised by up
+   to `agc_max_gain_db`, so that its recent peak frame RMS reaches
+   `agc_target_db`, and its quietest frames no higher than `agc_noise_db`; a
+   loud one lowered to that level, by up to `agc_max_cut_db`), each band centred above `ref_low_hz` lifted toward the
    recent peak of the loudest band below it (by at most `lift_max_db`, its
    recent floor to at most `lift_noise`: a soft hat under a loud kick or bass
    counts, steady hiss does not), log-compressed log(1 + gamma |X|).  The frame
@@ -103,15 +103,17 @@ class OnsetParams:
     log_gamma: float = 500.0
     """Log compression log(1 + gamma * |X|), |X| in full-scale units."""
     agc_target_db: float = -17.0
-    """Level control: a quiet input's frames are raised, before the log compression, so that the recent
-    peak frame RMS (Hann-windowed, after `low_cut_hz`) reaches this level, dBFS (the loops of
-    bench/onset_eval.py, peaking at 0.9, sit there): the thresholds then mean the same for an input
-    peaking at -30 dBFS as at 0; the gain is never below 1 ..."""
+    """Level control: a quiet input's frames are raised, and a loud input's lowered, before the log compression,
+    so that the recent peak frame RMS (Hann-windowed, after `low_cut_hz`) sits at this level, dBFS (the loops of
+    bench/onset_eval.py, peaking at 0.9, sit there): the thresholds then mean the same for an input peaking at
+    -30 dBFS as at 0, and for a hot or limited one, or float samples far beyond full scale ..."""
     agc_release_s: float = 10.0
     """... the recent peak level follows a louder frame at once and decays with this time constant, s
     (0: no level control, gain 1) ..."""
     agc_max_gain_db: float = 30.0
-    """... and the gain is at most this (dB) ..."""
+    """... the gain is at most this (dB) ..."""
+    agc_max_cut_db: float = 120.0
+    """... and at least minus this (dB; 0: a loud input is never lowered, as before 2026-11-27) ..."""
     agc_noise_db: float = -46.0
     """... and raises the recent floor (the quietest frames' RMS, dBFS) no higher than this: steady noise
     (hiss, a wash) at this level does not trigger ..."""
@@ -193,7 +195,7 @@ class OnsetParams:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be > 0")
         for name in ("min_interval_s", "lookback_s", "threshold_offset", "threshold_ratio", "attack_db", "min_hz",
                      "low_cut_hz", "rise_fraction", "late_rise_db", "energy_rise", "treble_rise", "agc_release_s",
-                     "agc_max_gain_db", "lift_max_db", "lift_noise", "top_bands", "ref_low_hz", "masking_s",
+                     "agc_max_gain_db", "agc_max_cut_db", "lift_max_db", "lift_noise", "top_bands", "ref_low_hz", "masking_s",
                      "masking_ratio", "max_latency_s", "candidate_offset", "accept_prob"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 0")
@@ -405,6 +407,7 @@ class OnsetDetector:
         self._noise_level = float(10 ** (p.agc_noise_db / 20))
         self._env_decay = float(np.exp(-p.hop_s / p.agc_release_s)) if p.agc_release_s > 0 else 0.0
         self._max_gain = float(10 ** (p.agc_max_gain_db / 20))
+        self._min_gain = float(10 ** (-p.agc_max_cut_db / 20))
         self._agc_level = float(10 ** (p.agc_target_db / 20))  # frame RMS, full scale 1
         self._mask_decay = float(np.exp(-p.hop_s / p.masking_s)) if p.masking_s > 0 else 0.0
         # detection-function history kept: the median's, the peak window's, and the classifier's past_max (40 frames)
@@ -709,13 +712,14 @@ class OnsetDetector:
     def _gains(self, level: np.ndarray | None) -> list[float] | None:
         """Per-frame gain from the levels before each frame: the recent peak level (frame RMS; instant rise,
         `agc_release_s` decay) raised to `agc_target_db`, by at most `agc_max_gain_db`, and the recent floor
-        (the quietest frames; rising by `agc_floor_rise_s`) no higher than `agc_noise_db`; never below 1.
-        None when off, or 1 for every frame (a loud input: multiplying by 1 changes nothing)."""
+        (the quietest frames; rising by `agc_floor_rise_s`) no higher than `agc_noise_db`; or, when the recent
+        peak is above the target, lowered to it, by at most `agc_max_cut_db`.  None when off, or 1 for every
+        frame (an input at the target: multiplying by 1 changes nothing)."""
         p = self.params
         if p.agc_release_s <= 0:
             return None
         out = []
-        raised = False
+        changed = False
         env, floor = self._env, self._floor
         # plain float arithmetic; comparisons, not min()/max(): the same values, and no call per frame
         for x in level.tolist():
@@ -725,7 +729,12 @@ class OnsetDetector:
             if floor > 0 and self._noise_level / floor < g:
                 g = self._noise_level / floor
             if g > 1.0:
-                raised = True
+                changed = True
+            elif env > self._agc_level and self._min_gain < 1.0:  # too loud: lowered (the floor is no matter)
+                g = self._agc_level / env
+                if g < self._min_gain:
+                    g = self._min_gain
+                changed = True
             else:
                 g = 1.0
             out.append(g)
@@ -734,7 +743,7 @@ class OnsetDetector:
             risen = floor * self._floor_rise
             floor = x if floor <= 0 or x < risen else risen
         self._env, self._floor = env, floor
-        return out if raised else None
+        return out if changed else None
 
     def _decide(self) -> list[Onset]:
         p = self.params

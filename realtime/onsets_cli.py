@@ -64,7 +64,13 @@ def stream_onsets(path, block_size: int, params, channels: tuple[int, ...] | Non
                 peak = float(np.max(np.abs(mono))) if mono.size else 0.0
                 if math.isfinite(peak):
                     levels.add_peak(peak)
-                found += det.process(mono)
+                else:
+                    levels.nonfinite += int(np.count_nonzero(~np.isfinite(mono)))
+                if peak < 1e15:
+                    found += det.process(mono)
+                else:  # NaN/inf or samples near float32's limit: the detector repairs or clips them, and
+                    with np.errstate(over="ignore", invalid="ignore"):  # numpy's overflow warning says no more
+                        found += det.process(mono)
                 read += data.shape[0]
             from realtime.cut_short import wav_cut_short
             short = wav_cut_short(path)  # (libsndfile reads what is there and says nothing)
@@ -119,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:  # an unknown key in [onsets]
             return error(f"{args.config}: {exc}", 2)
     if not args.file.is_file():
-        return error(f"{args.file}: no such file" + (" (a folder)" if args.file.is_dir() else ""))
+        return error(f"{args.file}: " + ("a folder, not an audio file" if args.file.is_dir() else "no such file"))
     if args.out is not None:  # before the work, not after it
         from encoder.out_path import check_writable
         try:
@@ -148,7 +154,12 @@ def _detect_and_report(args: argparse.Namespace, params, channels, truth, cleanu
         return error(f"cannot read audio file {args.file}: {exc}")
     if isinstance(failure, KeyboardInterrupt):
         cleanups.append(shutdown_guard(command="onsets"))  # a second Ctrl-C or SIGTERM while writing: exit now
-    for note in levels.notes():
+    notes = levels.notes()
+    if levels.nonfinite:  # (analyze and listen name them in their summary line)
+        from realtime.onsets import HOLD_MAX_S
+        notes.append(f"{levels.nonfinite} non-finite samples (NaN/inf; a run of up to {HOLD_MAX_S * 1000:g} ms "
+                     f"bridged, a longer one taken as silence)")
+    for note in notes:
         print(f"drumtimbre onsets: warning: {args.file}: {note}", file=sys.stderr)
     return _report(args, times, failure, seconds, truth)
 

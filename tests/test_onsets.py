@@ -338,6 +338,28 @@ def test_a_quiet_input_is_heard_as_well_as_a_loud_one():
     assert f_measure(detect(quiet, RATE, params=OnsetParams(agc_release_s=0, lift_max_db=0)), loop.onsets) < 0.5
 
 
+def test_a_loud_input_is_heard_as_at_the_nominal_level():
+    """The level control also lowers an input louder than its target (float samples beyond full scale: a hot
+    limiter, a file stored at another scale): loops of the generated kit 20 and 40 dB louder give the same
+    onsets, to the sample's neighbourhood, as at their level.  Never lowered (agc_max_cut_db 0, the detector
+    before), the log compression hears the decays' flicker louder and the onsets change."""
+    for style in ("dense_hats", "ghosts"):
+        loop = render_loop(style, 140, 6.0, RATE, seed=0, kit="synth")
+        nominal = detect(loop.audio, RATE, 128)
+        assert f_measure(nominal, loop.onsets) >= 0.9
+        for gain_db in (20, 40):
+            loud = loop.audio * np.float32(10 ** (gain_db / 20))
+            found = detect(loud, RATE, 128)
+            assert found.size == nominal.size and np.abs(found - nominal).max() < 0.001, (style, gain_db)
+    before = OnsetParams(agc_max_cut_db=0)
+    changed = 0
+    for style in ("dense_hats", "ghosts"):
+        loop = render_loop(style, 140, 6.0, RATE, seed=0, kit="synth")
+        a, b = detect(loop.audio, RATE, 128, before), detect(loop.audio * np.float32(100), RATE, 128, before)
+        changed += a.size != b.size or np.abs(a - b).max() >= 0.001
+    assert changed
+
+
 def test_hiss_is_not_raised_into_hits():
     """Steady hiss peaking at -40 dBFS, alone for 10 s: the level control must not raise it to a drum's level
     (its gain stops where the quietest frames would reach agc_noise_db)."""
@@ -376,6 +398,8 @@ def test_bad_parameters_are_named():
         OnsetParams(hop_s=0.0)
     with pytest.raises(ValueError, match="agc_max_gain_db"):
         OnsetParams(agc_max_gain_db=-6.0)
+    with pytest.raises(ValueError, match="agc_max_cut_db"):
+        OnsetParams(agc_max_cut_db=-1.0)
     with pytest.raises(ValueError, match="min_bins"):
         OnsetParams(min_bins=0)
     with pytest.raises(ValueError, match="sample rate 100"):
@@ -444,6 +468,23 @@ def test_cli_refuses_an_output_it_cannot_write_before_the_work_and_names_a_full_
     assert np.loadtxt(tmp_path / "new" / "times.txt").size == 2
 
 
+def test_cli_warns_of_non_finite_samples_and_still_finds_the_hits(tmp_path, capsys):
+    """NaN/inf in a float file: onsets names how many (as analyze and listen count them) and finds every hit."""
+    times = [0.3, 0.8, 1.3]
+    x = place(times, [kick, snare, hat], 1.8)
+    x[int(0.6 * RATE):int(0.6 * RATE) + 90] = np.nan
+    x[int(1.0 * RATE)] = np.inf
+    path = tmp_path / "holes.wav"
+    sf.write(str(path), x, RATE, subtype="FLOAT")
+    out = tmp_path / "t.txt"
+    assert main(["onsets", str(path), "-o", str(out)]) == 0
+    assert "holes.wav: 91 non-finite samples (NaN/inf;" in capsys.readouterr().err
+    assert f_measure(np.loadtxt(out, ndmin=1), np.array(times), 0.005) == 1.0
+    sf.write(str(path), np.nan_to_num(x), RATE, subtype="FLOAT")
+    assert main(["onsets", str(path), "-o", str(out)]) == 0
+    assert "non-finite" not in capsys.readouterr().err
+
+
 def test_cli_names_an_unreadable_file(tmp_path, capsys):
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
@@ -452,7 +493,7 @@ def test_cli_names_an_unreadable_file(tmp_path, capsys):
     assert main(["onsets", str(tmp_path / "gone.wav")]) == 1
     assert "gone.wav: no such file" in capsys.readouterr().err
     assert main(["onsets", str(tmp_path)]) == 1
-    assert "(a folder)" in capsys.readouterr().err
+    assert f"{tmp_path}: a folder, not an audio file" in capsys.readouterr().err  # as analyze and listen say
     empty = tmp_path / "empty.wav"
     sf.write(str(empty), np.zeros(0, dtype=np.float32), 48000)
     assert main(["onsets", str(empty)]) == 1  # as listen and analyze: an empty file is an error, not "no onsets"
