@@ -12,12 +12,13 @@ in the one-pole filters, and the same onsets):
    log-spaced bands (`min_hz`..`max_hz`; a band of fewer than `min_bins` FFT
    bins merged upwards), scaled by a level control (a quiet input raised by up
    to `agc_max_gain_db`, so that its recent peak frame RMS reaches
-   `agc_target_db`, and its quietest frames no higher than `agc_noise_db`; a
-   loud one lowered to that level, by up to `agc_max_cut_db`), each band centred above `ref_low_hz` lifted toward the
-   recent peak of the loudest band below it (by at most `lift_max_db`, its
-   recent floor to at most `lift_noise`: a soft hat under a loud kick or bass
-   counts, steady hiss does not), log-compressed log(1 + gamma |X|).  The frame
-   and its reference (below) get the same gains, so a change of gain is no rise.
+   `agc_target_db`, and its quietest frames no higher than `agc_noise_db`; one
+   more than `agc_cut_above_db` louder lowered to that much above it), each
+   band centred above `ref_low_hz` lifted toward the recent peak of the loudest
+   band below it (by at most `lift_max_db`, its recent floor to at most
+   `lift_noise`: a soft hat under a loud kick or bass counts, steady hiss does
+   not), log-compressed log(1 + gamma |X|).  The frame and its reference
+   (below) get the same gains, so a change of gain is no rise.
 3. Detection function: mean over bands of the rise over the band-wise maximum
    of the `ref_frames` previous frames (noisy decays rarely exceed it); bands
    below `ref_low_hz` use `ref_frames_low` frames, a kick's whole period, so a
@@ -103,17 +104,19 @@ class OnsetParams:
     log_gamma: float = 500.0
     """Log compression log(1 + gamma * |X|), |X| in full-scale units."""
     agc_target_db: float = -17.0
-    """Level control: a quiet input's frames are raised, and a loud input's lowered, before the log compression,
-    so that the recent peak frame RMS (Hann-windowed, after `low_cut_hz`) sits at this level, dBFS (the loops of
-    bench/onset_eval.py, peaking at 0.9, sit there): the thresholds then mean the same for an input peaking at
-    -30 dBFS as at 0, and for a hot or limited one, or float samples far beyond full scale ..."""
+    """Level control: a quiet input's frames are raised, before the log compression, so that the recent peak frame
+    RMS (Hann-windowed, after `low_cut_hz`) reaches this level, dBFS (the loops of bench/onset_eval.py, peaking at
+    0.9, sit there): the thresholds then mean the same for an input peaking at -30 dBFS as at 0 ..."""
     agc_release_s: float = 10.0
     """... the recent peak level follows a louder frame at once and decays with this time constant, s
     (0: no level control, gain 1) ..."""
     agc_max_gain_db: float = 30.0
     """... the gain is at most this (dB) ..."""
-    agc_max_cut_db: float = 120.0
-    """... and at least minus this (dB; 0: a loud input is never lowered, as before 2026-11-27) ..."""
+    agc_cut_above_db: float = 6.0
+    """... and a loud input's frames are lowered so that the recent peak frame RMS is at most this far above the
+    target (dB; a hot or limited input, or float samples far beyond full scale, is heard as a loud one; the
+    margin keeps one accent louder than the rest from dulling the next seconds; 1000: never lowered, the
+    detector before 2026-11-27) ..."""
     agc_noise_db: float = -46.0
     """... and raises the recent floor (the quietest frames' RMS, dBFS) no higher than this: steady noise
     (hiss, a wash) at this level does not trigger ..."""
@@ -195,8 +198,8 @@ class OnsetParams:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be > 0")
         for name in ("min_interval_s", "lookback_s", "threshold_offset", "threshold_ratio", "attack_db", "min_hz",
                      "low_cut_hz", "rise_fraction", "late_rise_db", "energy_rise", "treble_rise", "agc_release_s",
-                     "agc_max_gain_db", "agc_max_cut_db", "lift_max_db", "lift_noise", "top_bands", "ref_low_hz", "masking_s",
-                     "masking_ratio", "max_latency_s", "candidate_offset", "accept_prob"):
+                     "agc_max_gain_db", "agc_cut_above_db", "lift_max_db", "lift_noise", "top_bands", "ref_low_hz",
+                     "masking_s", "masking_ratio", "max_latency_s", "candidate_offset", "accept_prob"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 0")
         for name in ("min_bins", "n_bands", "ref_frames", "ref_frames_low"):
@@ -407,7 +410,7 @@ class OnsetDetector:
         self._noise_level = float(10 ** (p.agc_noise_db / 20))
         self._env_decay = float(np.exp(-p.hop_s / p.agc_release_s)) if p.agc_release_s > 0 else 0.0
         self._max_gain = float(10 ** (p.agc_max_gain_db / 20))
-        self._min_gain = float(10 ** (-p.agc_max_cut_db / 20))
+        self._cut_level = float(10 ** ((p.agc_target_db + min(p.agc_cut_above_db, 1000.0)) / 20))
         self._agc_level = float(10 ** (p.agc_target_db / 20))  # frame RMS, full scale 1
         self._mask_decay = float(np.exp(-p.hop_s / p.masking_s)) if p.masking_s > 0 else 0.0
         # detection-function history kept: the median's, the peak window's, and the classifier's past_max (40 frames)
@@ -713,8 +716,8 @@ class OnsetDetector:
         """Per-frame gain from the levels before each frame: the recent peak level (frame RMS; instant rise,
         `agc_release_s` decay) raised to `agc_target_db`, by at most `agc_max_gain_db`, and the recent floor
         (the quietest frames; rising by `agc_floor_rise_s`) no higher than `agc_noise_db`; or, when the recent
-        peak is above the target, lowered to it, by at most `agc_max_cut_db`.  None when off, or 1 for every
-        frame (an input at the target: multiplying by 1 changes nothing)."""
+        peak is more than `agc_cut_above_db` above the target, lowered to that level.  None when off, or 1 for
+        every frame (an input from the target to that level: multiplying by 1 changes nothing)."""
         p = self.params
         if p.agc_release_s <= 0:
             return None
@@ -730,10 +733,8 @@ class OnsetDetector:
                 g = self._noise_level / floor
             if g > 1.0:
                 changed = True
-            elif env > self._agc_level and self._min_gain < 1.0:  # too loud: lowered (the floor is no matter)
-                g = self._agc_level / env
-                if g < self._min_gain:
-                    g = self._min_gain
+            elif env > self._cut_level:  # too loud: lowered (the floor is no matter)
+                g = self._cut_level / env
                 changed = True
             else:
                 g = 1.0
