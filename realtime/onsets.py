@@ -12,8 +12,8 @@ in the one-pole filters, and the same onsets):
    log-spaced bands (`min_hz`..`max_hz`; a band of fewer than `min_bins` FFT
    bins merged upwards), scaled by a level control (a quiet input raised by up
    to `agc_max_gain_db`, so that its recent peak frame RMS reaches
-   `agc_target_db`, and its quietest frames no higher than `agc_noise_db`; one
-   more than `agc_cut_above_db` louder lowered to that much above it), each
+   `agc_target_db`, and its quietest frames no higher than `agc_noise_db`; with
+   `agc_cut_above_db` set, one louder than that over it lowered), each
    band centred above `ref_low_hz` lifted toward the recent peak of the loudest
    band below it (by at most `lift_max_db`, its recent floor to at most
    `lift_noise`: a soft hat under a loud kick or bass counts, steady hiss does
@@ -112,11 +112,12 @@ class OnsetParams:
     (0: no level control, gain 1) ..."""
     agc_max_gain_db: float = 30.0
     """... the gain is at most this (dB) ..."""
-    agc_cut_above_db: float = 6.0
+    agc_cut_above_db: float = 1000.0
     """... and a loud input's frames are lowered so that the recent peak frame RMS is at most this far above the
-    target (dB; a hot or limited input, or float samples far beyond full scale, is heard as a loud one; the
-    margin keeps one accent louder than the rest from dulling the next seconds; 1000: never lowered, the
-    detector before 2026-11-27) ..."""
+    target (dB; the default, 1000: never lowered).  6 hears a hot or limited input, or float samples far beyond
+    full scale, as a loud one; but one frame far louder than the rest (a glitch, a loud accent) then dulls the
+    detector until the level falls back (`agc_release_s`): seconds, or minutes after a glitch far beyond full
+    scale (BENCHMARKS.md, "A level control that also lowers") ..."""
     agc_noise_db: float = -46.0
     """... and raises the recent floor (the quietest frames' RMS, dBFS) no higher than this: steady noise
     (hiss, a wash) at this level does not trigger ..."""

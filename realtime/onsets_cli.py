@@ -60,7 +60,8 @@ def stream_onsets(path, block_size: int, params, channels: tuple[int, ...] | Non
         det = OnsetDetector(f.samplerate, params)
         try:  # block by block, as listen's file source reads (a corrupt file fails at the same place)
             for data in f.blocks(blocksize=block_size, dtype="float32", always_2d=True):
-                mono = mix_down(data, channels, levels)
+                with np.errstate(over="ignore", invalid="ignore"):  # channels far beyond full scale may mix to
+                    mono = mix_down(data, channels, levels)         # inf: counted below, as NaN/inf in the file
                 peak = float(np.max(np.abs(mono))) if mono.size else 0.0
                 if math.isfinite(peak):
                     levels.add_peak(peak)
@@ -157,8 +158,8 @@ def _detect_and_report(args: argparse.Namespace, params, channels, truth, cleanu
     notes = levels.notes()
     if levels.nonfinite:  # (analyze and listen name them in their summary line)
         from realtime.onsets import HOLD_MAX_S
-        notes.append(f"{levels.nonfinite} non-finite samples (NaN/inf; a run of up to {HOLD_MAX_S * 1000:g} ms "
-                     f"bridged, a longer one taken as silence)")
+        notes.append(f"{levels.nonfinite} non-finite samples in the mix (NaN/inf; a run of up to "
+                     f"{HOLD_MAX_S * 1000:g} ms bridged, a longer one taken as silence)")
     for note in notes:
         print(f"drumtimbre onsets: warning: {args.file}: {note}", file=sys.stderr)
     return _report(args, times, failure, seconds, truth)
