@@ -31,9 +31,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from onset_eval import BPMS, TUNING_KITS  # noqa: E402
+from onset_eval import TUNING_KITS, loops  # noqa: E402
 
-from realtime.loops import STYLES, installed_kits, render_loop  # noqa: E402
+from realtime.loops import installed_kits  # noqa: E402
 from realtime.onset_match import match  # noqa: E402
 from realtime.onsets import OnsetDetector, OnsetParams  # noqa: E402
 
@@ -74,38 +74,36 @@ def _miss_class(df: np.ndarray, hop: int, n_median: int, rate: int, t: float, p:
 
 
 def errors(kit: str, seeds: int, seconds: float, rate: int, params: OnsetParams) -> tuple[list[dict], list[dict]]:
-    """(false onsets, misses) of one kit's loops, each a dict."""
+    """(false onsets, misses) of one kit's loops (onset_eval's), each a dict."""
     extras, misses = [], []
     name = Path(kit).name
-    for s, style in enumerate(STYLES):
-        for seed in range(seeds):
-            bpm = BPMS[(s + seed) % len(BPMS)] + 5 * seed  # as onset_eval.loops
-            loop = render_loop(style, bpm, seconds, rate, seed=seed, kit=kit)
-            det = _Traced(rate, params)
-            found = []
-            for i in range(0, loop.audio.size, 128):
-                found += [o.time for o in det.process(loop.audio[i: i + 128])]
-            found += [o.time for o in det.flush()]
-            found = np.array(found)
-            pairs = match(found, loop.onsets, 0.025)
-            got_truth, got_est = {r for r, _ in pairs}, {e for _, e in pairs}
-            hit_times = np.array([h.time for h in loop.hits])
-            for e, t in enumerate(found):
-                if e in got_est:
-                    continue
-                d = np.abs(loop.onsets - t)
-                r = int(np.argmin(d))
-                kind = "apart" if d[r] > NEAR_S else ("second report" if r in got_truth else "timing miss")
-                before = np.flatnonzero(hit_times <= t + 0.003)
-                h = loop.hits[before[-1]] if before.size else loop.hits[0]
-                extras.append(dict(kit=name, style=style, kind=kind, file=Path(h.file).name, role=h.role,
-                                   after_ms=1000 * (t - h.time)))
-            frames = max(det.trace) + 1 if det.trace else 0
-            df = np.array([det.trace.get(k, 0.0) for k in range(frames)])
-            for r, t in enumerate(loop.onsets):
-                if r not in got_truth:
-                    cls = _miss_class(df, det.hop, det.n_median, rate, t, params)
-                    misses.append(dict(kit=name, style=style, cls=cls))
+    for case in loops([kit], seeds, seconds, rate):
+        style = case.name.split("/")[1]
+        det = _Traced(rate, params)
+        found = []
+        for i in range(0, case.audio.size, 128):
+            found += [o.time for o in det.process(case.audio[i: i + 128])]
+        found += [o.time for o in det.flush()]
+        found = np.array(found)
+        pairs = match(found, case.truth, 0.025)
+        got_truth, got_est = {r for r, _ in pairs}, {e for _, e in pairs}
+        hit_times = np.array([h.time for h in case.hits])
+        for e, t in enumerate(found):
+            if e in got_est:
+                continue
+            d = np.abs(case.truth - t)
+            r = int(np.argmin(d))
+            kind = "apart" if d[r] > NEAR_S else ("second report" if r in got_truth else "timing miss")
+            before = np.flatnonzero(hit_times <= t + 0.003)
+            h = case.hits[before[-1]] if before.size else case.hits[0]
+            extras.append(dict(kit=name, style=style, kind=kind, file=Path(h.file).name, role=h.role,
+                               after_ms=1000 * (t - h.time)))
+        frames = max(det.trace) + 1 if det.trace else 0
+        df = np.array([det.trace.get(k, 0.0) for k in range(frames)])
+        for r, t in enumerate(case.truth):
+            if r not in got_truth:
+                cls = _miss_class(df, det.hop, det.n_median, rate, t, params)
+                misses.append(dict(kit=name, style=style, cls=cls))
     return extras, misses
 
 

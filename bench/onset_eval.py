@@ -49,6 +49,8 @@ class Case:
     audio: np.ndarray
     rate: int
     truth: np.ndarray
+    hits: list = dataclasses.field(default_factory=list)
+    """realtime.loops.Hit of each hit played (a rendered loop's), in time order; empty for a file."""
 
 
 @dataclasses.dataclass
@@ -67,7 +69,7 @@ def loops(kits: list[str], seeds: int, seconds: float, rate: int) -> list[Case]:
             for seed in range(seeds):
                 bpm = BPMS[(s + seed) % len(BPMS)] + 5 * seed
                 loop = render_loop(style, bpm, seconds, rate, seed=seed, kit=kit)
-                out.append(Case(f"{Path(kit).name}/{style}/{bpm}/{seed}", loop.audio, rate, loop.onsets))
+                out.append(Case(f"{Path(kit).name}/{style}/{bpm}/{seed}", loop.audio, rate, loop.onsets, loop.hits))
     return out
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from realtime.loops import render_loop, write_loop  # noqa: E402
+from tests.jack_harness import DRUMTIMBRE  # noqa: E402
 
 
 def run(loop: Path, delay_s: float, extra: list[str]) -> tuple[int, str, float]:
@@ -41,9 +42,8 @@ def run(loop: Path, delay_s: float, extra: list[str]) -> tuple[int, str, float]:
     d.set_default_handler(handler)
     server = osc_server.BlockingOSCUDPServer(("127.0.0.1", 0), d)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    exe = Path(sys.executable).with_name("drumtimbre")
     t0 = time.perf_counter()
-    p = subprocess.run([str(exe), "listen", "--input", str(loop), "--no-display",
+    p = subprocess.run(DRUMTIMBRE + ["listen", "--input", str(loop), "--no-display",
                         "--osc", f"127.0.0.1:{server.server_address[1]}", *extra], capture_output=True, text=True)
     wall = time.perf_counter() - t0
     last = -1
@@ -58,7 +58,8 @@ def run(loop: Path, delay_s: float, extra: list[str]) -> tuple[int, str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kit", default="ColomboAcousticDrumkit", help="realtime.loops kit (default ColomboAcousticDrumkit)")
+    ap.add_argument("--kit", default="ColomboAcousticDrumkit",
+                    help="realtime.loops kit (default ColomboAcousticDrumkit)")
     ap.add_argument("--seconds", type=float, default=24.0)
     ap.add_argument("--bpm", type=float, default=120.0)
     ap.add_argument("--rate", type=int, default=44100)

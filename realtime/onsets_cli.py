@@ -60,18 +60,17 @@ def stream_onsets(path, block_size: int, params, channels: tuple[int, ...] | Non
         det = OnsetDetector(f.samplerate, params)
         try:  # block by block, as listen's file source reads (a corrupt file fails at the same place)
             for data in f.blocks(blocksize=block_size, dtype="float32", always_2d=True):
-                with np.errstate(over="ignore", invalid="ignore"):  # channels far beyond full scale may mix to
-                    mono = mix_down(data, channels, levels)         # inf: counted below, as NaN/inf in the file
-                peak = float(np.max(np.abs(mono))) if mono.size else 0.0
-                if math.isfinite(peak):
-                    levels.add_peak(peak)
-                else:
-                    levels.nonfinite += int(np.count_nonzero(~np.isfinite(mono)))
-                if peak < 1e15:
+                # numpy's overflow warnings would say no more than the run's closing warning: channels far beyond
+                # full scale may mix to inf, and NaN/inf or samples near float32's limit are repaired or clipped by
+                # the detector
+                with np.errstate(over="ignore", invalid="ignore"):
+                    mono = mix_down(data, channels, levels)
+                    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
+                    if math.isfinite(peak):
+                        levels.add_peak(peak)
+                    else:
+                        levels.nonfinite += int(np.count_nonzero(~np.isfinite(mono)))
                     found += det.process(mono)
-                else:  # NaN/inf or samples near float32's limit: the detector repairs or clips them, and
-                    with np.errstate(over="ignore", invalid="ignore"):  # numpy's overflow warning says no more
-                        found += det.process(mono)
                 read += data.shape[0]
             from realtime.cut_short import wav_cut_short
             short = wav_cut_short(path)  # (libsndfile reads what is there and says nothing)
