@@ -14,6 +14,7 @@ BENCHMARKS.md); both are reported.
     .venv/bin/python bench/onset_eval.py --out bench/results/onsets.md
     .venv/bin/python bench/onset_eval.py --files my.wav --truth my.txt
     .venv/bin/python bench/onset_eval.py --gain-db -24    # the same loops, 24 dB quieter
+    .venv/bin/python bench/onset_eval.py --styles dense_hats --bpms 85 110 140 170 --seeds 1   # one style, every tempo
 """
 from __future__ import annotations
 
@@ -61,15 +62,20 @@ class Found:
     """Stream time (s) at which each onset was reported (end of the block that confirmed it)."""
 
 
-def loops(kits: list[str], seeds: int, seconds: float, rate: int) -> list[Case]:
-    """One loop per kit x style x bpm x seed (bpm cycled so every style sees every tempo)."""
+def loops(kits: list[str], seeds: int, seconds: float, rate: int, styles: tuple[str, ...] = STYLES,
+          bpms: tuple[float, ...] | None = None) -> list[Case]:
+    """One loop per kit x style x seed, the tempo cycled through BPMS by style and seed (so that every style sees
+    every tempo over 4 seeds; seed k adds 5k bpm); or, with `bpms`, one per kit x style x bpm x seed."""
     out = []
     for kit in kits:
         for s, style in enumerate(STYLES):
+            if style not in styles:
+                continue
             for seed in range(seeds):
-                bpm = BPMS[(s + seed) % len(BPMS)] + 5 * seed
-                loop = render_loop(style, bpm, seconds, rate, seed=seed, kit=kit)
-                out.append(Case(f"{Path(kit).name}/{style}/{bpm}/{seed}", loop.audio, rate, loop.onsets, loop.hits))
+                for bpm in bpms or (BPMS[(s + seed) % len(BPMS)] + 5 * seed,):
+                    loop = render_loop(style, bpm, seconds, rate, seed=seed, kit=kit)
+                    out.append(Case(f"{Path(kit).name}/{style}/{bpm:g}/{seed}", loop.audio, rate, loop.onsets,
+                                    loop.hits))
     return out
 
 
@@ -235,11 +241,19 @@ def main(argv: list[str] | None = None) -> int:
                          "'other kits' (e.g. the extracted extra kits of build-data)")
     ap.add_argument("--files", nargs="+", type=Path, help="your own recordings (wav) ...")
     ap.add_argument("--truth", nargs="+", type=Path, help="... and their onset times (s, one per line)")
+    ap.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES),
+                    help="only loops of these styles (default: all)")
+    ap.add_argument("--bpms", nargs="+", type=float, metavar="BPM",
+                    help="every loop at each of these tempos (default: the tempo cycled through "
+                         f"{', '.join(map(str, BPMS))} by style and seed)")
     ap.add_argument("--out", type=Path, help="write the markdown section here")
     ap.add_argument("--params", default=None, metavar="JSON",
                     help='OnsetParams fields to change for our detector, e.g. \'{"window_s": 0.008}\' (default: none)')
     args = ap.parse_args(argv)
     changes, params = parse_params(ap, args.params)
+    if args.bpms and not all(20 <= b <= 400 for b in args.bpms):
+        ap.error(f"--bpms {' '.join(f'{b:g}' for b in args.bpms)}: each must be 20-400")
+    styles, bpms = tuple(args.styles), tuple(args.bpms) if args.bpms else None
     t0 = time.time()
     sets: list[tuple[str, list[Case]]] = []
     if args.files:
@@ -264,16 +278,18 @@ def main(argv: list[str] | None = None) -> int:
         tuning = [k for k in kits if k in TUNING_KITS]
         held = [k for k in kits if k not in TUNING_KITS]
         if tuning:
-            sets.append((f"tuning kits ({', '.join(tuning)})", loops(tuning, args.seeds, args.seconds, args.rate)))
+            sets.append((f"tuning kits ({', '.join(tuning)})",
+                         loops(tuning, args.seeds, args.seconds, args.rate, styles, bpms)))
         if held:
-            sets.append((f"held-out kits ({', '.join(held)})", loops(held, args.seeds, args.seconds, args.rate)))
+            sets.append((f"held-out kits ({', '.join(held)})",
+                         loops(held, args.seeds, args.seconds, args.rate, styles, bpms)))
         if args.kits:
             missing = [str(k) for k in args.kits if not k.is_dir()]
             if missing:
                 ap.error(f"--kits: no such folder {', '.join(missing)}")
             others = [str(k) for k in args.kits]
             sets.append((f"other kits ({', '.join(Path(k).name for k in others)})",
-                         loops(others, args.seeds, args.seconds, args.rate)))
+                         loops(others, args.seeds, args.seconds, args.rate, styles, bpms)))
     if args.gain_db:
         scale = np.float32(10 ** (args.gain_db / 20))
         sets = [(f"{name}, at {args.gain_db:+g} dB", [dataclasses.replace(c, audio=c.audio * scale) for c in cases])

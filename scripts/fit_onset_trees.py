@@ -1,7 +1,7 @@
 """Fit the onset detector's candidate classifier (realtime/onset_trees.json) on rendered loops.
 
-Renders loops (realtime.loops: every style, ride grooves too, 85-175 bpm, 48
-kHz) from every kit found (with `--alone`, the second seed at 44.1 kHz, and
+Renders loops (realtime.loops: every style, ride grooves too, 85-185 bpm, 48
+kHz) from every kit found (unless `--no-alone`, the odd seeds at 44.1 kHz, and
 every one-shot of each kit alone in turn, so that a decay's flicker is seen
 without a next hit), at the nominal level and 20 dB under it; runs the live detector
 over each with an accept-all classifier, keeping every candidate peak
@@ -19,13 +19,15 @@ kits (bench/gm_kits.py), the "other" kits, the Sonic Pi kit
 (bench/sonic_pi_kit.py) and the synthetic kit; `--exclude` leaves sets out, so
 that a benchmark can run trees that never saw its kits
 (DRUMTIMBRE_ONSET_TREES=FILE).  Needs the `train` extra (scikit-learn) and
-`build-data`'s extracted kits.  About 5 minutes with the estimate on 2 cores.
+`build-data`'s extracted kits.  About 6 minutes with the estimate on 2 cores.
 
-    .venv/bin/python scripts/fit_onset_trees.py [--seeds 2] [--exclude held-out other sonic_pi] [--out FILE]
+    .venv/bin/python scripts/fit_onset_trees.py [--seeds 4] [--no-alone] [--exclude held-out other sonic_pi]
+        [--params JSON] [--out FILE]
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from multiprocessing import Pool
@@ -38,11 +40,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from encoder.trees import from_sklearn  # noqa: E402
-from onset_eval import BPMS, TUNING_KITS  # noqa: E402  (its tuning kits and tempos)
+from onset_eval import BPMS, TUNING_KITS, parse_params  # noqa: E402  (its tuning kits, tempos, --params)
 from realtime.loops import STYLES, add_shot, installed_kits, load_kit, merge_close, render_loop  # noqa: E402
 from realtime.onset_match import match  # noqa: E402
 from realtime.onset_trees import TREES_PATH, forest_to_json  # noqa: E402
-from realtime.onsets import OnsetParams, collect_candidates, detect  # noqa: E402
+from realtime.onsets import collect_candidates, detect  # noqa: E402
 
 GM_KITS = ROOT / "data" / "audio" / "gm_kits"
 SHARED = {"GMRockKit": "GMRockKit+BlackPearl", "The Black Pearl 1.0": "GMRockKit+BlackPearl"}
@@ -76,7 +78,7 @@ def kit_sets() -> dict[str, list[tuple[str, str]]]:
 def render(job: tuple) -> tuple[np.ndarray, int, np.ndarray]:
     """A job's audio (float32), its rate (Hz) and its true onsets (s).  Style "alone": every one-shot of the kit
     in turn, 0.1 s after the last one has sounded (at most 1.5 s of it), so a decay's flicker is seen alone."""
-    group, kit, style, bpm, seed, gain_db, rate = job
+    group, kit, style, bpm, seed, gain_db, rate, _ = job
     if style == "alone":
         shots = [shot for pool in load_kit(kit, rate).values() for shot in pool]
         gap, at, starts = int(0.1 * rate), int(0.1 * rate), []
@@ -98,7 +100,7 @@ def render(job: tuple) -> tuple[np.ndarray, int, np.ndarray]:
 def candidates(job: tuple) -> tuple:
     """One job's candidates under the fixed thresholds: (group, features (n, FEATURES), hit labels (n,))."""
     audio, rate, truth = render(job)
-    times, x, fixed = collect_candidates(audio, rate)
+    times, x, fixed = collect_candidates(audio, rate, params=job[-1])
     under = ~fixed
     # a hit: matches a true onset that no candidate passing the fixed thresholds matches (those are onsets anyway)
     taken = {r for r, _ in match(times[~under], truth, 0.025)}
@@ -112,7 +114,7 @@ def scored(job_forest: tuple) -> tuple[str, int, int, int]:
     given trees, or with the fixed thresholds (trees=False) when the forest is None."""
     job, forest = job_forest
     audio, rate, truth = render(job)
-    found = detect(audio, rate, 128, OnsetParams(trees=forest is not None), forest)
+    found = detect(audio, rate, 128, dataclasses.replace(job[-1], trees=forest is not None), forest)
     return job[0], len(match(found, truth, 0.025)), found.size, truth.size
 
 
@@ -124,30 +126,39 @@ def f_line(rows: list[tuple[str, int, int, int]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=2, help="loops per kit x style x level (default 2)")
+    ap.add_argument("--seeds", type=int, default=4,
+                    help="loops per kit x style x level (default 4: each style at each of onset_eval's four tempos; "
+                         "2, the default before 2026-11-27, left dense hats at 110 and 145 bpm only)")
     ap.add_argument("--out", type=Path, default=TREES_PATH, help=f"where to write the trees (default {TREES_PATH})")
     ap.add_argument("--no-cv", action="store_true", help="skip the leave-one-group-out estimate")
-    ap.add_argument("--alone", action="store_true",
-                    help="also every one-shot of each kit alone, and the second seed at 44.1 kHz (the shipped trees "
-                         "are fitted without: 0.003 less F on the held-out kits with it, BENCHMARKS.md)")
+    ap.add_argument("--alone", action=argparse.BooleanOptionalAction, default=True,
+                    help="also every one-shot of each kit alone, and the odd seeds at 44.1 kHz (default since "
+                         "2026-11-27, with 4 seeds: fewer retriggers on lone cymbals and noise, F as without on "
+                         "unseen kits; with 2 seeds it cost 0.003 of F on the held-out kits; BENCHMARKS.md)")
     ap.add_argument("--exclude", nargs="+", default=[], metavar="SET",
                     help="leave these kit sets out (tuning, held-out, gm, other, sonic_pi, synthetic), to benchmark "
                          "trees on kits they never saw")
+    ap.add_argument("--params", metavar="JSON",
+                    help="OnsetParams fields to change for the detector the trees are fitted (and estimated) with, as "
+                         "onset_eval.py's --params; the detector must then run with the same fields")
     args = ap.parse_args(argv)
+    changes, params = parse_params(ap, args.params)
     sets = kit_sets()
     unknown = set(args.exclude) - set(sets)
     if unknown:
         ap.error(f"--exclude {' '.join(sorted(unknown))}: kit sets are {', '.join(sets)}")
     kits = [gk for name, pairs in sets.items() if name not in args.exclude for gk in pairs]
+    import sklearn
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    # loops of every style at both levels (with --alone: seed 1 at 44.1 kHz, and every one-shot alone)
+    # loops of every style at both levels (with --alone: the odd seeds at 44.1 kHz, and every one-shot alone)
     rates = RATES if args.alone else RATES[:1]
-    jobs = [(g, k, style, BPMS[(s + seed) % len(BPMS)] + 5 * seed, seed, gain, rates[seed % len(rates)])
+    jobs = [(g, k, style, BPMS[(s + seed) % len(BPMS)] + 5 * seed, seed, gain, rates[seed % len(rates)], params)
             for g, k in kits for s, style in enumerate(STYLES + ("ride",))
             for seed in range(args.seeds) for gain in GAINS_DB]
     if args.alone:
-        jobs += [(g, k, "alone", 0, 0, gain, rates[i % len(rates)]) for g, k in kits for i, gain in enumerate(GAINS_DB)]
+        jobs += [(g, k, "alone", 0, 0, gain, rates[i % len(rates)], params)
+                 for g, k in kits for i, gain in enumerate(GAINS_DB)]
     t0 = time.time()
     with Pool(min(2, len(jobs))) as pool:
         results = pool.map(candidates, jobs, chunksize=4)
@@ -163,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             cv = pool.map(scored, [(j, forests[j[0]]) for j in jobs], chunksize=4)
             fixed = pool.map(scored, [(j, None) for j in jobs], chunksize=4)
         print(f"leave-one-group-out: the live detector on each group's loops with trees fitted on the other groups "
-              f"(accept > {OnsetParams().accept_prob}), and with the fixed thresholds; F (P / R) at +-25 ms")
+              f"(accept > {params.accept_prob}), and with the fixed thresholds; F (P / R) at +-25 ms")
         for g in names:
             print(f"  {g:22s} trees {f_line([r for r in cv if r[0] == g])}   "
                   f"thresholds {f_line([r for r in fixed if r[0] == g])}")
@@ -172,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"fitted_by": "scripts/fit_onset_trees.py", "seeds": args.seeds, "loops": len(jobs), "alone": args.alone,
             "candidates": int(y.size), "hits": int(y.sum()), "excluded": args.exclude,
             "groups": sorted(set(groups.tolist())),
-            "params": TREE_PARAMS}
+            "params": TREE_PARAMS, "scikit_learn": sklearn.__version__,
+            **({"onset_params": changes} if changes else {})}
     forest_to_json(from_sklearn([model]), args.out, meta)
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB)")
     return 0

@@ -140,7 +140,7 @@ def test_the_trees_switch_in_a_config_file():
 
 def test_the_fit_script_labels_candidates_under_the_fixed_thresholds():
     fit = fit_script()
-    job = ("synthetic", "synth", "ghosts", 170, 0, 0.0, RATE)
+    job = ("synthetic", "synth", "ghosts", 170, 0, 0.0, RATE, OnsetParams())
     group, x, hits = fit.candidates(job)
     assert group == "synthetic" and x.shape == (hits.size, len(FEATURES)) and np.isfinite(x).all()
     assert 0 < hits.sum() < hits.size  # some rescue a missed hit, most do not
@@ -157,9 +157,13 @@ def test_the_fit_script_labels_candidates_under_the_fixed_thresholds():
     near = np.array([np.min(np.abs(missed - t)) <= 0.025 if missed.size else False for t, _ in under])
     assert np.all(near[hits]) and near[~hits].sum() <= 1  # at most a second candidate for one missed onset
     # every one-shot of a kit alone, in turn: one true onset at each attack, and the decays between
-    audio, rate, truth = fit.render(("synthetic", "synth", "alone", 0, 0, -20.0, 44100))
+    audio, rate, truth = fit.render(("synthetic", "synth", "alone", 0, 0, -20.0, 44100, OnsetParams()))
     shots = sum(len(pool) for pool in fit.load_kit("synth", 44100).values())
     assert rate == 44100 and truth.size == shots and np.all(np.diff(truth) > 0.1)
     assert np.max(np.abs(audio)) == pytest.approx(0.09, rel=1e-3)
     found = np.array([o.time for o in run(audio, OnsetParams(trees=False), rate=rate)])
     assert len(match(found, truth, 0.025)) >= 0.9 * truth.size
+    # the job's detector settings are the ones the candidates come from (--params): with the fixed threshold out of
+    # reach, every peak the fixed thresholds took is a candidate under them too, and every true onset found is a hit
+    _, x_all, hits_all = fit.candidates(job[:-1] + (OnsetParams(threshold_offset=100.0),))
+    assert x_all.shape[0] > x.shape[0] and hits_all.sum() > 3 * hits.sum()
