@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.bpms and not all(20 <= b <= 400 for b in args.bpms):
         ap.error(f"--bpms {' '.join(f'{b:g}' for b in args.bpms)}: each must be 20-400")
     styles, bpms = tuple(args.styles), tuple(args.bpms) if args.bpms else None
+    if args.files and (bpms or set(styles) != set(STYLES)):
+        ap.error("--styles and --bpms choose rendered loops; with --files there are none")
     t0 = time.time()
     sets: list[tuple[str, list[Case]]] = []
     if args.files:

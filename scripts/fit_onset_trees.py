@@ -127,14 +127,15 @@ def f_line(rows: list[tuple[str, int, int, int]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=4,
-                    help="loops per kit x style x level (default 4: each style at each of onset_eval's four tempos; "
-                         "2, the default before 2026-11-27, left dense hats at 110 and 145 bpm only)")
+                    help="loops per kit x style x level (default 4: each style near each of onset_eval's four tempos, "
+                         "seed k adding 5k bpm; 2, the default before 2026-11-27, left dense hats at 110 and 145 bpm "
+                         "only)")
     ap.add_argument("--out", type=Path, default=TREES_PATH, help=f"where to write the trees (default {TREES_PATH})")
     ap.add_argument("--no-cv", action="store_true", help="skip the leave-one-group-out estimate")
     ap.add_argument("--alone", action=argparse.BooleanOptionalAction, default=True,
                     help="also every one-shot of each kit alone, and the odd seeds at 44.1 kHz (default since "
-                         "2026-11-27, with 4 seeds: fewer retriggers on lone cymbals and noise, F as without on "
-                         "unseen kits; with 2 seeds it cost 0.003 of F on the held-out kits; BENCHMARKS.md)")
+                         "2026-11-27, with 4 seeds: fewer retriggers on lone cymbals and noise, F within 0.003 of "
+                         "without on unseen kits; with 2 seeds it cost 0.003 of F on the held-out kits; BENCHMARKS.md)")
     ap.add_argument("--exclude", nargs="+", default=[], metavar="SET",
                     help="leave these kit sets out (tuning, held-out, gm, other, sonic_pi, synthetic), to benchmark "
                          "trees on kits they never saw")
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                          "onset_eval.py's --params; the detector must then run with the same fields")
     args = ap.parse_args(argv)
     changes, params = parse_params(ap, args.params)
+    if not params.trees or params.post_frames < 1:
+        ap.error(f"--params {args.params}: the trees need trees = true and post_frames >= 1 (no candidates otherwise)")
     sets = kit_sets()
     unknown = set(args.exclude) - set(sets)
     if unknown:

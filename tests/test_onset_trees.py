@@ -163,7 +163,10 @@ def test_the_fit_script_labels_candidates_under_the_fixed_thresholds():
     assert np.max(np.abs(audio)) == pytest.approx(0.09, rel=1e-3)
     found = np.array([o.time for o in run(audio, OnsetParams(trees=False), rate=rate)])
     assert len(match(found, truth, 0.025)) >= 0.9 * truth.size
-    # the job's detector settings are the ones the candidates come from (--params): with the fixed threshold out of
+    # the job's detector settings (--params) are the ones the candidates come from: with the fixed threshold out of
     # reach, every peak the fixed thresholds took is a candidate under them too, and every true onset found is a hit
-    _, x_all, hits_all = fit.candidates(job[:-1] + (OnsetParams(threshold_offset=100.0),))
+    high = job[:-1] + (OnsetParams(threshold_offset=100.0),)
+    _, x_all, hits_all = fit.candidates(high)
     assert x_all.shape[0] > x.shape[0] and hits_all.sum() > 3 * hits.sum()
+    # ... and the ones the leave-one-group-out estimate scores with (fixed thresholds: none reach 100)
+    assert fit.scored((job, None))[2] > 0 and fit.scored((high, None))[2] == 0
