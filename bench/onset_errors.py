@@ -18,6 +18,7 @@ every error:
   fixed thresholds* (a peak the other checks or the minimum interval took).
 
     .venv/bin/python bench/onset_errors.py [--set held-out|tuning] [--kits DIR ...] [--seeds 2]
+        [--styles dense_hats ...] [--bpms 140 170 ...]
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from onset_eval import TUNING_KITS, loops  # noqa: E402
 
-from realtime.loops import installed_kits  # noqa: E402
+from realtime.loops import STYLES, installed_kits  # noqa: E402
 from realtime.onset_match import match  # noqa: E402
 from realtime.onsets import OnsetDetector, OnsetParams  # noqa: E402
 
@@ -73,11 +74,12 @@ def _miss_class(df: np.ndarray, hop: int, n_median: int, rate: int, t: float, p:
     return MISS_CLASSES[3]
 
 
-def errors(kit: str, seeds: int, seconds: float, rate: int, params: OnsetParams) -> tuple[list[dict], list[dict]]:
-    """(false onsets, misses) of one kit's loops (onset_eval's), each a dict."""
+def errors(kit: str, seeds: int, seconds: float, rate: int, params: OnsetParams, styles: tuple[str, ...] = STYLES,
+           bpms: tuple[float, ...] | None = None) -> tuple[list[dict], list[dict]]:
+    """(false onsets, misses) of one kit's loops (onset_eval's; `styles`, `bpms` as its loops()), each a dict."""
     extras, misses = [], []
     name = Path(kit).name
-    for case in loops([kit], seeds, seconds, rate):
+    for case in loops([kit], seeds, seconds, rate, styles, bpms):
         style = case.name.split("/")[1]
         det = _Traced(rate, params)
         found = []
@@ -115,7 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--rate", type=int, default=48000)
     ap.add_argument("--top", type=int, default=8, help="one-shots listed under the false onsets (default 8)")
+    ap.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES),
+                    help="only these styles (default: all)")
+    ap.add_argument("--bpms", nargs="+", type=float, metavar="BPM",
+                    help="every loop at each of these tempos (20-400; default: onset_eval's tempo cycle)")
     args = ap.parse_args(argv)
+    if args.bpms and not all(20 <= b <= 400 for b in args.bpms):
+        ap.error(f"--bpms {' '.join(f'{b:g}' for b in args.bpms)}: each must be 20-400")
     if args.kits:
         kits = [str(k) for k in args.kits]
     else:
@@ -127,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     params = OnsetParams()
     extras, misses = [], []
     for kit in kits:
-        e, m = errors(kit, args.seeds, args.seconds, args.rate, params)
+        e, m = errors(kit, args.seeds, args.seconds, args.rate, params, tuple(args.styles),
+                      tuple(args.bpms) if args.bpms else None)
         extras += e
         misses += m
     kinds = ("second report", "timing miss", "apart")
