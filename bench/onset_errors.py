@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from onset_eval import TUNING_KITS, loops  # noqa: E402
+from onset_eval import TUNING_KITS, add_loop_options, loop_options, loops  # noqa: E402
 
 from realtime.loops import STYLES, installed_kits  # noqa: E402
 from realtime.onset_match import match  # noqa: E402
@@ -117,13 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--rate", type=int, default=48000)
     ap.add_argument("--top", type=int, default=8, help="one-shots listed under the false onsets (default 8)")
-    ap.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES),
-                    help="only these styles (default: all)")
-    ap.add_argument("--bpms", nargs="+", type=float, metavar="BPM",
-                    help="every loop at each of these tempos (20-400; default: onset_eval's tempo cycle)")
+    add_loop_options(ap)
     args = ap.parse_args(argv)
-    if args.bpms and not all(20 <= b <= 400 for b in args.bpms):
-        ap.error(f"--bpms {' '.join(f'{b:g}' for b in args.bpms)}: each must be 20-400")
+    styles, bpms = loop_options(ap, args)
     if args.kits:
         kits = [str(k) for k in args.kits]
     else:
@@ -135,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     params = OnsetParams()
     extras, misses = [], []
     for kit in kits:
-        e, m = errors(kit, args.seeds, args.seconds, args.rate, params, tuple(args.styles),
-                      tuple(args.bpms) if args.bpms else None)
+        e, m = errors(kit, args.seeds, args.seconds, args.rate, params, styles, bpms)
         extras += e
         misses += m
     kinds = ("second report", "timing miss", "apart")

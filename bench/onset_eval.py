@@ -62,17 +62,39 @@ class Found:
     """Stream time (s) at which each onset was reported (end of the block that confirmed it)."""
 
 
+def cycled_bpm(style_index: int, seed: int) -> int:
+    """Tempo (bpm) of the loop of the style_index-th style (STYLES, then ride) and `seed`: cycled through BPMS, so
+    that every style meets every tempo over 4 seeds; seed k adds 5k bpm."""
+    return BPMS[(style_index + seed) % len(BPMS)] + 5 * seed
+
+
+def add_loop_options(ap: argparse.ArgumentParser) -> None:
+    """--styles and --bpms, which choose the rendered loops of loops()."""
+    ap.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES),
+                    help="only loops of these styles (default: all)")
+    ap.add_argument("--bpms", nargs="+", type=float, metavar="BPM",
+                    help="every loop at each of these tempos, 20-400 (default: the tempo cycled through "
+                         f"{', '.join(map(str, BPMS))} by style and seed)")
+
+
+def loop_options(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[tuple[str, ...], tuple | None]:
+    """(styles, bpms or None) for loops() from add_loop_options' arguments; a tempo out of range is the parser's
+    error."""
+    if args.bpms and not all(20 <= b <= 400 for b in args.bpms):
+        ap.error(f"--bpms {' '.join(f'{b:g}' for b in args.bpms)}: each must be 20-400")
+    return tuple(args.styles), tuple(args.bpms) if args.bpms else None
+
+
 def loops(kits: list[str], seeds: int, seconds: float, rate: int, styles: tuple[str, ...] = STYLES,
           bpms: tuple[float, ...] | None = None) -> list[Case]:
-    """One loop per kit x style x seed, the tempo cycled through BPMS by style and seed (so that every style sees
-    every tempo over 4 seeds; seed k adds 5k bpm); or, with `bpms`, one per kit x style x bpm x seed."""
+    """One loop per kit x style x seed at cycled_bpm's tempo; or, with `bpms`, one per kit x style x bpm x seed."""
     out = []
     for kit in kits:
         for s, style in enumerate(STYLES):
             if style not in styles:
                 continue
             for seed in range(seeds):
-                for bpm in bpms or (BPMS[(s + seed) % len(BPMS)] + 5 * seed,):
+                for bpm in bpms or (cycled_bpm(s, seed),):
                     loop = render_loop(style, bpm, seconds, rate, seed=seed, kit=kit)
                     out.append(Case(f"{Path(kit).name}/{style}/{bpm:g}/{seed}", loop.audio, rate, loop.onsets,
                                     loop.hits))
@@ -241,19 +263,13 @@ def main(argv: list[str] | None = None) -> int:
                          "'other kits' (e.g. the extracted extra kits of build-data)")
     ap.add_argument("--files", nargs="+", type=Path, help="your own recordings (wav) ...")
     ap.add_argument("--truth", nargs="+", type=Path, help="... and their onset times (s, one per line)")
-    ap.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES),
-                    help="only loops of these styles (default: all)")
-    ap.add_argument("--bpms", nargs="+", type=float, metavar="BPM",
-                    help="every loop at each of these tempos (default: the tempo cycled through "
-                         f"{', '.join(map(str, BPMS))} by style and seed)")
+    add_loop_options(ap)
     ap.add_argument("--out", type=Path, help="write the markdown section here")
     ap.add_argument("--params", default=None, metavar="JSON",
                     help='OnsetParams fields to change for our detector, e.g. \'{"window_s": 0.008}\' (default: none)')
     args = ap.parse_args(argv)
     changes, params = parse_params(ap, args.params)
-    if args.bpms and not all(20 <= b <= 400 for b in args.bpms):
-        ap.error(f"--bpms {' '.join(f'{b:g}' for b in args.bpms)}: each must be 20-400")
-    styles, bpms = tuple(args.styles), tuple(args.bpms) if args.bpms else None
+    styles, bpms = loop_options(ap, args)
     if args.files and (bpms or set(styles) != set(STYLES)):
         ap.error("--styles and --bpms choose rendered loops; with --files there are none")
     t0 = time.time()

@@ -192,6 +192,12 @@ class OnsetParams:
     """With `trees`: a candidate under the fixed thresholds is an onset when its probability of being a hit is
     above this (0-1)."""
 
+    @property
+    def trees_on(self) -> bool:
+        """Whether a detector with these settings runs the candidate trees (`trees`, and the hop after the peak
+        frame, which their energy check needs: `post_frames` >= 1)."""
+        return self.trees and self.post_frames >= 1
+
     def __post_init__(self):
         for name in ("window_s", "hop_s", "log_gamma", "median_window_s", "envelope_s", "dc_cutoff_hz",
                      "agc_floor_rise_s", "lift_release_s"):
@@ -376,7 +382,7 @@ class OnsetDetector:
         # the candidate classifier: its trees; the bands of its four frequency ranges as an averaging matrix;
         # the latest frames' band rises, log magnitudes and RMS re the recent peak in rings (see _keep_frames)
         # (the trees need the hop after the peak frame: with post_frames = 0 it has not arrived, so they are off)
-        self.forest = (forest if forest is not None else load_forest()) if p.trees and p.post_frames >= 1 else None
+        self.forest = (forest if forest is not None else load_forest()) if p.trees_on else None
         self.candidates: list[tuple[int, np.ndarray, bool]] | None = None
         """Set to a list to have each candidate's (attack sample, FEATURES row, whether it passed the fixed
         thresholds) appended, those under them only when they add energy (the ones the trees decide on; to fit

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from encoder.trees import from_sklearn  # noqa: E402
-from onset_eval import BPMS, TUNING_KITS, parse_params  # noqa: E402  (its tuning kits, tempos, --params)
+from onset_eval import TUNING_KITS, cycled_bpm, parse_params  # noqa: E402  (its tuning kits, tempos, --params)
 from realtime.loops import STYLES, add_shot, installed_kits, load_kit, merge_close, render_loop  # noqa: E402
 from realtime.onset_match import match  # noqa: E402
 from realtime.onset_trees import TREES_PATH, forest_to_json  # noqa: E402
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                          "onset_eval.py's --params; the detector must then run with the same fields")
     args = ap.parse_args(argv)
     changes, params = parse_params(ap, args.params)
-    if not params.trees or params.post_frames < 1:
+    if not params.trees_on:
         ap.error(f"--params {args.params}: the trees need trees = true and post_frames >= 1 (no candidates otherwise)")
     sets = kit_sets()
     unknown = set(args.exclude) - set(sets)
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # loops of every style at both levels (with --alone: the odd seeds at 44.1 kHz, and every one-shot alone)
     rates = RATES if args.alone else RATES[:1]
-    jobs = [(g, k, style, BPMS[(s + seed) % len(BPMS)] + 5 * seed, seed, gain, rates[seed % len(rates)], params)
+    jobs = [(g, k, style, cycled_bpm(s, seed), seed, gain, rates[seed % len(rates)], params)
             for g, k in kits for s, style in enumerate(STYLES + ("ride",))
             for seed in range(args.seeds) for gain in GAINS_DB]
     if args.alone:
