@@ -3,16 +3,18 @@
 The detector (realtime.onsets) takes every detection-function peak above a low
 threshold (`OnsetParams.candidate_offset`) as a *candidate* and describes it by
 the features named in `FEATURES`: detection-function values and their ratios,
-level changes in dB, times in ms, band rises and log magnitudes over four
-frequency ranges (after the detector's level control, so a quiet input reads
-as a loud one; the ranges are in Hz, so the features mean about the same at
-any sample rate).  A candidate that passes the fixed thresholds is an onset
-anyway; for one under them that adds energy, the trees give the probability
-that it is a hit, and the detector keeps it above `OnsetParams.accept_prob`.
+level changes in dB, times in ms, how many candidates came in the last half
+second, band rises and log magnitudes over four frequency ranges (after the
+detector's level control, so a quiet input reads as a loud one; the ranges are
+in Hz, so the features mean about the same at any sample rate).  A candidate
+that passes the fixed thresholds is an onset anyway; for one under them that
+adds energy, the trees give the probability that it is a hit, and the detector
+keeps it above `OnsetParams.accept_prob`.
 
 The trees were fitted by `scripts/fit_onset_trees.py` on candidates of rendered
-loops with exact ground truth (BENCHMARKS.md, "A classifier for candidate
-peaks"); the file holds the flat arrays of encoder.trees.Forest (no pickle) and
+loops with exact ground truth, of one-shots alone and of white noise
+(BENCHMARKS.md, "A classifier for candidate peaks", and session 23's "Dense
+hats rescued"); the file holds the flat arrays of encoder.trees.Forest (no pickle) and
 the feature names, which must match `FEATURES`.
 """
 from __future__ import annotations
@@ -50,6 +52,9 @@ FEATURES = (
     "v_re_last",     # v over the previous candidate's v
     "bands_up",      # share of bands rising by more than 0.1 (log units)
     "top3",          # mean rise of the 3 most-rising bands
+    "fixed_500",     # candidates above the fixed thresholds in the 0.5 s before the attack
+    "under_500",     # candidates under them in that time
+    "since_fixed_ms",  # from the last candidate above the fixed thresholds (at most 1000), ms
     "flux_low",      # mean rise of the bands centred below 300 Hz, 300-2000, 2000-6000, above 6000 Hz
     "flux_mid",
     "flux_high",

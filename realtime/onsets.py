@@ -67,6 +67,7 @@ as much.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -399,6 +400,10 @@ class OnsetDetector:
         self._peak_decay = float(np.exp(-p.hop_s / (p.agc_release_s if p.agc_release_s > 0 else 10.0)))
         self._last_cand = -10 ** 12  # attack sample and detection-function peak of the last candidate
         self._last_cand_v = 0.0
+        # attack samples of the candidates of the last 0.5 s (the trees' context features): above the fixed
+        # thresholds, and under them; trimmed as they come, so an hour of loud hits keeps only the last ones
+        self._fixed_at: deque[int] = deque()
+        self._under_at: deque[int] = deque()
         self._env = 0.0  # peak follower of the frame RMS, for the gain
         self._floor = 0.0  # floor follower (0: not yet known)
         self._floor_rise = float(np.exp(p.hop_s / p.agc_floor_rise_s))
@@ -678,7 +683,16 @@ class OnsetDetector:
              min(1000.0, (sample - self._last_cand) / self.sample_rate * 1000),
              v / (self._last_cand_v + 1e-6), np.count_nonzero(pos > 0.1) / pos.size,
              float(np.partition(pos, pos.size - top)[pos.size - top:].mean())]
+        self._forget_before(sample - self.sample_rate // 2)
+        since = (sample - self._fixed_at[-1]) / self.sample_rate * 1000 if self._fixed_at else 1000.0
+        x += [float(len(self._fixed_at)), float(len(self._under_at)), min(1000.0, since)]
         return np.array(x + ranges.ravel().tolist(), dtype=np.float32)
+
+    def _forget_before(self, horizon: int) -> None:
+        """Drop the recent candidates' attack samples before `horizon` (absolute sample)."""
+        for recent in (self._fixed_at, self._under_at):
+            while recent and recent[0] < horizon:
+                recent.popleft()
 
     def _lift_gains(self, mag: np.ndarray, gains: np.ndarray | None) -> np.ndarray:
         """Treble lift (frames, bands above ref_low_hz) from the band levels before each frame: each band
@@ -801,6 +815,8 @@ class OnsetDetector:
                         if self.candidates is not None:
                             self.candidates.append((int(sample), x, fixed))
                 self._last_cand, self._last_cand_v = sample, v
+                (self._fixed_at if fixed else self._under_at).append(int(sample))
+                self._forget_before(sample - self.sample_rate // 2)
                 if not fixed and (x is None or probability(trees, x) <= p.accept_prob):
                     continue
             if sample is not None and sample - self._last_onset < self.min_interval:

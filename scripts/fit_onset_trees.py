@@ -1,9 +1,11 @@
 """Fit the onset detector's candidate classifier (realtime/onset_trees.json) on rendered loops.
 
-Renders loops (realtime.loops: every style, ride grooves too, 85-185 bpm, 48
-kHz) from every kit found (unless `--no-alone`, the odd seeds at 44.1 kHz, and
-every one-shot of each kit alone in turn, so that a decay's flicker is seen
-without a next hit), at the nominal level and 20 dB under it; runs the live detector
+Renders loops (realtime.loops: every style, ride grooves too, 85-185 bpm, and
+more loops of dense hats, `--dense-seeds`, up to 220 bpm; 48 kHz) from every
+kit found (unless `--no-alone`, the odd seeds at 44.1 kHz, and every one-shot of
+each kit alone in turn, so that a decay's flicker is seen without a next hit),
+at the nominal level and 20 dB under it, and white noise with no hit in it
+(`--noise-seeds`); runs the live detector
 over each with an accept-all classifier, keeping every candidate peak
 under the fixed thresholds with its features (realtime.onset_trees.FEATURES);
 labels such a candidate a hit when it matches (+-25 ms, one-to-one) a true
@@ -19,10 +21,10 @@ kits (bench/gm_kits.py), the "other" kits, the Sonic Pi kit
 (bench/sonic_pi_kit.py) and the synthetic kit; `--exclude` leaves sets out, so
 that a benchmark can run trees that never saw its kits
 (DRUMTIMBRE_ONSET_TREES=FILE).  Needs the `train` extra (scikit-learn) and
-`build-data`'s extracted kits.  About 6 minutes with the estimate on 2 cores.
+`build-data`'s extracted kits.  About 7 minutes with the estimate on 2 cores.
 
-    .venv/bin/python scripts/fit_onset_trees.py [--seeds 4] [--no-alone] [--exclude held-out other sonic_pi]
-        [--params JSON] [--out FILE]
+    .venv/bin/python scripts/fit_onset_trees.py [--seeds 4] [--dense-seeds 8] [--noise-seeds 4] [--no-alone]
+        [--exclude held-out other sonic_pi] [--params JSON] [--out FILE]
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ from onset_eval import TUNING_KITS, cycled_bpm, parse_params  # noqa: E402  (its
 from realtime.loops import STYLES, add_shot, installed_kits, load_kit, merge_close, render_loop  # noqa: E402
 from realtime.onset_match import match  # noqa: E402
 from realtime.onset_trees import TREES_PATH, forest_to_json  # noqa: E402
-from realtime.onsets import collect_candidates, detect  # noqa: E402
+from realtime.onsets import OnsetParams, collect_candidates, detect  # noqa: E402
 
 GM_KITS = ROOT / "data" / "audio" / "gm_kits"
 SHARED = {"GMRockKit": "GMRockKit+BlackPearl", "The Black Pearl 1.0": "GMRockKit+BlackPearl"}
@@ -52,8 +54,10 @@ SHARED = {"GMRockKit": "GMRockKit+BlackPearl", "The Black Pearl 1.0": "GMRockKit
 OTHER_KITS = ("data/audio/soundfonts/Red_Zeppelin_4_LV2/Red_Zeppelin_4pc", "data/audio/freepats/Drum_000")
 SONIC_PI_KIT = ROOT / "data" / "audio" / "sonic_pi_kit"
 GAINS_DB = (0.0, -20.0)
+NOISE_DB = (0.0, -10.0, -20.0)
+"""Levels of the white-noise jobs, dB re a peak of 0.9."""
 RATES = (48000, 44100)
-TREE_PARAMS = dict(max_iter=150, max_depth=5, learning_rate=0.1, l2_regularization=1.0, min_samples_leaf=40)
+TREE_PARAMS = dict(max_iter=300, max_depth=5, learning_rate=0.1, l2_regularization=1.0, min_samples_leaf=40)
 
 
 def kit_sets() -> dict[str, list[tuple[str, str]]]:
@@ -75,10 +79,35 @@ def kit_sets() -> dict[str, list[tuple[str, str]]]:
     return sets
 
 
+def make_jobs(kits: list[tuple[str, str]], seeds: int, dense_seeds: int, alone: bool, params: OnsetParams,
+              noise_seeds: int = 0) -> list[tuple]:
+    """The fit's jobs, (group, kit, style, bpm, seed, gain dB, rate Hz, OnsetParams): for each (group, kit), every
+    style and the ride grooves at `seeds` seeds (cycled_bpm's tempos), dense hats at `dense_seeds` seeds more, each
+    at both levels (`alone`: the odd seeds at 44.1 kHz, and every one-shot alone at both levels); with the
+    synthetic kit among `kits`, `noise_seeds` x 6 s of white noise at each of NOISE_DB (no hit), in its group."""
+    rates = RATES if alone else RATES[:1]
+    dense = STYLES.index("dense_hats")
+    jobs = [(g, k, style, cycled_bpm(s, seed), seed, gain, rates[seed % len(rates)], params)
+            for g, k in kits for s, style in enumerate(STYLES + ("ride",)) for seed in range(seeds)
+            for gain in GAINS_DB]
+    jobs += [(g, k, "dense_hats", cycled_bpm(dense, seed), seed, gain, rates[seed % len(rates)], params)
+             for g, k in kits for seed in range(seeds, seeds + dense_seeds) for gain in GAINS_DB]
+    if noise_seeds and any(g == "synthetic" for g, _ in kits):  # (with the synthetic kit's group)
+        jobs += [("synthetic", "synth", "noise", 0, seed, gain, RATES[0], params)
+                 for seed in range(noise_seeds) for gain in NOISE_DB]
+    if alone:
+        jobs += [(g, k, "alone", 0, 0, gain, rates[i % len(rates)], params)
+                 for g, k in kits for i, gain in enumerate(GAINS_DB)]
+    return jobs
+
+
 def render(job: tuple) -> tuple[np.ndarray, int, np.ndarray]:
     """A job's audio (float32), its rate (Hz) and its true onsets (s).  Style "alone": every one-shot of the kit
     in turn, 0.1 s after the last one has sounded (at most 1.5 s of it), so a decay's flicker is seen alone."""
     group, kit, style, bpm, seed, gain_db, rate, _ = job
+    if style == "noise":  # steady white noise (seeded), no hit: its flicker is no onset
+        noise = np.random.default_rng(1000 + seed).standard_normal(int(6.0 * rate))
+        return (noise * (0.9 / np.max(np.abs(noise))) * 10 ** (gain_db / 20)).astype(np.float32), rate, np.zeros(0)
     if style == "alone":
         shots = [shot for pool in load_kit(kit, rate).values() for shot in pool]
         gap, at, starts = int(0.1 * rate), int(0.1 * rate), []
@@ -130,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="loops per kit x style x level (default 4: each style near each of onset_eval's four tempos, "
                          "seed k adding 5k bpm; 2, the default before 2026-11-27, left dense hats at 110 and 145 bpm "
                          "only)")
+    ap.add_argument("--dense-seeds", type=int, default=8, metavar="N",
+                    help="N more loops of dense hats per kit x level, seeds after --seeds (default 8, since "
+                         "2026-11-27: dense hats hold most of the soft hits to rescue, which the trees, fitted on every "
+                         "style alike, turned down; their tempos then reach 220 bpm; BENCHMARKS.md)")
+    ap.add_argument("--noise-seeds", type=int, default=4, metavar="N",
+                    help="N x 6 s of white noise at 0, -10 and -20 dB re a peak of 0.9, no hit in it, in the synthetic "
+                         "kit's group (default 4, since 2026-11-27: without them one fit found 2.4 times as many false "
+                         "onsets in loud white noise as another; BENCHMARKS.md)")
     ap.add_argument("--out", type=Path, default=TREES_PATH, help=f"where to write the trees (default {TREES_PATH})")
     ap.add_argument("--no-cv", action="store_true", help="skip the leave-one-group-out estimate")
     ap.add_argument("--alone", action=argparse.BooleanOptionalAction, default=True,
@@ -144,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
                          "onset_eval.py's --params; the detector must then run with the same fields")
     args = ap.parse_args(argv)
     changes, params = parse_params(ap, args.params)
+    if args.seeds < 1 or args.dense_seeds < 0 or args.noise_seeds < 0:
+        ap.error(f"--seeds {args.seeds} --dense-seeds {args.dense_seeds} --noise-seeds {args.noise_seeds}: need at "
+                 "least 1, 0 and 0")
     if not params.trees_on:
         ap.error(f"--params {args.params}: the trees need trees = true and post_frames >= 1 (no candidates otherwise)")
     sets = kit_sets()
@@ -154,14 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     import sklearn
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    # loops of every style at both levels (with --alone: the odd seeds at 44.1 kHz, and every one-shot alone)
-    rates = RATES if args.alone else RATES[:1]
-    jobs = [(g, k, style, cycled_bpm(s, seed), seed, gain, rates[seed % len(rates)], params)
-            for g, k in kits for s, style in enumerate(STYLES + ("ride",))
-            for seed in range(args.seeds) for gain in GAINS_DB]
-    if args.alone:
-        jobs += [(g, k, "alone", 0, 0, gain, rates[i % len(rates)], params)
-                 for g, k in kits for i, gain in enumerate(GAINS_DB)]
+    jobs = make_jobs(kits, args.seeds, args.dense_seeds, args.alone, params, args.noise_seeds)
     t0 = time.time()
     with Pool(min(2, len(jobs))) as pool:
         results = pool.map(candidates, jobs, chunksize=4)
@@ -183,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"thresholds {f_line([r for r in fixed if r[0] == g])}")
         print(f"  {'all':22s} trees {f_line(cv)}   thresholds {f_line(fixed)}")
     model = HistGradientBoostingClassifier(**TREE_PARAMS, random_state=0).fit(x, y)
-    meta = {"fitted_by": "scripts/fit_onset_trees.py", "seeds": args.seeds, "loops": len(jobs), "alone": args.alone,
+    meta = {"fitted_by": "scripts/fit_onset_trees.py", "seeds": args.seeds, "dense_seeds": args.dense_seeds,
+            "noise_seeds": args.noise_seeds, "loops": len(jobs), "alone": args.alone,
             "candidates": int(y.size), "hits": int(y.sum()), "excluded": args.exclude,
             "groups": sorted(set(groups.tolist())),
             "params": TREE_PARAMS, "scikit_learn": sklearn.__version__,

@@ -83,6 +83,66 @@ def test_candidate_features_do_not_depend_on_block_size(rate, params):
                                    rtol=1e-4, atol=1e-4)
 
 
+def test_context_features_count_the_candidates_of_the_last_half_second():
+    # fixed_500 / since_fixed_ms: the candidates above the fixed thresholds in the 0.5 s before the attack, and the
+    # time since the last of them; under_500 counts those under them (every one, even those the energy check drops)
+    loop = render_loop("dense_hats", 140, 6.0, RATE, seed=1, kit="synth")
+    found: list = []
+    run(loop.audio, forest=ACCEPT_ALL, candidates=found)
+    at = np.array([s for s, _, _ in found])
+    fixed = np.array([f for _, _, f in found])
+    i_fixed, i_under, i_since = (FEATURES.index(n) for n in ("fixed_500", "under_500", "since_fixed_ms"))
+    assert fixed.sum() > 20 and (~fixed).sum() > 5
+    for j, (s, x, _) in enumerate(found):
+        recent = at[:j] >= s - RATE // 2
+        assert x[i_fixed] == np.count_nonzero(recent & fixed[:j])
+        assert x[i_under] >= np.count_nonzero(recent & ~fixed[:j])
+        last = at[:j][fixed[:j]]
+        since = min(1000.0, (s - last[-1]) / RATE * 1000) if last.size else 1000.0
+        assert x[i_since] == pytest.approx(since, abs=1e-3)
+    assert max(x[i_fixed] for _, x, _ in found) >= 5  # 32nd-note hats: several a half second
+
+
+def test_loud_hits_for_a_long_time_keep_only_the_last_half_second_of_candidates():
+    # every hit above the fixed thresholds: no feature row is asked for, and still the context is trimmed as it
+    # comes (an hour of playing must not grow the detector)
+    x = np.zeros(30 * RATE, dtype=np.float32)
+    k = kick(RATE)
+    for at in range(RATE // 10, x.size - k.size, RATE // 8):  # 8 hits a second
+        x[at:at + k.size] += k
+    det = OnsetDetector(RATE)
+    found = sum(len(det.process(x[i:i + 128])) for i in range(0, x.size, 128))
+    assert found >= 0.95 * 8 * 30
+    assert 1 <= len(det._fixed_at) <= 5  # the last 0.5 s: 4 hits
+
+
+def test_the_fit_renders_more_dense_hats_at_their_own_tempos():
+    fit = fit_script()
+    kits = [("g1", "kit1"), ("g2", "kit2")]
+    jobs = fit.make_jobs(kits, 4, 8, True, OnsetParams())
+    dense = [j for j in jobs if j[2] == "dense_hats"]
+    assert len(dense) == 2 * 12 * len(fit.GAINS_DB)  # 4 seeds + 8 more, per kit and level
+    assert len({j[3] for j in dense}) == 12 and max(j[3] for j in dense) >= 200  # a tempo each, up to 220 bpm
+    assert {j[6] for j in dense} == set(fit.RATES)  # odd seeds at 44.1 kHz
+    others = [j for j in jobs if j[2] not in ("dense_hats", "alone")]
+    assert len(others) == 2 * 6 * 4 * len(fit.GAINS_DB)  # every other style and the ride grooves at 4 seeds
+    assert len(fit.make_jobs(kits, 4, 0, False, OnsetParams())) == 2 * 7 * 4 * len(fit.GAINS_DB)
+
+
+def test_the_fit_sees_white_noise_with_no_hit_in_it():
+    fit = fit_script()
+    kits = [("g1", "kit1"), ("synthetic", "synth")]
+    noise = [j for j in fit.make_jobs(kits, 1, 0, False, OnsetParams(), noise_seeds=2) if j[2] == "noise"]
+    assert len(noise) == 2 * len(fit.NOISE_DB) and {j[0] for j in noise} == {"synthetic"}  # in the synthetic group
+    assert not [j for j in fit.make_jobs(kits[:1], 1, 0, False, OnsetParams(), noise_seeds=2) if j[2] == "noise"]
+    loud = noise[0]
+    audio, rate, truth = fit.render(loud)
+    assert truth.size == 0 and np.max(np.abs(audio)) == pytest.approx(0.9, rel=1e-4) and audio.size == 6 * rate
+    assert not np.array_equal(audio, fit.render(noise[len(fit.NOISE_DB)])[0])  # each seed its own noise
+    group, x, hits = fit.candidates(loud)
+    assert group == "synthetic" and x.shape[0] > 0 and not hits.any()  # its flicker: candidates, none a hit
+
+
 def test_without_a_frame_after_the_peak_the_trees_are_off():
     # post_frames = 0 decides on a peak before the hop after it has arrived; the trees' energy check needs that
     # hop, so they stay off, and the onsets do not depend on the block size
