@@ -54,7 +54,7 @@ FEATURES = (
     "top3",          # mean rise of the 3 most-rising bands
     "fixed_500",     # candidates above the fixed thresholds in the 0.5 s before the attack
     "under_500",     # candidates under them in that time
-    "since_fixed_ms",  # from the last candidate above the fixed thresholds (at most 1000), ms
+    "since_fixed_ms",  # from the last candidate above the fixed thresholds in those 0.5 s, ms (1000: none)
     "flux_low",      # mean rise of the bands centred below 300 Hz, 300-2000, 2000-6000, above 6000 Hz
     "flux_mid",
     "flux_high",

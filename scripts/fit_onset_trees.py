@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                          "style alike, turned down; their tempos then reach 220 bpm; BENCHMARKS.md)")
     ap.add_argument("--noise-seeds", type=int, default=4, metavar="N",
                     help="N x 6 s of white noise at 0, -10 and -20 dB re a peak of 0.9, no hit in it, in the synthetic "
-                         "kit's group (default 4, since 2026-11-27: without them one fit found 2.4 times as many false "
+                         "kit's group, so none with --exclude synthetic (default 4, since 2026-11-27: without them one fit found 2.4 times as many false "
                          "onsets in loud white noise as another; BENCHMARKS.md)")
     ap.add_argument("--out", type=Path, default=TREES_PATH, help=f"where to write the trees (default {TREES_PATH})")
     ap.add_argument("--no-cv", action="store_true", help="skip the leave-one-group-out estimate")
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'all':22s} trees {f_line(cv)}   thresholds {f_line(fixed)}")
     model = HistGradientBoostingClassifier(**TREE_PARAMS, random_state=0).fit(x, y)
     meta = {"fitted_by": "scripts/fit_onset_trees.py", "seeds": args.seeds, "dense_seeds": args.dense_seeds,
-            "noise_seeds": args.noise_seeds, "loops": len(jobs), "alone": args.alone,
+            "noise_seeds": args.noise_seeds if any(j[2] == "noise" for j in jobs) else 0, "loops": len(jobs), "alone": args.alone,
             "candidates": int(y.size), "hits": int(y.sum()), "excluded": args.exclude,
             "groups": sorted(set(groups.tolist())),
             "params": TREE_PARAMS, "scikit_learn": sklearn.__version__,

@@ -85,8 +85,9 @@ def test_candidate_features_do_not_depend_on_block_size(rate, params):
 
 def test_context_features_count_the_candidates_of_the_last_half_second():
     # fixed_500 / since_fixed_ms: the candidates above the fixed thresholds in the 0.5 s before the attack, and the
-    # time since the last of them; under_500 counts those under them (every one, even those the energy check drops)
-    loop = render_loop("dense_hats", 140, 6.0, RATE, seed=1, kit="synth")
+    # time since the last of them (1000 when there was none in that time); under_500 counts those under them
+    # (every one, even those the energy check drops, so at least the rows recorded)
+    loop = render_loop("dense_hats", 140, 12.0, RATE, seed=1, kit="synth")
     found: list = []
     run(loop.audio, forest=ACCEPT_ALL, candidates=found)
     at = np.array([s for s, _, _ in found])
@@ -97,10 +98,23 @@ def test_context_features_count_the_candidates_of_the_last_half_second():
         recent = at[:j] >= s - RATE // 2
         assert x[i_fixed] == np.count_nonzero(recent & fixed[:j])
         assert x[i_under] >= np.count_nonzero(recent & ~fixed[:j])
-        last = at[:j][fixed[:j]]
-        since = min(1000.0, (s - last[-1]) / RATE * 1000) if last.size else 1000.0
+        last = at[:j][recent & fixed[:j]]
+        since = (s - last[-1]) / RATE * 1000 if last.size else 1000.0
         assert x[i_since] == pytest.approx(since, abs=1e-3)
     assert max(x[i_fixed] for _, x, _ in found) >= 5  # 32nd-note hats: several a half second
+    # the features depend on the candidates only, not on which ones the trees took: the shipped trees, which turn
+    # many down, see the same rows as the accept-all classifier the fit collects them with
+    shipped: list = []
+    run(loop.audio, candidates=shipped)
+    assert [s for s, _, _ in shipped] == [s for s, _, _ in found]
+    np.testing.assert_array_equal(np.array([f for _, f, _ in shipped]), np.array([f for _, f, _ in found]))
+    # the context is trimmed as it comes: at most the candidates of half a second (a peak needs 6 frames before it
+    # lower, so at most one per 8 ms), though the loop has far more than that
+    det = OnsetDetector(RATE)
+    for i in range(0, loop.audio.size, 128):
+        det.process(loop.audio[i:i + 128])
+        assert len(det._under_at) + len(det._fixed_at) <= 0.5 / (7 * det.params.hop_s) + 1
+    assert len(found) > 3 * (0.5 / (7 * det.params.hop_s) + 1)
 
 
 def test_loud_hits_for_a_long_time_keep_only_the_last_half_second_of_candidates():
