@@ -218,6 +218,8 @@ def test_the_fit_script_labels_candidates_under_the_fixed_thresholds():
     group, x, hits = fit.candidates(job)
     assert group == "synthetic" and x.shape == (hits.size, len(FEATURES)) and np.isfinite(x).all()
     assert 0 < hits.sum() < hits.size  # some rescue a missed hit, most do not
+    _, _, one_to_one = fit.candidates(job, near_s=0.0)  # without --near-ms: one candidate per missed onset
+    assert np.all(hits[one_to_one]) and one_to_one.sum() <= hits.sum()
     # a hit is a candidate under the fixed thresholds, adding energy, within 25 ms of a true onset that the
     # fixed thresholds' peaks miss; the others are not
     loop = render_loop("ghosts", 170, 6.0, RATE, seed=0, kit="synth")
@@ -230,6 +232,8 @@ def test_the_fit_script_labels_candidates_under_the_fixed_thresholds():
     np.testing.assert_array_equal(np.array([f for _, f in under]), x)
     near = np.array([np.min(np.abs(missed - t)) <= 0.025 if missed.size else False for t, _ in under])
     assert np.all(near[hits]) and near[~hits].sum() <= 1  # at most a second candidate for one missed onset
+    close = np.array([np.min(np.abs(missed - t)) <= fit.NEAR_S if missed.size else False for t, _ in under])
+    assert np.all(hits[close])  # every one within 10 ms of a missed onset, a second peak of it too
     # every one-shot of a kit alone, in turn: one true onset at each attack, and the decays between
     audio, rate, truth = fit.render(("synthetic", "synth", "alone", 0, 0, -20.0, 44100, OnsetParams()))
     shots = sum(len(pool) for pool in fit.load_kit("synth", 44100).values())
