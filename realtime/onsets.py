@@ -659,7 +659,7 @@ class OnsetDetector:
     def _candidate_features(self, k: int, i: int, v: float, med: float, mask: float, sample: int,
                             change: tuple[float, float]) -> np.ndarray:
         """The FEATURES row of the candidate peak at frame k (`_df[i]` = v), its attack at `sample`, `change` its
-        _energy_change."""
+        _energy_change (the recent candidates already trimmed to the 0.5 s before `sample`: _forget_before)."""
         p, df, hop = self.params, self._df, self.hop
         rows = self._ring_pos.shape[0]
         pos, mag = self._ring_pos[k % rows], self._ring_mag[k % rows]
@@ -683,7 +683,6 @@ class OnsetDetector:
              min(1000.0, (sample - self._last_cand) / self.sample_rate * 1000),
              v / (self._last_cand_v + 1e-6), np.count_nonzero(pos > 0.1) / pos.size,
              float(np.partition(pos, pos.size - top)[pos.size - top:].mean())]
-        self._forget_before(sample - self.sample_rate // 2)
         since = (sample - self._fixed_at[-1]) / self.sample_rate * 1000 if self._fixed_at else 1000.0
         x += [float(len(self._fixed_at)), float(len(self._under_at)), min(1000.0, since)]
         return np.array(x + ranges.ravel().tolist(), dtype=np.float32)
@@ -808,6 +807,7 @@ class OnsetDetector:
                 # fixed thresholds if it adds energy: the hop after its frame at least as strong as the hop before
                 # the frame, in full or in the treble (a sound cut dead under another one splatters, adds none)
                 x = None
+                self._forget_before(sample - self.sample_rate // 2)  # the context of the last 0.5 s
                 if not fixed or self.candidates is not None:  # (a fixed onset needs neither, unless recorded)
                     change = self._energy_change(end)
                     if fixed or change[0] >= 0 or change[1] >= 0:
@@ -816,7 +816,6 @@ class OnsetDetector:
                             self.candidates.append((int(sample), x, fixed))
                 self._last_cand, self._last_cand_v = sample, v
                 (self._fixed_at if fixed else self._under_at).append(int(sample))
-                self._forget_before(sample - self.sample_rate // 2)
                 if not fixed and (x is None or probability(trees, x) <= p.accept_prob):
                     continue
             if sample is not None and sample - self._last_onset < self.min_interval:

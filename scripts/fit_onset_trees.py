@@ -174,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                          "style alike, turned down; their tempos then reach 220 bpm; BENCHMARKS.md)")
     ap.add_argument("--noise-seeds", type=int, default=4, metavar="N",
                     help="N x 6 s of white noise at 0, -10 and -20 dB re a peak of 0.9, no hit in it, in the synthetic "
-                         "kit's group, so none with --exclude synthetic (default 4, since 2026-11-27: without them one fit found 2.4 times as many false "
-                         "onsets in loud white noise as another; BENCHMARKS.md)")
+                         "kit's group, so none with --exclude synthetic (default 4, since 2026-11-27: without them one "
+                         "fit found 2.4 times as many false onsets in loud white noise as another; BENCHMARKS.md)")
     ap.add_argument("--near-ms", type=float, default=NEAR_S * 1000, metavar="MS",
                     help="also label a hit every candidate under the fixed thresholds within MS of a true onset they "
                          "missed, not only the one matched to it (default 10, since 2026-11-27: two peaks of one soft "
