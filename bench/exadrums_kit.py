@@ -1,0 +1,84 @@
+"""A drum kit for bench/onset_eval.py from eXaDrums' default kit (Debian: exadrums), never installed.
+
+eXaDrums is an electronic drum module; its Debian package ships the samples of
+its default acoustic kit (a kick, a snare, two toms, a closed hat, a crash, a
+ride's edge and bell; 44.1 kHz, 16-bit stereo).  The program itself is not
+needed, so this fetches the package with `apt-get download` (no root), takes the
+wav files out of it with `dpkg-deb`, and copies them into a kit folder.  The
+ride's bell has no role in realtime.loops.role_of's terms and is left out.  No
+onset detector parameter and no tree was ever fitted on these samples (they
+were found in session 24, after every choice was made), so the kit is a
+held-out test set: `onset_eval.py --kits data/audio/exadrums_kit`.
+
+    .venv/bin/python bench/exadrums_kit.py [--deb FILE] [--out data/audio/exadrums_kit]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from realtime.loops import role_of  # noqa: E402
+
+PACKAGE = "exadrums"
+SAMPLES = "usr/share/exadrums"
+"""Where the package keeps its kit's samples."""
+FILES = ("BD_Acou_01.wav", "Snr_Acou_01.wav", "Tom01.wav", "Tom03.wav", "HiHat.wav", "Crash_High.wav",
+         "RideEdge.wav")
+"""The samples used: every one with a drum role (RideBell.wav has none)."""
+
+
+def fetch_deb(where: Path) -> Path:
+    """Download the exadrums package into `where` with apt-get (no root needed); its path."""
+    done = subprocess.run(["apt-get", "download", PACKAGE], cwd=where, capture_output=True, text=True)
+    debs = sorted(where.glob(f"{PACKAGE}_*.deb"))
+    if not debs:
+        raise RuntimeError(f"apt-get download {PACKAGE} gave no package: {done.stderr.strip() or done.stdout.strip()}")
+    return debs[-1]
+
+
+def make_kit(deb: Path, out: Path) -> Path:
+    """Extract FILES from the package `deb` into the kit folder `out` (replacing an earlier one)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True)
+        src = Path(tmp) / SAMPLES
+        missing = [f for f in FILES if not (src / f).is_file()]
+        if missing:
+            raise RuntimeError(f"{deb} lacks {', '.join(missing)} under /{SAMPLES}")
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        for name in FILES:
+            assert role_of(Path(name).stem) is not None, name
+            shutil.copyfile(src / name, out / name)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--deb", type=Path, help="an exadrums .deb already downloaded (default: apt-get download it)")
+    ap.add_argument("--out", type=Path, default=Path("data/audio/exadrums_kit"), help="the kit folder to write")
+    args = ap.parse_args(argv)
+    if shutil.which("dpkg-deb") is None:
+        print("dpkg-deb not found: this needs a Debian system", file=sys.stderr)
+        return 1
+    try:
+        if args.deb is not None:
+            kit = make_kit(args.deb, args.out)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                kit = make_kit(fetch_deb(Path(tmp)), args.out)
+    except (RuntimeError, subprocess.CalledProcessError) as e:
+        print(f"exadrums_kit: {e}", file=sys.stderr)
+        return 1
+    print(kit)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
