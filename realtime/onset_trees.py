@@ -13,8 +13,8 @@ keeps it above `OnsetParams.accept_prob`.
 
 The trees were fitted by `scripts/fit_onset_trees.py` on candidates of rendered
 loops with exact ground truth, of one-shots alone and of white noise
-(BENCHMARKS.md, "A classifier for candidate peaks", and session 23's "Dense
-hats rescued"); the file holds the flat arrays of encoder.trees.Forest (no pickle) and
+(BENCHMARKS.md, "A classifier for candidate peaks", session 23's "Dense
+hats rescued" and session 24's "Peaks of a hit already found"); the file holds the flat arrays of encoder.trees.Forest (no pickle) and
 the feature names, which must match `FEATURES`.
 """
 from __future__ import annotations

@@ -10,7 +10,9 @@ over each with an accept-all classifier, keeping every candidate peak
 under the fixed thresholds with its features (realtime.onset_trees.FEATURES);
 labels such a candidate a hit when it matches (+-25 ms, one-to-one) a true
 onset that no peak above the fixed thresholds matches, or lies within
-`--near-ms` of one, and fits scikit-learn's
+`--near-ms` of one (a candidate that is no hit within `--found-ms` of an
+onset the fixed thresholds found is left out: the same hit either way), and
+fits scikit-learn's
 HistGradientBoostingClassifier.  Before the fit it reports a
 leave-one-group-out estimate: for each kit group (kits that share samples are
 one group: FluidR3's kits, TimGM6mb's, GMRockKit and The Black Pearl), the live detector runs over its
@@ -24,7 +26,7 @@ that a benchmark can run trees that never saw its kits
 (DRUMTIMBRE_ONSET_TREES=FILE).  Needs the `train` extra (scikit-learn) and
 `build-data`'s extracted kits.  About 7 minutes with the estimate on 2 cores.
 
-    .venv/bin/python scripts/fit_onset_trees.py [--seeds 4] [--dense-seeds 8] [--noise-seeds 4] [--near-ms 10]
+    .venv/bin/python scripts/fit_onset_trees.py [--seeds 4] [--dense-seeds 8] [--noise-seeds 4] [--near-ms 10] [--found-ms 10]
         [--no-alone] [--exclude held-out other sonic_pi] [--params JSON] [--out FILE]
 """
 from __future__ import annotations
@@ -61,6 +63,9 @@ NOISE_DB = (0.0, -10.0, -20.0)
 RATES = (48000, 44100)
 NEAR_S = 0.010
 """A candidate this close (s) to a true onset the fixed thresholds missed is a hit, even when another matched it."""
+FOUND_S = 0.010
+"""A candidate that is no hit this close (s) to a true onset the fixed thresholds found is left out of the fit (0:
+none): it is the same hit, whether the trees take it or not (min_interval_s keeps one onset)."""
 TREE_PARAMS = dict(max_iter=300, max_depth=5, learning_rate=0.1, l2_regularization=1.0, min_samples_leaf=40)
 
 
@@ -130,10 +135,12 @@ def render(job: tuple) -> tuple[np.ndarray, int, np.ndarray]:
     return audio * np.float32(10 ** (gain_db / 20)), rate, truth
 
 
-def candidates(job: tuple, near_s: float = NEAR_S) -> tuple:
+def candidates(job: tuple, near_s: float = NEAR_S, found_s: float = FOUND_S) -> tuple:
     """One job's candidates under the fixed thresholds: (group, features (n, FEATURES), hit labels (n,)); a hit
     matches (+-25 ms, one-to-one) a true onset that no candidate above the fixed thresholds matches, or lies within
-    `near_s` (s) of such an onset (a second peak of one soft hit: the detector's min_interval_s keeps one onset)."""
+    `near_s` (s) of such an onset (a second peak of one soft hit: the detector's min_interval_s keeps one onset).
+    A candidate that is no hit but lies within `found_s` (s) of a true onset the fixed thresholds matched is left
+    out: taken or not, that hit is found once."""
     audio, rate, truth = render(job)
     times, x, fixed = collect_candidates(audio, rate, params=job[-1])
     under = ~fixed
@@ -144,7 +151,12 @@ def candidates(job: tuple, near_s: float = NEAR_S) -> tuple:
     y = np.array([e in hits for e in range(int(under.sum()))], bool)
     if near_s > 0 and rest.size and y.size:
         y |= np.min(np.abs(times[under][:, None] - rest[None, :]), axis=1) <= near_s
-    return job[0], x[under], y
+    x = x[under]
+    if found_s > 0 and taken and y.size:
+        found = truth[sorted(taken)]
+        keep = y | (np.min(np.abs(times[under][:, None] - found[None, :]), axis=1) > found_s)
+        x, y = x[keep], y[keep]
+    return job[0], x, y
 
 
 def scored(job_forest: tuple) -> tuple[str, int, int, int]:
@@ -180,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="also label a hit every candidate under the fixed thresholds within MS of a true onset they "
                          "missed, not only the one matched to it (default 10, since 2026-11-27: two peaks of one soft "
                          "hit, the second labelled a miss, taught the trees to doubt both; 0: one-to-one only)")
+    ap.add_argument("--found-ms", type=float, default=FOUND_S * 1000, metavar="MS",
+                    help="leave out of the fit every candidate under the fixed thresholds that is no hit but lies "
+                         "within MS of a true onset they found: taken or not, that hit is found once (default 10, "
+                         "since 2026-11-28: labelled misses, such peaks taught the trees to doubt soft hits that "
+                         "look like them; 0: keep them; BENCHMARKS.md)")
     ap.add_argument("--out", type=Path, default=TREES_PATH, help=f"where to write the trees (default {TREES_PATH})")
     ap.add_argument("--no-cv", action="store_true", help="skip the leave-one-group-out estimate")
     ap.add_argument("--alone", action=argparse.BooleanOptionalAction, default=True,
@@ -196,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     changes, params = parse_params(ap, args.params)
     if not 0 <= args.near_ms <= 25:
         ap.error(f"--near-ms {args.near_ms}: expected 0-25 (the match window is 25 ms)")
+    if not 0 <= args.found_ms <= 30:
+        ap.error(f"--found-ms {args.found_ms}: expected 0-30 (min_interval_s keeps one onset in 30 ms)")
     if args.seeds < 1 or args.dense_seeds < 0 or args.noise_seeds < 0:
         ap.error(f"--seeds {args.seeds} --dense-seeds {args.dense_seeds} --noise-seeds {args.noise_seeds}: need at "
                  "least 1, 0 and 0")
@@ -212,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs = make_jobs(kits, args.seeds, args.dense_seeds, args.alone, params, args.noise_seeds)
     t0 = time.time()
     with Pool(min(2, len(jobs))) as pool:
-        results = pool.map(partial(candidates, near_s=args.near_ms / 1000), jobs, chunksize=4)
+        results = pool.map(partial(candidates, near_s=args.near_ms / 1000, found_s=args.found_ms / 1000), jobs,
+                           chunksize=4)
     x = np.concatenate([r[1] for r in results])
     y = np.concatenate([r[2] for r in results])
     groups = np.concatenate([[r[0]] * r[2].size for r in results]) if y.size else np.zeros(0, str)
@@ -233,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     model = HistGradientBoostingClassifier(**TREE_PARAMS, random_state=0).fit(x, y)
     meta = {"fitted_by": "scripts/fit_onset_trees.py", "seeds": args.seeds, "dense_seeds": args.dense_seeds,
             "noise_seeds": args.noise_seeds if any(j[2] == "noise" for j in jobs) else 0, "near_ms": args.near_ms,
+            **({"found_ms": args.found_ms} if args.found_ms else {}),
             "loops": len(jobs), "alone": args.alone,
             "candidates": int(y.size), "hits": int(y.sum()), "excluded": args.exclude,
             "groups": sorted(set(groups.tolist())),

@@ -215,10 +215,10 @@ def test_the_trees_switch_in_a_config_file():
 def test_the_fit_script_labels_candidates_under_the_fixed_thresholds():
     fit = fit_script()
     job = ("synthetic", "synth", "ghosts", 170, 0, 0.0, RATE, OnsetParams())
-    group, x, hits = fit.candidates(job)
+    group, x, hits = fit.candidates(job, found_s=0.0)  # every candidate (without --found-ms)
     assert group == "synthetic" and x.shape == (hits.size, len(FEATURES)) and np.isfinite(x).all()
     assert 0 < hits.sum() < hits.size  # some rescue a missed hit, most do not
-    _, _, one_to_one = fit.candidates(job, near_s=0.0)  # without --near-ms: one candidate per missed onset
+    _, _, one_to_one = fit.candidates(job, near_s=0.0, found_s=0.0)  # without --near-ms: one per missed onset
     assert np.all(hits[one_to_one]) and one_to_one.sum() <= hits.sum()
     # a hit is a candidate under the fixed thresholds, adding energy, within 25 ms of a true onset that the
     # fixed thresholds' peaks miss; the others are not
@@ -248,3 +248,24 @@ def test_the_fit_script_labels_candidates_under_the_fixed_thresholds():
     assert x_all.shape[0] > x.shape[0] and hits_all.sum() > 3 * hits.sum()
     # ... and the ones the leave-one-group-out estimate scores with (fixed thresholds: none reach 100)
     assert fit.scored((job, None))[2] > 0 and fit.scored((high, None))[2] == 0
+
+
+def test_the_fit_leaves_out_peaks_of_hits_the_fixed_thresholds_found():
+    """--found-ms (default 10): a candidate under the fixed thresholds that is no hit but lies within 10 ms of a true
+    onset they found is left out of the fit (the same hit, taken or not); every other candidate stays, labelled as
+    without the option."""
+    fit = fit_script()
+    job = ("synthetic", "synth", "flams", 170, 0, 0.0, RATE, OnsetParams())
+    _, x_all, hits_all = fit.candidates(job, found_s=0.0)
+    _, x_fit, hits_fit = fit.candidates(job)
+    loop = render_loop("flams", 170, 6.0, RATE, seed=0, kit="synth")
+    found: list = []
+    run(loop.audio, forest=ACCEPT_ALL, candidates=found)
+    fixed_t = np.array([s / RATE for s, _, fixed in found if fixed])
+    found_t = loop.onsets[sorted(r for r, _ in match(fixed_t, loop.onsets, 0.025))]
+    under_t = np.array([s / RATE for s, _, fixed in found if not fixed])
+    to_found = np.min(np.abs(under_t[:, None] - found_t[None, :]), axis=1)  # s
+    keep = hits_all | (to_found > fit.FOUND_S)
+    assert fit.FOUND_S == 0.010 and 0 < np.count_nonzero(~keep) < np.count_nonzero(~hits_all)
+    np.testing.assert_array_equal(x_fit, x_all[keep])
+    np.testing.assert_array_equal(hits_fit, hits_all[keep])
