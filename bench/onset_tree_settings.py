@@ -21,8 +21,6 @@ import argparse
 import json
 import sys
 import time
-from functools import partial
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
@@ -71,13 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(str(e))
     sets = fit.kit_sets()
     kits = [gk for name, pairs in sets.items() if name not in args.exclude for gk in pairs]
-    jobs = fit.make_jobs(kits, 4, 8, True, OnsetParams(), 4)
+    jobs = fit.make_jobs(kits, fit.SEEDS, fit.DENSE_SEEDS, True, OnsetParams(), fit.NOISE_SEEDS)  # the fit's defaults
     t0 = time.time()
-    with Pool(2) as pool:
-        results = pool.map(partial(fit.candidates, near_s=fit.NEAR_S), jobs, chunksize=4)
-    x = np.concatenate([r[1] for r in results])
-    y = np.concatenate([r[2] for r in results])
-    groups = np.concatenate([[r[0]] * r[2].size for r in results])
+    x, y, groups = fit.collect(jobs)
     print(f"{len(jobs)} jobs, {y.size} candidates ({int(y.sum())} hits) in {time.time() - t0:.0f} s")
     from sklearn.ensemble import HistGradientBoostingClassifier
 

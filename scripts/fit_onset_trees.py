@@ -61,6 +61,8 @@ GAINS_DB = (0.0, -20.0)
 NOISE_DB = (0.0, -10.0, -20.0)
 """Levels of the white-noise jobs, dB re a peak of 0.9."""
 RATES = (48000, 44100)
+SEEDS, DENSE_SEEDS, NOISE_SEEDS = 4, 8, 4
+"""The defaults of --seeds, --dense-seeds and --noise-seeds."""
 NEAR_S = 0.010
 """A candidate this close (s) to a true onset the fixed thresholds missed is a hit, even when another matched it."""
 FOUND_S = 0.010
@@ -143,20 +145,35 @@ def candidates(job: tuple, near_s: float = NEAR_S, found_s: float = FOUND_S) -> 
     out: taken or not, that hit is found once."""
     audio, rate, truth = render(job)
     times, x, fixed = collect_candidates(audio, rate, params=job[-1])
-    under = ~fixed
+    t_under, x = times[~fixed], x[~fixed]  # the candidates under the fixed thresholds
     # a hit: matches a true onset that no candidate passing the fixed thresholds matches (those are onsets anyway)
-    taken = {r for r, _ in match(times[~under], truth, 0.025)}
+    taken = {r for r, _ in match(times[fixed], truth, 0.025)}
     rest = np.array([t for r, t in enumerate(truth) if r not in taken])
-    hits = {e for _, e in match(times[under], rest, 0.025)}
-    y = np.array([e in hits for e in range(int(under.sum()))], bool)
+    hits = {e for _, e in match(t_under, rest, 0.025)}
+    y = np.array([e in hits for e in range(t_under.size)], bool)
     if near_s > 0 and rest.size and y.size:
-        y |= np.min(np.abs(times[under][:, None] - rest[None, :]), axis=1) <= near_s
-    x = x[under]
+        y |= _nearest(t_under, rest) <= near_s
     if found_s > 0 and taken and y.size:
-        found = truth[sorted(taken)]
-        keep = y | (np.min(np.abs(times[under][:, None] - found[None, :]), axis=1) > found_s)
+        keep = y | (_nearest(t_under, truth[sorted(taken)]) > found_s)
         x, y = x[keep], y[keep]
     return job[0], x, y
+
+
+def _nearest(times: np.ndarray, to: np.ndarray) -> np.ndarray:
+    """For each of `times` (s), the distance to the nearest of `to` (s, not empty)."""
+    return np.min(np.abs(times[:, None] - to[None, :]), axis=1)
+
+
+def collect(jobs: list[tuple], near_s: float = NEAR_S, found_s: float = FOUND_S
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every job's candidates (`candidates`, on 2 processes): features (n, FEATURES), hit labels (n,) and each one's
+    kit group (n,)."""
+    with Pool(min(2, len(jobs))) as pool:
+        results = pool.map(partial(candidates, near_s=near_s, found_s=found_s), jobs, chunksize=4)
+    x = np.concatenate([r[1] for r in results])
+    y = np.concatenate([r[2] for r in results])
+    groups = np.concatenate([[r[0]] * r[2].size for r in results]) if y.size else np.zeros(0, str)
+    return x, y, groups
 
 
 def scored(job_forest: tuple) -> tuple[str, int, int, int]:
@@ -176,15 +193,15 @@ def f_line(rows: list[tuple[str, int, int, int]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=4,
+    ap.add_argument("--seeds", type=int, default=SEEDS,
                     help="loops per kit x style x level (default 4: each style near each of onset_eval's four tempos, "
                          "seed k adding 5k bpm; 2, the default before 2026-11-27, left dense hats at 110 and 145 bpm "
                          "only)")
-    ap.add_argument("--dense-seeds", type=int, default=8, metavar="N",
+    ap.add_argument("--dense-seeds", type=int, default=DENSE_SEEDS, metavar="N",
                     help="N more loops of dense hats per kit x level, seeds after --seeds (default 8, since "
                          "2026-11-27: dense hats hold most of the soft hits to rescue, which the trees, fitted on every "
                          "style alike, turned down; their tempos then reach 220 bpm; BENCHMARKS.md)")
-    ap.add_argument("--noise-seeds", type=int, default=4, metavar="N",
+    ap.add_argument("--noise-seeds", type=int, default=NOISE_SEEDS, metavar="N",
                     help="N x 6 s of white noise at 0, -10 and -20 dB re a peak of 0.9, no hit in it, in the synthetic "
                          "kit's group, so none with --exclude synthetic (default 4, since 2026-11-27: without them one "
                          "fit found 2.4 times as many false onsets in loud white noise as another; BENCHMARKS.md)")
@@ -230,12 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 
     jobs = make_jobs(kits, args.seeds, args.dense_seeds, args.alone, params, args.noise_seeds)
     t0 = time.time()
-    with Pool(min(2, len(jobs))) as pool:
-        results = pool.map(partial(candidates, near_s=args.near_ms / 1000, found_s=args.found_ms / 1000), jobs,
-                           chunksize=4)
-    x = np.concatenate([r[1] for r in results])
-    y = np.concatenate([r[2] for r in results])
-    groups = np.concatenate([[r[0]] * r[2].size for r in results]) if y.size else np.zeros(0, str)
+    x, y, groups = collect(jobs, args.near_ms / 1000, args.found_ms / 1000)
     print(f"{len(jobs)} loops and kits alone, {y.size} candidates ({int(y.sum())} hits) in {time.time() - t0:.0f} s")
     if not args.no_cv:
         names = sorted(set(groups))
@@ -253,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     model = HistGradientBoostingClassifier(**TREE_PARAMS, random_state=0).fit(x, y)
     meta = {"fitted_by": "scripts/fit_onset_trees.py", "seeds": args.seeds, "dense_seeds": args.dense_seeds,
             "noise_seeds": args.noise_seeds if any(j[2] == "noise" for j in jobs) else 0, "near_ms": args.near_ms,
-            **({"found_ms": args.found_ms} if args.found_ms else {}),
+            "found_ms": args.found_ms,
             "loops": len(jobs), "alone": args.alone,
             "candidates": int(y.size), "hits": int(y.sum()), "excluded": args.exclude,
             "groups": sorted(set(groups.tolist())),

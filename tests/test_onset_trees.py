@@ -28,6 +28,16 @@ def run(x: np.ndarray, params: OnsetParams = OnsetParams(), block: int = 128, fo
     return out + det.flush()
 
 
+def fixed_and_under(loop) -> tuple[set, list]:
+    """The detector's candidates on `loop` (every one accepted): the indices of the true onsets that those above the
+    fixed thresholds match (+-25 ms), and those under them as (time s, features) pairs."""
+    found: list = []
+    run(loop.audio, forest=ACCEPT_ALL, candidates=found)
+    fixed_t = np.array([s / RATE for s, _, fixed in found if fixed])
+    taken = {r for r, _ in match(fixed_t, loop.onsets, 0.025)}
+    return taken, [(s / RATE, f) for s, f, fixed in found if not fixed]
+
+
 def fit_script():
     spec = importlib.util.spec_from_file_location("fit_onset_trees", ROOT / "scripts" / "fit_onset_trees.py")
     mod = importlib.util.module_from_spec(spec)
@@ -223,12 +233,8 @@ def test_the_fit_script_labels_candidates_under_the_fixed_thresholds():
     # a hit is a candidate under the fixed thresholds, adding energy, within 25 ms of a true onset that the
     # fixed thresholds' peaks miss; the others are not
     loop = render_loop("ghosts", 170, 6.0, RATE, seed=0, kit="synth")
-    found: list = []
-    run(loop.audio, forest=ACCEPT_ALL, candidates=found)
-    fixed_t = np.array([s / RATE for s, _, fixed in found if fixed])
-    taken = {r for r, _ in match(fixed_t, loop.onsets, 0.025)}
+    taken, under = fixed_and_under(loop)
     missed = np.array([t for r, t in enumerate(loop.onsets) if r not in taken])
-    under = [(s / RATE, f) for s, f, fixed in found if not fixed]
     np.testing.assert_array_equal(np.array([f for _, f in under]), x)
     dist = np.array([np.min(np.abs(missed - t)) if missed.size else np.inf for t, _ in under])  # s
     near = dist <= 0.025
@@ -259,11 +265,9 @@ def test_the_fit_leaves_out_peaks_of_hits_the_fixed_thresholds_found():
     _, x_all, hits_all = fit.candidates(job, found_s=0.0)
     _, x_fit, hits_fit = fit.candidates(job)
     loop = render_loop("flams", 170, 6.0, RATE, seed=0, kit="synth")
-    found: list = []
-    run(loop.audio, forest=ACCEPT_ALL, candidates=found)
-    fixed_t = np.array([s / RATE for s, _, fixed in found if fixed])
-    found_t = loop.onsets[sorted(r for r, _ in match(fixed_t, loop.onsets, 0.025))]
-    under_t = np.array([s / RATE for s, _, fixed in found if not fixed])
+    taken, under = fixed_and_under(loop)
+    found_t = loop.onsets[sorted(taken)]
+    under_t = np.array([t for t, _ in under])
     to_found = np.min(np.abs(under_t[:, None] - found_t[None, :]), axis=1)  # s
     keep = hits_all | (to_found > fit.FOUND_S)
     assert fit.FOUND_S == 0.010 and 0 < np.count_nonzero(~keep) < np.count_nonzero(~hits_all)
