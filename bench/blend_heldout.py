@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from encoder.manifest import load_manifests  # noqa: E402
 from heldout_kits import predictions  # noqa: E402
+from report import emit  # noqa: E402
 
 WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5, 1.0)
 """Share of the baseline in the blend (0: the network alone, 1: the baseline alone)."""
@@ -65,10 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 per = "/".join(f"{e.mean():.4f}" for e in errs)
                 cells.append(f"{np.concatenate(errs).mean():.4f} ({per})")
             lines.append(f"| {name} | {ms} ms | " + " | ".join(cells) + " |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.md:
-        args.md.write_text(text)
+    emit(lines, args.md)
     return 0
 
 

@@ -31,6 +31,7 @@ from encoder import dataset, splits  # noqa: E402
 from encoder.descriptors import normalise  # noqa: E402
 from encoder.evaluate import truncate  # noqa: E402
 from encoder.manifest import Manifest, load_manifests  # noqa: E402
+from report import emit  # noqa: E402
 
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 WINDOWS = (25, 100, 1000)
@@ -126,10 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                        "with no anchors below 25 ms: " + " / ".join(f"{m:.4f}" for m in base)
                        + f" at {' / '.join(map(str, SHORT_WINDOWS))} ms. The 5 best of {len(short)} choices:",
                        short, SHORT_WINDOWS, "Lowest mean on short windows")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.md:
-        args.md.write_text(text)
+    emit(lines, args.md)
     return 0
 
 

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from onset_eval import aubio_onsets  # noqa: E402
 from realtime.onsets import detect  # noqa: E402
+from report import emit  # noqa: E402
 
 SAMPLES = Path("/usr/share/sonic-pi/samples")
 LOOPS = ("loop_amen", "loop_amen_full", "loop_breakbeat", "loop_compus", "loop_garzul", "loop_mika",
@@ -92,10 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             plot(name, x, rate, ours, theirs["mkl"], args.span, png)
             missed = [round(float(t), 3) for t in theirs["mkl"] if found_in(np.array([t]), ours) == 0]
             print(f"{name}: aubio mkl onsets ours lacks: {missed}; plot: {png}", file=sys.stderr)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(lines, args.out)
     return 0
 
 

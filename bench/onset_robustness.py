@@ -55,6 +55,7 @@ from onset_eval import TUNING_KITS, Case, Found, aubio_onsets, loops, ours, pars
 from realtime.loops import add_shot, installed_kits, load_kit, render_loop  # noqa: E402
 from realtime.onset_trees import trees_source  # noqa: E402
 from realtime.onsets import OnsetParams  # noqa: E402
+from report import emit  # noqa: E402
 
 RATE = 48000
 GAINS_DB = (12, 0, -12, -24, -36)
@@ -238,10 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{platform.python_version()}; run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"{time.time() - t0:.0f} s wall. Ours: OnsetParams({', '.join(f'{k}={v!r}' for k, v in changes.items()) or 'defaults'}) "
             f"fed 128-sample blocks at {RATE} Hz, with {trees_source(params.trees)}.", ""]
-    text = "\n".join(head + lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(head + lines, args.out)
     return 0
 
 
