@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from debian_package import fetch_deb, unpack_deb  # noqa: E402
 from realtime.loops import role_of  # noqa: E402
 
 PACKAGE = "exadrums"
@@ -32,15 +33,6 @@ SAMPLES = "usr/share/exadrums"
 FILES = ("BD_Acou_01.wav", "Snr_Acou_01.wav", "Tom01.wav", "Tom03.wav", "HiHat.wav", "Crash_High.wav",
          "RideEdge.wav")
 """The samples used: every one with a drum role (RideBell.wav has none)."""
-
-
-def fetch_deb(where: Path) -> Path:
-    """Download the exadrums package into `where` with apt-get (no root needed); its path."""
-    done = subprocess.run(["apt-get", "download", PACKAGE], cwd=where, capture_output=True, text=True)
-    debs = sorted(where.glob(f"{PACKAGE}_*.deb"))
-    if not debs:
-        raise RuntimeError(f"apt-get download {PACKAGE} gave no package: {done.stderr.strip() or done.stdout.strip()}")
-    return debs[-1]
 
 
 def copy_kit(src: Path, out: Path) -> Path:
@@ -60,8 +52,7 @@ def copy_kit(src: Path, out: Path) -> Path:
 def make_kit(deb: Path, out: Path) -> Path:
     """Extract FILES from the package `deb` into the kit folder `out` (replacing an earlier one)."""
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True)
-        return copy_kit(Path(tmp) / SAMPLES, out)
+        return copy_kit(unpack_deb(deb, Path(tmp)) / SAMPLES, out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,15 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.deb is None and all((installed / f).is_file() for f in FILES):  # the package is installed
         print(copy_kit(installed, args.out))
         return 0
-    if shutil.which("dpkg-deb") is None:
-        print("dpkg-deb not found: this needs a Debian system", file=sys.stderr)
-        return 1
     try:
         if args.deb is not None:
             kit = make_kit(args.deb, args.out)
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                kit = make_kit(fetch_deb(Path(tmp)), args.out)
+                kit = make_kit(fetch_deb(PACKAGE, Path(tmp)), args.out)
     except (RuntimeError, subprocess.CalledProcessError) as e:
         print(f"exadrums_kit: {e}", file=sys.stderr)
         return 1

@@ -28,6 +28,7 @@ MIN_SECONDS = 0.02
 
 # generator operators (SoundFont 2.04, section 8.1.2)
 _GEN_INSTRUMENT = 41
+_GEN_KEY_RANGE = 43
 _GEN_SAMPLE_ID = 53
 _GEN_SAMPLE_MODES = 54
 # sample types (section 7.10): 1 mono, 2 right, 4 left; 0x8000 = ROM
@@ -53,6 +54,9 @@ class DrumSample:
     end: int
     sample_rate: int
     """Hz."""
+    keys: tuple[int, int] = (0, 127)
+    """MIDI keys (lowest, highest) of the instrument zone that plays it first: in a General MIDI kit the
+    drum (36 bass drum, 38 snare, 42 closed hat, ...), whatever the recording's name."""
 
 
 def _chunks(data: bytes, start: int, end: int, path: Path) -> dict[str, tuple[int, int]]:
@@ -137,7 +141,8 @@ def drum_samples(path: str | Path, every_preset: bool = False) -> tuple[list[Dru
                     continue
                 if (end - start) / rate < MIN_SECONDS:
                     continue
-                out.append(DrumSample(s, _name(name), kit, int(start), int(end), int(rate)))
+                kr = g.get(_GEN_KEY_RANGE, 127 << 8)  # low byte the lowest key, high byte the highest
+                out.append(DrumSample(s, _name(name), kit, int(start), int(end), int(rate), (kr & 0xFF, kr >> 8)))
     return out, pcm
 
 

@@ -29,7 +29,7 @@ def _name(s: str) -> bytes:
 def write_sf2(path: Path, recordings: dict[str, np.ndarray], presets: list[tuple[str, int, list[int]]],
               instruments: list[tuple[str, list[tuple[int, int]]]], types: dict[str, int] | None = None) -> None:
     """A minimal SoundFont 2: `presets` (name, bank, instrument ids), `instruments` (name, zones of
-    (sample id, sampleModes)), recordings in order as 16-bit PCM with the 46 zero frames the format asks for."""
+    (sample id, sampleModes) or (sample id, sampleModes, (lowest key, highest key))), recordings in order as 16-bit PCM with the 46 zero frames the format asks for."""
     types = types or {}
     pcm, shdr = b"", b""
     for name, x in recordings.items():
@@ -54,8 +54,11 @@ def write_sf2(path: Path, recordings: dict[str, np.ndarray], presets: list[tuple
     n_bag = n_gen = 0
     for name, zones in instruments:
         inst_b += struct.pack("<20sH", _name(name), n_bag)
-        for sample_id, modes in zones:
+        for sample_id, modes, *keys in zones:
             ibag += struct.pack("<HH", n_gen, 0)
+            if keys:  # keyRange must come first in a zone (section 8.1.2)
+                igen += struct.pack("<HBB", 43, *keys[0])
+                n_gen += 1
             igen += struct.pack("<HH", 54, modes) + struct.pack("<HH", 53, sample_id)
             n_bag, n_gen = n_bag + 1, n_gen + 2
     inst_b += struct.pack("<20sH", _name("EOI"), n_bag)
@@ -80,10 +83,10 @@ def test_drum_kits_recordings_once_each_without_loops_right_channels_or_melodic_
            "room kick": _decay(50, 0.5, 6)}
     ids = {name: i for i, name in enumerate(rec)}
     instruments = [
-        ("std drums", [(ids["kick"], 0), (ids["snare L"], 0), (ids["snare R"], 0), (ids["pad loop"], 1),
-                       (ids["tick"], 0)]),
+        ("std drums", [(ids["kick"], 0, (35, 36)), (ids["snare L"], 0, (38, 38)), (ids["snare R"], 0, (38, 38)),
+                       (ids["pad loop"], 1), (ids["tick"], 0)]),
         ("piano", [(ids["piano"], 0)]),
-        ("room drums", [(ids["kick"], 0), (ids["room kick"], 0)]),
+        ("room drums", [(ids["kick"], 0, (36, 36)), (ids["room kick"], 0)]),
     ]
     presets = [("Piano", 0, [1]), ("Room", 128, [2]), ("Standard", 128, [0])]  # Room is program 1, Standard 2
     sf2 = tmp_path / "Tiny GM.sf2"
@@ -92,6 +95,7 @@ def test_drum_kits_recordings_once_each_without_loops_right_channels_or_melodic_
     # kits in program order: Room first claims the kick; the looped pad, the right channel, the
     # 10 ms tick and the piano (bank 0) are left out
     assert [(s.name, s.kit) for s in samples] == [("kick", "Room"), ("room kick", "Room"), ("snare L", "Standard")]
+    assert [s.keys for s in samples] == [(36, 36), (0, 127), (38, 38)]  # the zone that plays it first; no range: all
     paths = extract(sf2, tmp_path / "out")
     assert [p.relative_to(tmp_path / "out").as_posix() for p in paths] == [
         "Tiny_GM/Room/0000_kick.wav", "Tiny_GM/Room/0006_room_kick.wav", "Tiny_GM/Standard/0001_snare_L.wav"]
@@ -125,7 +129,7 @@ def test_debian_general_midi_soundfonts_give_real_drum_kits(tmp_path):
     assert len(samples) > 100 and len({s.index for s in samples}) == len(samples)
     assert all(s.sample_rate in (32000, 44100) and (s.end - s.start) / s.sample_rate >= 0.02 for s in samples)
     snare = next(s for s in samples if s.name == "Std Snr 1(L)")
-    assert snare.kit == "Standard"
+    assert snare.kit == "Standard" and snare.keys[0] <= 38 <= snare.keys[1]  # General MIDI's acoustic snare
 
 
 def test_extra_kits_are_grouped_by_kit_and_sample_family(tmp_path):

@@ -1,0 +1,92 @@
+"""A drum kit for bench/onset_eval.py from the OPL3 FM SoundFont (Debian: opl3-soundfont, need not be installed).
+
+The SoundFont imitates the FM drums of a 1990s PC sound card (Yamaha OPL3): no
+recording of a real drum at all, so a kit unlike every other one this project
+measures.  Its samples are named by number, not by drum, so they are chosen by
+the General MIDI key that plays them (SoundFont keyRange: 36 bass drum, 38
+snare, 42 closed hat, ...; `GM_DRUMS`) and written under names that
+realtime.loops.role_of reads.  This fetches the package with `apt-get download`
+(no root; 100 MB) and takes the SoundFont out of it with `dpkg-deb` (or reads
+/usr/share/sounds/sf2 when the package is installed).  No onset detector
+parameter and no tree was ever fitted on it (found in session 26, after every
+choice was made): a held-out test set, `onset_eval.py --kits data/audio/opl3_kit`.
+
+    .venv/bin/python bench/opl3_kit.py [--deb FILE] [--out data/audio/opl3_kit]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from debian_package import fetch_deb, unpack_deb  # noqa: E402
+from encoder.soundfont import SoundFontError, drum_samples  # noqa: E402
+from realtime.loops import role_of  # noqa: E402
+
+PACKAGE = "opl3-soundfont"
+SOUNDFONT = "usr/share/sounds/sf2/OPL-3_FM_128M.sf2"
+"""Where the package keeps the SoundFont."""
+GM_DRUMS = {
+    35: ("kick_acoustic", "kick"), 36: ("kick", "kick"), 38: ("snare", "snare"), 40: ("snare_electric", "snare"),
+    41: ("tom_low_floor", "tom"), 43: ("tom_high_floor", "tom"), 45: ("tom_low", "tom"), 47: ("tom_low_mid", "tom"),
+    48: ("tom_high_mid", "tom"), 50: ("tom_high", "tom"), 42: ("hat_closed", "hat"), 46: ("open_hat", "open_hat"),
+    49: ("crash_1", "cymbal"), 57: ("crash_2", "cymbal"), 51: ("ride_1", "cymbal"), 59: ("ride_2", "cymbal"),
+}
+"""General MIDI key -> (file name, its drum role in realtime.loops.role_of's terms)."""
+ROLE_OF_NAME = {name: role for name, role in GM_DRUMS.values()}
+
+
+def write_kit(soundfont: Path, out: Path) -> list[Path]:
+    """Write the first drum kit's samples of the keys in GM_DRUMS from `soundfont` into the kit folder `out`
+    (replacing an earlier one), 16-bit WAV at their own rate -> the files written."""
+    samples, pcm = drum_samples(soundfont)
+    if not samples:
+        raise SoundFontError(f"{soundfont}: no drum kit (bank 128)")
+    kit = samples[0].kit
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    written = []
+    for key, (name, role) in GM_DRUMS.items():
+        assert role_of(name) == role, (name, role)
+        playing = [s for s in samples if s.kit == kit and s.keys[0] <= key <= s.keys[1]]
+        if not playing:
+            continue
+        s = playing[0]
+        path = out / f"{name}.wav"
+        sf.write(path, pcm[s.start:s.end], s.sample_rate, subtype="PCM_16")
+        written.append(path)
+    if not {"kick", "snare", "hat"} <= {ROLE_OF_NAME[p.stem] for p in written}:
+        raise SoundFontError(f"{soundfont}: kit {kit!r} lacks a kick, a snare or a closed hat on General MIDI keys")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--deb", type=Path, help=f"an {PACKAGE} .deb already downloaded (default: apt-get download it)")
+    ap.add_argument("--out", type=Path, default=Path("data/audio/opl3_kit"), help="the kit folder to write")
+    args = ap.parse_args(argv)
+    installed = Path("/") / SOUNDFONT
+    try:
+        if args.deb is None and installed.is_file():
+            files = write_kit(installed, args.out)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                deb = args.deb if args.deb is not None else fetch_deb(PACKAGE, Path(tmp))
+                files = write_kit(unpack_deb(deb, Path(tmp) / "x") / SOUNDFONT, args.out)
+    except (RuntimeError, SoundFontError, subprocess.CalledProcessError) as e:
+        print(f"opl3_kit: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.out}: {len(files)} samples ({', '.join(p.stem for p in files)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
