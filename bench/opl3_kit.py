@@ -1,8 +1,7 @@
 """A drum kit for bench/onset_eval.py from the OPL3 FM SoundFont (Debian: opl3-soundfont, need not be installed).
 
-The SoundFont imitates the FM drums of a 1990s PC sound card (Yamaha OPL3): no
-recording of a real drum at all, so a kit unlike every other one this project
-measures.  Its samples are named by number, not by drum, so they are chosen by
+The SoundFont imitates the FM drums of a 1990s PC sound card (Yamaha OPL3): FM
+tones and noise, not recordings; a kit unlike the others this project measures.  Its samples are named by number, not by drum, so they are chosen by
 the General MIDI key that plays them (SoundFont keyRange: 36 bass drum, 38
 snare, 42 closed hat, ...; `GM_DRUMS`) and written under names that
 realtime.loops.role_of reads.  This fetches the package with `apt-get download`
