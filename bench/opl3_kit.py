@@ -1,9 +1,10 @@
 """A drum kit for bench/onset_eval.py from the OPL3 FM SoundFont (Debian: opl3-soundfont, need not be installed).
 
 The SoundFont imitates the FM drums of a 1990s PC sound card (Yamaha OPL3): FM
-tones and noise, not recordings; a kit unlike the others this project measures.  Its samples are named by number, not by drum, so they are chosen by
-the General MIDI key that plays them (SoundFont keyRange: 36 bass drum, 38
-snare, 42 closed hat, ...; `GM_DRUMS`) and written under names that
+tones and noise, not recordings; a kit unlike the others this project measures.
+Its samples are named by number, not by drum, so they are chosen by the General
+MIDI key that plays them (SoundFont keyRange: 36 bass drum, 38 snare, 42 closed
+hat, ...; `GM_DRUMS`) and written under names that
 realtime.loops.role_of reads.  This fetches the package with `apt-get download`
 (no root; 100 MB) and takes the SoundFont out of it with `dpkg-deb` (or reads
 /usr/share/sounds/sf2 when the package is installed).  No onset detector
