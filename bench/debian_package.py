@@ -23,6 +23,10 @@ def fetch_deb(package: str, where: Path) -> Path:
 
 
 def unpack_deb(deb: Path, dest: Path) -> Path:
-    """The files of the package `deb` under the folder `dest` (as they would lie under /) -> `dest`."""
+    """The files of the package `deb` under the folder `dest` (as they would lie under /) -> `dest`.
+
+    Raises RuntimeError when dpkg-deb is not found, CalledProcessError when it fails (dpkg-deb names the file)."""
+    if shutil.which("dpkg-deb") is None:
+        raise RuntimeError(f"{deb}: dpkg-deb not found: this needs a Debian system")
     subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True)
     return dest

@@ -40,31 +40,32 @@ GM_DRUMS = {
     49: ("crash_1", "cymbal"), 57: ("crash_2", "cymbal"), 51: ("ride_1", "cymbal"), 59: ("ride_2", "cymbal"),
 }
 """General MIDI key -> (file name, its drum role in realtime.loops.role_of's terms)."""
-ROLE_OF_NAME = {name: role for name, role in GM_DRUMS.values()}
 
 
 def write_kit(soundfont: Path, out: Path) -> list[Path]:
     """Write the first drum kit's samples of the keys in GM_DRUMS from `soundfont` into the kit folder `out`
-    (replacing an earlier one), 16-bit WAV at their own rate -> the files written."""
+    (replacing an earlier one, once the new one is known to hold a kick, a snare and a closed hat), 16-bit WAV at
+    their own rate -> the files written."""
     samples, pcm = drum_samples(soundfont)
     if not samples:
         raise SoundFontError(f"{soundfont}: no drum kit (bank 128)")
     kit = samples[0].kit
+    chosen = {}  # file name -> the sample its key plays
+    for key, (name, role) in GM_DRUMS.items():
+        assert role_of(name) == role, (name, role)
+        playing = [s for s in samples if s.kit == kit and s.keys[0] <= key <= s.keys[1]]
+        if playing:
+            chosen[name] = playing[0]
+    if not {"kick", "snare", "hat"} <= {role_of(name) for name in chosen}:
+        raise SoundFontError(f"{soundfont}: kit {kit!r} lacks a kick, a snare or a closed hat on General MIDI keys")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     written = []
-    for key, (name, role) in GM_DRUMS.items():
-        assert role_of(name) == role, (name, role)
-        playing = [s for s in samples if s.kit == kit and s.keys[0] <= key <= s.keys[1]]
-        if not playing:
-            continue
-        s = playing[0]
+    for name, s in chosen.items():
         path = out / f"{name}.wav"
         sf.write(path, pcm[s.start:s.end], s.sample_rate, subtype="PCM_16")
         written.append(path)
-    if not {"kick", "snare", "hat"} <= {ROLE_OF_NAME[p.stem] for p in written}:
-        raise SoundFontError(f"{soundfont}: kit {kit!r} lacks a kick, a snare or a closed hat on General MIDI keys")
     return written
 
 

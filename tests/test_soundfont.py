@@ -29,7 +29,8 @@ def _name(s: str) -> bytes:
 def write_sf2(path: Path, recordings: dict[str, np.ndarray], presets: list[tuple[str, int, list[int]]],
               instruments: list[tuple[str, list[tuple[int, int]]]], types: dict[str, int] | None = None) -> None:
     """A minimal SoundFont 2: `presets` (name, bank, instrument ids), `instruments` (name, zones of
-    (sample id, sampleModes) or (sample id, sampleModes, (lowest key, highest key))), recordings in order as 16-bit PCM with the 46 zero frames the format asks for."""
+    (sample id, sampleModes) or (sample id, sampleModes, (lowest key, highest key))), recordings in order as
+    16-bit PCM with the 46 zero frames the format asks for."""
     types = types or {}
     pcm, shdr = b"", b""
     for name, x in recordings.items():
