@@ -225,6 +225,20 @@ def run_set(cases: list[Case], aubio_grid: bool, block: int, params: OnsetParams
     return rows, table
 
 
+def set_lines(name: str, cases: list[Case], aubio_grid: bool, block: int, params: OnsetParams = OnsetParams(),
+              unit: str = "loops", style: str = "style") -> list[str]:
+    """run_set on one set of cases as markdown lines (printed as they come): its heading (`unit`: what a case is),
+    the detectors' table, and F per `style` (the second field of the cases' names) and per kit."""
+    n = sum(c.truth.size for c in cases)
+    rows, table = run_set(cases, aubio_grid, block, params)
+    lines = ["", f"**{name}**: {len(cases)} {unit}, {n} ground-truth onsets", "", HEADER]
+    lines += [row(label, m) for label, m in rows]
+    lines += ["", f"F at +-25 ms per {style} and per kit ({name.split(' (')[0]}):", ""]
+    lines += [t.replace("| style |", f"| {style} |") for t in table]
+    print("\n".join(lines[4:]), flush=True)
+    return lines
+
+
 def cost_line(rate: int, block: int = 128, seconds: float = 20.0) -> str:
     """CPU cost of OnsetDetector.process on a dense loop in `block`-sample blocks, and its latency bound."""
     x = render_loop("mixed", 150, seconds, rate, seed=9, kit="synth").audio
@@ -314,12 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                 for name, cases in sets]
     lines = []
     for name, cases in sets:
-        n = sum(c.truth.size for c in cases)
-        lines += ["", f"**{name}**: {len(cases)} loops, {n} ground-truth onsets", "", HEADER]
-        rows, table = run_set(cases, not args.no_aubio, args.block, params)
-        lines += [row(label, m) for label, m in rows]
-        lines += ["", f"F at +-25 ms per style and per kit ({name.split(' (')[0]}):", ""] + table
-        print("\n".join(lines[-len(rows) - len(table) - 3:]), flush=True)
+        lines += set_lines(name, cases, not args.no_aubio, args.block, params)
     lines += ["", cost_line(args.rate)]
     head = [f"Command: `{' '.join(['.venv/bin/python', 'bench/onset_eval.py'] + (argv if argv is not None else sys.argv[1:]))}`",
             f"Machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python {platform.python_version()}; "

@@ -1,6 +1,7 @@
 """How many bundles a slow OSC receiver gets from `listen --input` streaming a file as fast as possible.
 
-Renders a drum loop (realtime.loops, `--kit`, `--seconds`), then for each
+Renders a drum loop (realtime.loops, `--kit`, `--seconds`; or, with `--song`, a Hydrogen demo song,
+realtime.songs), then for each
 `--delays-ms` value runs `drumtimbre listen --input LOOP --no-display` into a
 python-osc receiver whose handler sleeps that long per message, and counts the
 final `/drumtimbre/timbre` messages that arrive against the hits listen says it
@@ -8,6 +9,7 @@ sent.  UDP has no flow control: what overflows the receiver's socket buffer is
 dropped by the operating system.
 
     .venv/bin/python bench/osc_slow_receiver.py [--delays-ms 0 0.5 1 2] [--realtime]
+    .venv/bin/python bench/osc_slow_receiver.py --song tutorial_georgyporgy --seconds 60 --delays-ms 0
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from realtime.loops import render_loop, write_loop  # noqa: E402
+from realtime.songs import demo_songs, read_song, render_song, song_path  # noqa: E402
 from tests.jack_harness import DRUMTIMBRE  # noqa: E402
 
 
@@ -58,8 +61,11 @@ def run(loop: Path, delay_s: float, extra: list[str]) -> tuple[int, str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kit", default="ColomboAcousticDrumkit",
-                    help="realtime.loops kit (default ColomboAcousticDrumkit)")
+    ap.add_argument("--kit", default=None,
+                    help="realtime.loops kit (default ColomboAcousticDrumkit; a song's own kit with --song)")
+    ap.add_argument("--song", default=None,
+                    help="play this Hydrogen demo song (a name of demo_songs(), without .h2song, or a path) "
+                         "instead of a mixed loop, cut to --seconds")
     ap.add_argument("--seconds", type=float, default=24.0)
     ap.add_argument("--bpm", type=float, default=120.0)
     ap.add_argument("--rate", type=int, default=44100)
@@ -68,9 +74,20 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     extra = ["--realtime"] if args.realtime else []
     with tempfile.TemporaryDirectory() as tmp:
-        loop = render_loop("mixed", args.bpm, args.seconds, args.rate, seed=0, kit=args.kit)
+        if args.song:
+            path = song_path(args.song)
+            try:
+                song = read_song(path)
+                loop = render_song(song, args.rate, 0, args.kit, max_seconds=args.seconds)
+            except ValueError as exc:
+                ap.error(f"--song {args.song}: {exc} (installed: {', '.join(p.stem for p in demo_songs()) or 'none'})")
+            what = f"song {path.stem} on {args.kit or 'its own kit'}, {song.bpm:g} bpm"
+        else:
+            kit = args.kit or "ColomboAcousticDrumkit"
+            loop = render_loop("mixed", args.bpm, args.seconds, args.rate, seed=0, kit=kit)
+            what = f"{kit}, mixed, {args.bpm:g} bpm"
         wav, _ = write_loop(loop, Path(tmp) / "loop.wav")
-        print(f"loop: {args.kit}, mixed, {args.bpm:g} bpm, {args.seconds:g} s at {args.rate} Hz, "
+        print(f"loop: {what}, {loop.audio.size / args.rate:g} s at {args.rate} Hz, "
               f"{loop.onsets.size} true onsets; listen --input {' '.join(extra)}")
         print("| handler sleep per message (ms) | final /timbre received | listen's summary | listen's wall time (s) |")
         print("|---|---|---|---|")

@@ -206,20 +206,29 @@ def _load_kit(kit: str, sample_rate: int) -> dict[str, tuple[OneShot, ...]]:
         role = role_of(path.stem)
         if role is None:
             continue
-        try:
-            data, rate = sf.read(str(path), dtype="float64", always_2d=True)
-        except Exception:  # some Debian files do not decode (e.g. lmms kick04.ogg): skip them
-            continue
-        x = _prepare(data, int(rate), sample_rate)
-        if x is None:
-            continue
-        attack = _attack_index(x)
-        if np.argmax(np.abs(x) >= 10 ** (-12 / 20)) - attack > MAX_RISE_S * sample_rate:
-            continue
-        if has_second_attack(x, sample_rate, attack):
-            continue
-        out.setdefault(role, []).append(OneShot(x, attack, str(path), role))
+        shot = load_oneshot(path, sample_rate, role)
+        if shot is not None:
+            out.setdefault(role, []).append(shot)
     return {k: tuple(v) for k, v in out.items()}
+
+
+def load_oneshot(path: str | Path, sample_rate: int, role: str) -> OneShot | None:
+    """One drum sample, mono at `sample_rate` (Hz), peak 1, ready for add_shot; None when the file does not decode
+    (some Debian files do not, e.g. lmms kick04.ogg), is silent, rises slower than MAX_RISE_S or holds a second
+    attack: a sound whose onset time is ill-defined."""
+    try:
+        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    except Exception:
+        return None
+    x = _prepare(data, int(rate), sample_rate)
+    if x is None:
+        return None
+    attack = _attack_index(x)
+    if np.argmax(np.abs(x) >= 10 ** (-12 / 20)) - attack > MAX_RISE_S * sample_rate:
+        return None
+    if has_second_attack(x, sample_rate, attack):
+        return None
+    return OneShot(x, attack, str(path), role)
 
 
 def _synth_kit(sr: int) -> dict[str, tuple[OneShot, ...]]:
@@ -353,7 +362,7 @@ def _pattern(style: str, rng: np.random.Generator, step_s: float, n_steps: int) 
     return hits
 
 
-def _pool(shots: dict[str, tuple[OneShot, ...]], role: str) -> tuple[OneShot, ...]:
+def role_pool(shots: dict[str, tuple[OneShot, ...]], role: str) -> tuple[OneShot, ...]:
     """The one-shots a pattern role draws from; a role the kit lacks falls back to a near one."""
     if role == "ride":  # cymbals named ride, else any cymbal, else open hats, else hats
         rides = tuple(s for s in shots.get("cymbal", ()) if "ride" in Path(s.file).name.lower())
@@ -395,7 +404,7 @@ def render_loop(style: str, bpm: float, seconds: float, sample_rate: int = 48000
     audio = np.zeros(total, dtype=np.float64)
     hits: list[Hit] = []
     for grid_t, role, gain_db in _pattern(style, rng, step_s, max(n_steps, 1)):
-        pool = _pool(shots, role)
+        pool = role_pool(shots, role)
         shot = pool[int(rng.integers(len(pool)))]
         jitter = float(np.clip(rng.normal(0.0, 0.003), -0.006, 0.006))
         at = int(round((LEAD_IN_S + grid_t + jitter) * sample_rate))
