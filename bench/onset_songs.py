@@ -15,6 +15,7 @@ detectors at every method and threshold, F per song and per kit):
 
     .venv/bin/python bench/onset_songs.py --out bench/results/onsets_songs.md
     .venv/bin/python bench/onset_songs.py --seeds 2 --max-seconds 30 --kits data/audio/exadrums_kit
+    .venv/bin/python bench/onset_songs.py --songs ~/.hydrogen/data/songs/mine.h2song --sets own
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from onset_eval import AUBIO_THRESHOLDS, TUNING_KITS, Case, parse_params, set_lines  # noqa: E402
 from realtime.loops import installed_kits  # noqa: E402
 from realtime.onset_trees import trees_source  # noqa: E402
-from realtime.songs import demo_songs, read_song, render_song  # noqa: E402
+from realtime.songs import demo_songs, read_song, render_song, song_path  # noqa: E402
 
 
 def song_cases(songs: list[Path], kits: list[str | None], seeds: int, rate: int, max_seconds: float | None
@@ -59,13 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kits", nargs="+", type=Path, default=[], metavar="DIR",
                     help="also every song on these kit folders, scored as 'other kits'")
     ap.add_argument("--sets", nargs="+", choices=("own", "held-out", "other"), default=["own", "held-out", "other"])
+    ap.add_argument("--songs", nargs="+", default=None, metavar="SONG",
+                    help="these songs (installed demo song names or .h2song files) instead of every demo song")
     ap.add_argument("--params", default=None, metavar="JSON", help="OnsetParams fields to change, as in onset_eval")
     ap.add_argument("--out", type=Path, help="write the markdown section here")
     args = ap.parse_args(argv)
     changes, params = parse_params(ap, args.params)
-    songs = demo_songs()
+    songs = [song_path(name) for name in args.songs] if args.songs else demo_songs()
     if not songs:
-        ap.error("no Hydrogen demo songs installed (apt-get install hydrogen-data)")
+        ap.error("no Hydrogen demo songs installed (apt-get install hydrogen-data); or give --songs FILE ...")
+    for path in songs:
+        try:
+            read_song(path)
+        except ValueError as exc:
+            ap.error(f"--songs: {exc}")
     missing = [str(k) for k in args.kits if not k.is_dir()]
     if missing:
         ap.error(f"--kits: no such folder {', '.join(missing)}")

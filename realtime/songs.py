@@ -35,6 +35,8 @@ from realtime.loops import (HYDROGEN_KITS, LEAD_IN_S, Hit, Loop, OneShot, add_sh
 
 DEMO_SONGS = (Path("/usr/share/hydrogen/data/demo_songs"), HYDROGEN_KITS)
 """Where hydrogen-data installs its demo songs (and a kit folder that ships its own demo)."""
+USER_KITS = Path.home() / ".hydrogen" / "data" / "drumkits"
+"""Where Hydrogen installs a user's own drum kits."""
 TICKS_PER_QUARTER = 48
 HUMANIZE_MAX_S = 2000 / 44100
 """Hydrogen's largest humanisation offset, s (2000 frames at 44.1 kHz)."""
@@ -117,8 +119,8 @@ def _float(el: ET.Element, tag: str, default: float) -> float:
 
 
 def read_song(path: str | Path, kits: Path = HYDROGEN_KITS) -> Song:
-    """Parse a Hydrogen song; its layers' files are looked up in `kits`/<drumkit> (ValueError naming the file when
-    the song cannot be read)."""
+    """Parse a Hydrogen song; its layers' files are looked up in `kits`/<drumkit>, or in USER_KITS/<drumkit> when
+    only a user installed that kit (ValueError naming the file when the song cannot be read)."""
     path = Path(path)
     try:
         root = ET.parse(path).getroot()
@@ -129,6 +131,8 @@ def read_song(path: str | Path, kits: Path = HYDROGEN_KITS) -> Song:
     instruments = {}
     for el in root.find("instrumentList"):
         folder = kits / (el.findtext("drumkit") or "")
+        if not folder.is_dir() and (USER_KITS / folder.name).is_dir():
+            folder = USER_KITS / folder.name
         layers = tuple(Layer(folder / lay.findtext("filename", ""), _float(lay, "min", 0.0), _float(lay, "max", 1.0),
                              _float(lay, "gain", 1.0))
                        for lay in el.iter("layer") if lay.findtext("filename"))

@@ -94,6 +94,15 @@ def test_humanised_song_stays_near_the_grid_and_other_kits_map_by_role(tmp_path)
     assert all(h.file.startswith("synth:") for h in synth.hits)
 
 
+def test_a_kit_only_a_user_installed_is_found(tmp_path, monkeypatch):
+    from realtime import songs
+
+    path = _song(tmp_path)
+    monkeypatch.setattr(songs, "USER_KITS", tmp_path / "kits")
+    loop = render_song(read_song(path, kits=tmp_path / "nowhere"), RATE)
+    assert loop.hits[0].file == str(tmp_path / "kits" / "mykit" / "kick_hard.wav")
+
+
 def test_bad_songs_name_the_file(tmp_path):
     bad = tmp_path / "bad.h2song"
     bad.write_text("<song><bpm>120")
