@@ -59,10 +59,12 @@ def single_notes(hits: list) -> list[tuple[float, str, float]]:
     return out
 
 
-def analyze(wav: Path) -> tuple[np.ndarray, np.ndarray]:
-    """`drumtimbre analyze` on `wav`: (onset times s, (n, 7) descriptors in AudioCommons points)."""
+def analyze(wav: Path, model: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`drumtimbre analyze` on `wav` (with `model`, an ONNX file; default the shipped one): (onset times s, (n, 7)
+    descriptors in AudioCommons points)."""
     out = wav.with_suffix(".csv")
-    p = subprocess.run(DRUMTIMBRE + ["analyze", str(wav), "-o", str(out)], capture_output=True, text=True)
+    p = subprocess.run(DRUMTIMBRE + ["analyze", str(wav), "-o", str(out)] + (["--model", model] if model else []),
+                       capture_output=True, text=True)
     if p.returncode:
         raise RuntimeError(f"drumtimbre analyze {wav}: exit {p.returncode}: {p.stderr.strip()[-500:]}")
     with open(out, newline="") as f:
@@ -71,14 +73,14 @@ def analyze(wav: Path) -> tuple[np.ndarray, np.ndarray]:
             np.array([[float(r[d]) for d in DESCRIPTORS] for r in rows]).reshape(-1, len(DESCRIPTORS)))
 
 
-def alone(files: list[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], object]:
-    """(labeller, shipped model) AudioCommons points of each one-shot file alone, and the model."""
+def alone(files: list[str], model_path: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], object]:
+    """(labeller, model) AudioCommons points of each one-shot file alone, and the model (default: the shipped one)."""
     from tqdm import tqdm
 
     from encoder.labeller import label_file
     from realtime.runtime import load_model, predict_files
 
-    model = load_model()
+    model = load_model(model_path)
     predicted = {str(p): v for p, v, _ in predict_files(model, files) if v is not None}
     labels = {f: label_file(f) for f in tqdm(files, desc="labelling the one-shots", unit="file")}
     return labels, predicted, model
@@ -116,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=40.0, help="cut each song to this many seconds (default 40)")
     ap.add_argument("--rate", type=int, default=48000, help="sample rate of the renders, Hz")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default=None, help="ONNX model to judge (default: the shipped one)")
     ap.add_argument("--out", type=Path, help="write the markdown here")
     args = ap.parse_args(argv)
     songs = demo_songs()
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                 loop = render_song(read_song(path), args.rate, args.seed, None if kit == "own" else kit,
                                    args.seconds)
                 wav, _ = write_loop(loop, Path(tmp) / f"{Path(kit).name}_{path.stem}.wav")
-                times, points = analyze(wav)
+                times, points = analyze(wav, args.model)
                 singles = single_notes(loop.hits)
                 n_single += len(singles)
                 ref = np.array([s[0] for s in singles])
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                     found.append((Path(kit).name, singles[r][1], singles[r][2], points[e]))
             print(f"{kit}: {len(found)} hits matched so far", file=sys.stderr, flush=True)
     files = sorted({f for _, f, _, _ in found})
-    labels, predicted, model = alone(files)
+    labels, predicted, model = alone(files, args.model)
     kept = [x for x in found if x[1] in predicted]
     engine = np.array([x[3] for x in kept])
     lab = np.array([labels[x[1]] for x in kept])
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"Command: `{' '.join(['.venv/bin/python', 'bench/hit_timbre_in_context.py'] + (argv if argv is not None else sys.argv[1:]))}`",
              f"Machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python "
              f"{platform.python_version()}; run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-             f"{time.time() - t0:.0f} s wall.",
+             f"{time.time() - t0:.0f} s wall. Model: {args.model or 'the shipped one'}.",
              f"Songs: {', '.join(p.stem for p in songs)}, {args.seconds:g} s each at {args.rate} Hz, seed {args.seed}; "
              f"kits: {', '.join(Path(k).name for k in kits)}. {n_single} single-note onsets, {len(kept)} found by the "
              f"engine (+-25 ms), {len(files)} one-shot files. One point = 1/100 of the AudioCommons scale; one "
