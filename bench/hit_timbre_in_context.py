@@ -46,6 +46,17 @@ from tests.jack_harness import DRUMTIMBRE  # noqa: E402
 
 GAP_EDGES_S = (0.0, 0.125, 0.25, 0.5, 1.0, np.inf)
 """Bins of the time from a hit to the next true onset, s (the engine's window is cut there)."""
+RING_EDGES_DB = (-np.inf, -30.0, -20.0, -12.0, -6.0, 0.0, np.inf)
+"""Bins of a hit's ring: the part's RMS over the 20 ms before the onset (to 1 ms before) re its RMS over the 20 ms
+from the onset, dB."""
+
+
+def ring_db(audio: np.ndarray, rate: int, t: float) -> float:
+    """The ring under a hit at `t` s (see RING_EDGES_DB), dB."""
+    k, n, gap = int(round(t * rate)), int(0.020 * rate), int(0.001 * rate)
+    x = audio.astype(np.float64)
+    before = np.sqrt(np.mean(x[max(0, k - n): max(1, k - gap)] ** 2)) + 1e-9
+    return float(20 * np.log10(before / (np.sqrt(np.mean(x[k: k + n] ** 2)) + 1e-9)))
 
 
 def single_notes(hits: list) -> list[tuple[float, str, float]]:
@@ -126,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("no Hydrogen demo songs installed (apt-get install hydrogen-data)")
     kits = args.kits or ["own"] + [k for k in installed_kits() if k not in TUNING_KITS]
     t0 = time.time()
-    found = []  # (kit, file, gap s, engine points)
+    found = []  # (kit, file, gap s, engine points, ring dB)
     n_single = 0
     with tempfile.TemporaryDirectory() as tmp:
         for kit in kits:
@@ -139,15 +150,17 @@ def main(argv: list[str] | None = None) -> int:
                 n_single += len(singles)
                 ref = np.array([s[0] for s in singles])
                 for r, e in match(times, ref, 0.025):
-                    found.append((Path(kit).name, singles[r][1], singles[r][2], points[e]))
+                    found.append((Path(kit).name, singles[r][1], singles[r][2], points[e],
+                                  ring_db(loop.audio, loop.sample_rate, singles[r][0])))
             print(f"{kit}: {len(found)} hits matched so far", file=sys.stderr, flush=True)
-    files = sorted({f for _, f, _, _ in found})
+    files = sorted({x[1] for x in found})
     labels, predicted, model = alone(files, args.model)
     kept = [x for x in found if x[1] in predicted]
     engine = np.array([x[3] for x in kept])
     lab = np.array([labels[x[1]] for x in kept])
     mod = np.array([predicted[x[1]] for x in kept])
     gap = np.array([x[2] for x in kept])
+    ring = np.array([x[4] for x in kept])
     cut = cut_alone(model, [(x[1], x[2]) for x in kept])
     head = ("| compared | hits | MAE (0-1) | MAE (points) | " + " | ".join(DESCRIPTORS) + " |\n|---|---|---|---|"
             + "---|" * len(DESCRIPTORS))
@@ -164,15 +177,18 @@ def main(argv: list[str] | None = None) -> int:
              mae_line("model on the one-shot alone, cut where the next onset comes, vs labeller", cut, lab),
              mae_line("engine, hit in the part, vs labeller", engine, lab),
              mae_line("engine, hit in the part, vs model alone", engine, mod), "",
-             "MAE against the labeller (0-1) by the time to the next onset (the engine's window is cut there) and "
-             "by kit:", "", "| next onset after (s) / kit | hits | model alone | alone, cut there | engine, in the part |",
-             "|---|---|---|---|---|"]
+             "MAE against the labeller (0-1) by the time to the next onset (the engine's window is cut there), by the "
+             "ring of earlier hits under the hit (the part's RMS over the 20 ms before the onset re the 20 ms from it) "
+             "and by kit:", "", "| next onset after (s) / ring (dB) / kit | hits | model alone | alone, cut there | "
+             "engine, in the part |", "|---|---|---|---|---|"]
 
     def mae(x: np.ndarray, m: np.ndarray) -> str:
         return f"{np.abs(normalise(x[m]) - normalise(lab[m])).mean():.4f}"
 
     names = np.array([x[0] for x in kept])
-    groups = [(f"{lo:g}-{hi:g}", (gap >= lo) & (gap < hi)) for lo, hi in zip(GAP_EDGES_S[:-1], GAP_EDGES_S[1:])]
+    groups = [(f"{lo:g}-{hi:g} s", (gap >= lo) & (gap < hi)) for lo, hi in zip(GAP_EDGES_S[:-1], GAP_EDGES_S[1:])]
+    groups += [(f"ring {lo:g} to {hi:g} dB", (ring >= lo) & (ring < hi))
+               for lo, hi in zip(RING_EDGES_DB[:-1], RING_EDGES_DB[1:])]
     for label, m in groups + [(k, names == k) for k in dict.fromkeys(names)]:
         if m.any():
             lines.append(f"| {label} | {int(m.sum())} | {mae(mod, m)} | {mae(cut, m)} | {mae(engine, m)} |")
