@@ -5,7 +5,7 @@ Live, a hit's window holds the ring of the hits before it and is cut short
 (zero-padded) at the next onset.  This renders the Hydrogen demo songs
 (realtime.songs, written parts with their velocities and swing) on kits, runs
 `drumtimbre analyze` on each render (the live engine, exactly what `listen`
-sends as the final estimate), matches its hits to the true onsets that are a
+sends as the final estimate; with its ring subtraction, unless `--no-ring-subtraction`), matches its hits to the true onsets that are a
 single note (no other note within MERGE_S), and compares each hit's 7
 descriptors with
 
@@ -19,6 +19,7 @@ overall, per descriptor, and by the time to the next onset (how much of the
 
     .venv/bin/python bench/hit_timbre_in_context.py --out bench/results/hit_timbre_in_context.md
     .venv/bin/python bench/hit_timbre_in_context.py --kits own GMRockKit --seconds 20
+    .venv/bin/python bench/hit_timbre_in_context.py --no-ring-subtraction    # each window as it sounds
 """
 from __future__ import annotations
 
@@ -70,12 +71,12 @@ def single_notes(hits: list) -> list[tuple[float, str, float]]:
     return out
 
 
-def analyze(wav: Path, model: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """`drumtimbre analyze` on `wav` (with `model`, an ONNX file; default the shipped one): (onset times s, (n, 7)
-    descriptors in AudioCommons points)."""
+def analyze(wav: Path, model: str | None = None, extra: list[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """`drumtimbre analyze` on `wav` (with `model`, an ONNX file, default the shipped one; `extra` options):
+    (onset times s, (n, 7) descriptors in AudioCommons points)."""
     out = wav.with_suffix(".csv")
-    p = subprocess.run(DRUMTIMBRE + ["analyze", str(wav), "-o", str(out)] + (["--model", model] if model else []),
-                       capture_output=True, text=True)
+    p = subprocess.run(DRUMTIMBRE + ["analyze", str(wav), "-o", str(out)] + (["--model", model] if model else [])
+                       + list(extra), capture_output=True, text=True)
     if p.returncode:
         raise RuntimeError(f"drumtimbre analyze {wav}: exit {p.returncode}: {p.stderr.strip()[-500:]}")
     with open(out, newline="") as f:
@@ -130,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=int, default=48000, help="sample rate of the renders, Hz")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default=None, help="ONNX model to judge (default: the shipped one)")
+    ap.add_argument("--no-ring-subtraction", action="store_true",
+                    help="run analyze with --no-ring-subtraction (each window as it sounds)")
     ap.add_argument("--out", type=Path, help="write the markdown here")
     args = ap.parse_args(argv)
     songs = demo_songs()
@@ -145,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                 loop = render_song(read_song(path), args.rate, args.seed, None if kit == "own" else kit,
                                    args.seconds)
                 wav, _ = write_loop(loop, Path(tmp) / f"{Path(kit).name}_{path.stem}.wav")
-                times, points = analyze(wav, args.model)
+                times, points = analyze(wav, args.model,
+                                        ["--no-ring-subtraction"] if args.no_ring_subtraction else [])
                 singles = single_notes(loop.hits)
                 n_single += len(singles)
                 ref = np.array([s[0] for s in singles])
@@ -167,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"Command: `{' '.join(['.venv/bin/python', 'bench/hit_timbre_in_context.py'] + (argv if argv is not None else sys.argv[1:]))}`",
              f"Machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python "
              f"{platform.python_version()}; run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-             f"{time.time() - t0:.0f} s wall. Model: {args.model or 'the shipped one'}.",
+             f"{time.time() - t0:.0f} s wall. Model: {args.model or 'the shipped one'}; ring subtraction "
+             f"{'off' if args.no_ring_subtraction else 'on (the default)'}.",
              f"Songs: {', '.join(p.stem for p in songs)}, {args.seconds:g} s each at {args.rate} Hz, seed {args.seed}; "
              f"kits: {', '.join(Path(k).name for k in kits)}. {n_single} single-note onsets, {len(kept)} found by the "
              f"engine (+-25 ms), {len(files)} one-shot files. One point = 1/100 of the AudioCommons scale; one "

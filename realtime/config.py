@@ -16,6 +16,7 @@ Every listen option has a key of the same name (dashes or underscores), e.g.
     early_ms = 25.0
     preroll_ms = 3.0
     early_from = "input"         # or "stream"
+    ring_subtraction = true      # take the ring of earlier hits out of each final window
     group_ms = "auto"            # or a number of ms (0: the worker runs every block at once)
     display = true
 
@@ -58,6 +59,7 @@ LISTEN_OPTIONS: dict[str, tuple[tuple[type, ...], Any]] = {
     "preroll_ms": ((float, int), 3.0),
     "detect_rate": ((str, int), "input"),
     "early_from": ((str,), "input"),
+    "ring_subtraction": ((bool,), True),
     "group_ms": ((str, float, int), "auto"),
     "display": ((bool,), True),
     "stats": ((str,), None),
@@ -242,4 +244,5 @@ def build_engine_config(settings: dict) -> EngineConfig:
     return EngineConfig(window_s=float(settings["window"]), early_ms=float(settings["early_ms"]),
                         preroll_ms=float(settings["preroll_ms"]), detect_rate=str(settings["detect_rate"]),
                         early_from=str(settings["early_from"]), onset_params=params,
+                        ring_subtraction=bool(settings.get("ring_subtraction", True)),
                         group_ms=group_ms(settings.get("group_ms")))

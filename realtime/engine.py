@@ -63,6 +63,8 @@ class EngineConfig:
     """Remove a slowly varying DC offset (DC_TAU_S) from the audio the windows are cut from."""
     early_from: str = "input"
     """Cut the early window from the 'input'-rate audio (no resampler delay) or the 16 kHz 'stream'."""
+    ring_subtraction: bool = True
+    """Take the ring of earlier hits, measured just before each final window, out of it (realtime.ring)."""
     group_ms: float | None = None
     """The worker may gather up to this many ms of input blocks before it runs them through the engine at
     once (fewer wake-ups, less CPU; it never waits past the block that completes an open window); None:
@@ -201,7 +203,8 @@ class Engine:
         """Worst-case samples (at the detector's rate) between an onset and the end of the block reporting it."""
         self.resampler = StreamResampler(self.sample_rate, SAMPLE_RATE)
         early_rate = self.sample_rate if config.early_from == "input" and self.sample_rate != SAMPLE_RATE else None
-        self.windows = WindowTracker(config.window_s, config.early_ms, config.preroll_ms, early_rate=early_rate)
+        self.windows = WindowTracker(config.window_s, config.early_ms, config.preroll_ms, early_rate=early_rate,
+                                     ring_subtraction=config.ring_subtraction)
         self._early_history = self.windows.early_history if early_rate else None
         self.stats = EngineStats()
         self._dc = 0.0

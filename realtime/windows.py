@@ -5,6 +5,8 @@ whole) and lasts `window_s` seconds, cut short where the next hit's window
 begins and at the end of the stream.  The final window is cut from the 16 kHz
 stream (soxr streaming, HQ) and goes through `encoder.audio.prepare(samples,
 16000)` then `encoder.audio.pad`, the one preparation used for training.
+With ring subtraction (the default), the ring of earlier hits, measured in the
+audio just before a final window, is first taken out of it (realtime.ring).
 The early window (pre-roll + `early_ms`) is cut either from that 16 kHz stream
 too, or (default) from the input-rate audio and prepared with
 `encoder.audio.prepare(samples, input_rate)` - the same function, resampling
@@ -20,6 +22,7 @@ import numpy as np
 
 from encoder.audio import AudioError, pad, prepare
 from encoder.descriptors import SAMPLE_RATE, WINDOW_SAMPLES
+from realtime.ring import context_samples, subtract_ring
 
 
 class History:
@@ -131,9 +134,10 @@ class WindowTracker:
     """Turns onsets and 16 kHz audio into early and final windows."""
 
     def __init__(self, window_s: float = 1.0, early_ms: float = 25.0, preroll_ms: float = 3.0,
-                 history_s: float = 4.0, early_rate: int | None = None):
+                 history_s: float = 4.0, early_rate: int | None = None, ring_subtraction: bool = True):
         """`early_rate`: cut early windows from an input-rate history (`early_history`,
-        fed by the caller) at this rate instead of from the 16 kHz stream."""
+        fed by the caller) at this rate instead of from the 16 kHz stream.  `ring_subtraction`: take the ring of
+        earlier hits, measured just before each final window, out of it (realtime.ring)."""
         if not 0.0 < window_s <= MAX_WINDOW_S:
             raise ValueError(f"window {window_s} s: must be > 0 and <= {MAX_WINDOW_S} s "
                              "(the model sees at most 1 s)")
@@ -151,6 +155,7 @@ class WindowTracker:
         self.early_history = History(int(2.0 * self.early_rate)) if early_rate else self.history
         self.early_len = int(round(early_ms * self.early_rate / 1000.0))
         self.early_preroll = int(round(preroll_ms * self.early_rate / 1000.0))
+        self.ring_subtraction = bool(ring_subtraction)
         self.pending: list[Hit] = []
         self.skipped = 0
         """Estimates skipped: window cut to nothing or silent."""
@@ -207,9 +212,14 @@ class WindowTracker:
     def _prepare(self, hit: Hit, kind: str, history: History, start: int, stop: int,
                  rate: int) -> PreparedWindow | None:
         samples = history.get(start, stop)
-        prepared = prepare_window(samples, rate)
+        heard = samples
+        if kind == "final" and self.ring_subtraction and samples.size:
+            heard = subtract_ring(history.get(start - context_samples(rate), start), samples, rate)
+        prepared = prepare_window(heard, rate)
         if prepared is None:
             self.skipped += 1
             return None
         x, peak = prepared
+        if heard is not samples:  # the level reported is the window's as it sounds (at 16 kHz, as prepare measures)
+            peak = float(np.max(np.abs(samples)))
         return PreparedWindow(hit, kind, x, dbfs(peak), samples.size / rate)

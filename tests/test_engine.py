@@ -78,7 +78,7 @@ def test_every_hit_found_once_with_early_then_final():
 
 def test_windows_are_cut_from_the_stream_and_prepared_exactly_as_in_training():
     audio = stream()
-    cfg = EngineConfig(dc_block=False, preroll_ms=3.0, early_ms=25.0, window_s=1.0)
+    cfg = EngineConfig(dc_block=False, preroll_ms=3.0, early_ms=25.0, window_s=1.0, ring_subtraction=False)
     engine, got, model = run_engine(audio, config=cfg)
     full16 = soxr.resample(audio.astype(np.float64), RATE, SAMPLE_RATE, quality="HQ")
     inputs = np.concatenate(model.batches)
@@ -95,6 +95,31 @@ def test_windows_are_cut_from_the_stream_and_prepared_exactly_as_in_training():
     # hit 3 (1.50 s) is cut where hit 4's window starts (1.62 s - pre-roll)
     assert fin[3].length_s == pytest.approx(fin[4].onset_s - fin[3].onset_s, abs=2e-3)
     assert fin[5].length_s == pytest.approx(1.0)
+
+
+def test_ring_subtraction_takes_what_sounded_before_out_of_the_final_window_only():
+    """By default the ring measured just before a final window is taken out of it (realtime.ring): the first hit,
+    out of silence, keeps the training preparation exactly; a hat over a ringing kick gets the window subtract_ring
+    gives; the early windows and the reported peak level stay those of the audio as it sounds."""
+    from realtime.ring import context_samples, subtract_ring
+
+    audio = stream()
+    plain = run_engine(audio, config=EngineConfig(dc_block=False, ring_subtraction=False))
+    engine, got, model = run_engine(audio, config=EngineConfig(dc_block=False))
+    full16 = soxr.resample(audio.astype(np.float64), RATE, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    fin, fin_plain = finals(got), finals(plain[1])
+    assert [e.onset_s for e in fin] == [e.onset_s for e in fin_plain]
+    assert [e.peak_dbfs for e in fin] == [e.peak_dbfs for e in fin_plain]
+    assert [e.values.tolist() for e in got if e.kind == "early"] == \
+        [e.values.tolist() for e in plain[1] if e.kind == "early"]
+    assert fin[0].values.tolist() == fin_plain[0].values.tolist()  # silence before: nothing taken away
+    inputs = np.concatenate(model.batches)
+    start = int(round(fin[1].onset_s * SAMPLE_RATE)) - 48  # the hat at 0.75 s, over the kick from 0.25 s
+    end = start + int(round(fin[1].length_s * SAMPLE_RATE))
+    want = pad(prepare(subtract_ring(full16[start - context_samples(SAMPLE_RATE):start], full16[start:end],
+                                     SAMPLE_RATE), SAMPLE_RATE).samples)
+    assert np.min([np.max(np.abs(row - want)) for row in inputs]) < 1e-4
+    assert not np.allclose(fin[1].values, fin_plain[1].values)
 
 
 @pytest.mark.parametrize("early_from", ["input", "stream"])
