@@ -35,3 +35,32 @@ def test_a_hat_over_a_ringing_kick_comes_out_closer_to_the_hat_alone():
     assert np.abs(np.fft.rfft(out[:n]))[low].sum() < 0.3 * np.abs(np.fft.rfft(window[:n]))[low].sum()
     attack = slice(0, int(0.01 * RATE))
     assert np.sqrt(np.mean(out[attack] ** 2)) > 0.7 * np.sqrt(np.mean(h[attack] ** 2))
+
+
+def test_analyze_runs_it_by_default_and_the_option_or_the_config_turns_it_off(tmp_path):
+    """`analyze` on a loop: --no-ring-subtraction and `ring_subtraction = false` in the config give the same table,
+    the default another one (the same hits and levels, other descriptors); a non-boolean value is refused."""
+    import csv
+    import subprocess
+
+    from realtime.loops import render_loop, write_loop
+    from tests.jack_harness import DRUMTIMBRE
+
+    wav, _ = write_loop(render_loop("groove16", 120, 4.0, 48000, seed=1, kit="synth"), tmp_path / "loop.wav")
+    off_toml, bad_toml = tmp_path / "off.toml", tmp_path / "bad.toml"
+    off_toml.write_text("ring_subtraction = false\n")
+    bad_toml.write_text('ring_subtraction = "no"\n')
+
+    def table(*extra: str) -> list[dict]:
+        out = tmp_path / f"t{len(list(tmp_path.glob('t*.csv')))}.csv"
+        p = subprocess.run(DRUMTIMBRE + ["analyze", str(wav), "-o", str(out), *extra], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        with open(out, newline="") as f:
+            return list(csv.DictReader(f))
+
+    on, off, off_config = table(), table("--no-ring-subtraction"), table("--config", str(off_toml))
+    assert off == off_config and len(on) == len(off) > 8
+    assert [(r["onset_s"], r["peak_dbfs"]) for r in on] == [(r["onset_s"], r["peak_dbfs"]) for r in off]
+    assert on != off
+    p = subprocess.run(DRUMTIMBRE + ["analyze", str(wav), "--config", str(bad_toml)], capture_output=True, text=True)
+    assert p.returncode == 2 and "ring_subtraction" in p.stderr
