@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from onset_eval import TUNING_KITS  # noqa: E402
 from encoder.descriptors import DESCRIPTORS, normalise, points_per_unit  # noqa: E402
-from realtime.loops import ATTACK_DB, MERGE_S, installed_kits, write_loop  # noqa: E402
+from realtime.loops import MERGE_S, _attack_index, installed_kits, write_loop  # noqa: E402
 from realtime.onset_match import match  # noqa: E402
 from realtime.songs import demo_songs, read_song, render_song  # noqa: E402
 from tests.jack_harness import DRUMTIMBRE  # noqa: E402
@@ -55,9 +55,8 @@ from the onset, dB."""
 def ring_db(audio: np.ndarray, rate: int, t: float) -> float:
     """The ring under a hit at `t` s (see RING_EDGES_DB), dB."""
     k, n, gap = int(round(t * rate)), int(0.020 * rate), int(0.001 * rate)
-    x = audio.astype(np.float64)
-    before = np.sqrt(np.mean(x[max(0, k - n): max(1, k - gap)] ** 2)) + 1e-9
-    return float(20 * np.log10(before / (np.sqrt(np.mean(x[k: k + n] ** 2)) + 1e-9)))
+    before = np.sqrt(np.mean(audio[max(0, k - n): max(1, k - gap)].astype(np.float64) ** 2)) + 1e-9
+    return float(20 * np.log10(before / (np.sqrt(np.mean(audio[k: k + n].astype(np.float64) ** 2)) + 1e-9)))
 
 
 def single_notes(hits: list) -> list[tuple[float, str, float]]:
@@ -100,15 +99,16 @@ def alone(files: list[str], model_path: str | None = None) -> tuple[dict[str, np
 
 def cut_alone(model, pairs: list[tuple[str, float]], preroll_s: float = 0.003) -> np.ndarray:
     """The shipped model on each (file, gap s) one-shot alone, cut as the engine cuts a hit's window: from
-    `preroll_s` before its attack (first sample at ATTACK_DB re its peak) to `gap` after it, then peak-normalised
+    `preroll_s` before its attack (as realtime.loops places it: the first sample at ATTACK_DB re its peak) to `gap`
+    after it, then peak-normalised
     and zero-padded to 1 s -> (n, 7) AudioCommons points."""
     from encoder.audio import SAMPLE_RATE, load, pad
 
+    clips = {f: load(f).samples for f in dict.fromkeys(f for f, _ in pairs)}  # each file read once
     batch = []
     for f, gap in pairs:
-        x = load(f).samples
-        start = max(0, int(np.argmax(np.abs(x) >= np.max(np.abs(x)) * 10 ** (ATTACK_DB / 20)))
-                    - int(preroll_s * SAMPLE_RATE))
+        x = clips[f]
+        start = max(0, _attack_index(x) - int(preroll_s * SAMPLE_RATE))
         y = x[start: start + int(min(gap + preroll_s, 1.0) * SAMPLE_RATE)]
         batch.append(pad(y / (np.max(np.abs(y)) or 1.0)))
     return np.concatenate([model.predict_points(np.stack(batch[i:i + 256])) for i in range(0, len(batch), 256)])
@@ -140,13 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("no Hydrogen demo songs installed (apt-get install hydrogen-data)")
     kits = args.kits or ["own"] + [k for k in installed_kits() if k not in TUNING_KITS]
     t0 = time.time()
+    parsed = {path: read_song(path) for path in songs}
     found = []  # (kit, file, gap s, engine points, ring dB)
     n_single = 0
     with tempfile.TemporaryDirectory() as tmp:
         for kit in kits:
-            for path in songs:
-                loop = render_song(read_song(path), args.rate, args.seed, None if kit == "own" else kit,
-                                   args.seconds)
+            for path, song in parsed.items():
+                loop = render_song(song, args.rate, args.seed, None if kit == "own" else kit, args.seconds)
                 wav, _ = write_loop(loop, Path(tmp) / f"{Path(kit).name}_{path.stem}.wav")
                 times, points = analyze(wav, args.model,
                                         ["--no-ring-subtraction"] if args.no_ring_subtraction else [])

@@ -31,15 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from onset_eval import AUBIO_THRESHOLDS, TUNING_KITS, Case, parse_params, set_lines  # noqa: E402
 from realtime.loops import installed_kits  # noqa: E402
 from realtime.onset_trees import trees_source  # noqa: E402
-from realtime.songs import demo_songs, read_song, render_song, song_path  # noqa: E402
+from realtime.songs import Song, demo_songs, read_song, render_song, song_path  # noqa: E402
 
 
-def song_cases(songs: list[Path], kits: list[str | None], seeds: int, rate: int, max_seconds: float | None
+def song_cases(songs: dict[Path, Song], kits: list[str | None], seeds: int, rate: int, max_seconds: float | None
                ) -> list[Case]:
-    """One case per song x kit x seed; kit None is the song's own kit.  Named kit/song/bpm/seed."""
+    """One case per song (file -> parsed) x kit x seed; kit None is the song's own kit.  Named kit/song/bpm/seed."""
     out = []
-    for path in songs:
-        song = read_song(path)
+    for path, song in songs.items():
         for kit in kits:
             for seed in range(seeds):
                 loop = render_song(song, rate, seed, kit, max_seconds)
@@ -66,14 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="write the markdown section here")
     args = ap.parse_args(argv)
     changes, params = parse_params(ap, args.params)
-    songs = [song_path(name) for name in args.songs] if args.songs else demo_songs()
-    if not songs:
+    paths = [song_path(name) for name in args.songs] if args.songs else demo_songs()
+    if not paths:
         ap.error("no Hydrogen demo songs installed (apt-get install hydrogen-data); or give --songs FILE ...")
-    for path in songs:
-        try:
-            read_song(path)
-        except ValueError as exc:
-            ap.error(f"--songs: {exc}")
+    try:
+        songs = {path: read_song(path) for path in paths}
+    except ValueError as exc:
+        ap.error(f"--songs: {exc}")
     missing = [str(k) for k in args.kits if not k.is_dir()]
     if missing:
         ap.error(f"--kits: no such folder {', '.join(missing)}")

@@ -244,5 +244,5 @@ def build_engine_config(settings: dict) -> EngineConfig:
     return EngineConfig(window_s=float(settings["window"]), early_ms=float(settings["early_ms"]),
                         preroll_ms=float(settings["preroll_ms"]), detect_rate=str(settings["detect_rate"]),
                         early_from=str(settings["early_from"]), onset_params=params,
-                        ring_subtraction=bool(settings.get("ring_subtraction", True)),
+                        ring_subtraction=settings["ring_subtraction"],
                         group_ms=group_ms(settings.get("group_ms")))
