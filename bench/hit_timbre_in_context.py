@@ -45,6 +45,8 @@ from realtime.onset_match import match  # noqa: E402
 from realtime.songs import demo_songs, read_song, render_song  # noqa: E402
 from tests.jack_harness import DRUMTIMBRE  # noqa: E402
 
+EARLY_S = 0.025
+"""Audio after the onset in an early estimate (the engine's default `early_ms`), s."""
 GAP_EDGES_S = (0.0, 0.125, 0.25, 0.5, 1.0, np.inf)
 """Bins of the time from a hit to the next true onset, s (the engine's window is cut there)."""
 RING_EDGES_DB = (-np.inf, -30.0, -20.0, -12.0, -6.0, 0.0, np.inf)
@@ -82,6 +84,28 @@ def analyze(wav: Path, model: str | None = None, extra: list[str] = ()) -> tuple
         rows = list(csv.DictReader(f))
     return (np.array([float(r["onset_s"]) for r in rows]),
             np.array([[float(r[d]) for d in DESCRIPTORS] for r in rows]).reshape(-1, len(DESCRIPTORS)))
+
+
+def engine_early(audio: np.ndarray, rate: int, model, ring_subtraction: bool = True,
+                 block: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """The live engine in this process on `audio` (mono, `rate` Hz), fed `block` frames at a time, default settings:
+    (onset times s, (n, 7) AudioCommons points) of its EARLY estimates (`--early-ms` 25, what listen sends first)."""
+    from realtime.engine import Engine, EngineConfig
+    from realtime.osc_out import scale_values
+
+    got: dict[int, tuple[float, np.ndarray]] = {}
+
+    def collect(est) -> None:
+        if est.kind == "early":
+            got[est.hit_id] = (est.onset_s, np.asarray(scale_values(est.values, "audiocommons"), dtype=float))
+
+    engine = Engine(model, rate, EngineConfig(ring_subtraction=ring_subtraction), [collect])
+    for i in range(0, audio.size, block):
+        engine.process_block(audio[i:i + block], 0.0, 0.0)
+    engine.finish()
+    rows = [got[k] for k in sorted(got)]
+    return (np.array([r[0] for r in rows]),
+            np.array([r[1] for r in rows]).reshape(-1, len(DESCRIPTORS)))
 
 
 def alone(files: list[str], model_path: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], object]:
@@ -133,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="ONNX model to judge (default: the shipped one)")
     ap.add_argument("--no-ring-subtraction", action="store_true",
                     help="run analyze with --no-ring-subtraction (each window as it sounds)")
+    ap.add_argument("--early", action="store_true",
+                    help="judge the early estimates (25 ms of audio, listen's first message) instead of the final "
+                         "ones; the engine runs in this process, and 'cut there' is the one-shot cut at 25 ms")
     ap.add_argument("--out", type=Path, help="write the markdown here")
     args = ap.parse_args(argv)
     songs = demo_songs()
@@ -143,13 +170,20 @@ def main(argv: list[str] | None = None) -> int:
     parsed = {path: read_song(path) for path in songs}
     found = []  # (kit, file, gap s, engine points, ring dB)
     n_single = 0
+    if args.early:
+        from realtime.runtime import load_model
+        early_model = load_model(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         for kit in kits:
             for path, song in parsed.items():
                 loop = render_song(song, args.rate, args.seed, None if kit == "own" else kit, args.seconds)
                 wav, _ = write_loop(loop, Path(tmp) / f"{Path(kit).name}_{path.stem}.wav")
-                times, points = analyze(wav, args.model,
-                                        ["--no-ring-subtraction"] if args.no_ring_subtraction else [])
+                if args.early:
+                    times, points = engine_early(loop.audio.mean(axis=1) if loop.audio.ndim > 1 else loop.audio,
+                                                 loop.sample_rate, early_model, not args.no_ring_subtraction)
+                else:
+                    times, points = analyze(wav, args.model,
+                                            ["--no-ring-subtraction"] if args.no_ring_subtraction else [])
                 singles = single_notes(loop.hits)
                 n_single += len(singles)
                 ref = np.array([s[0] for s in singles])
@@ -165,13 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     mod = np.array([predicted[x[1]] for x in kept])
     gap = np.array([x[2] for x in kept])
     ring = np.array([x[4] for x in kept])
-    cut = cut_alone(model, [(x[1], x[2]) for x in kept])
+    early_s = EARLY_S if args.early else np.inf
+    cut = cut_alone(model, [(x[1], min(x[2], early_s)) for x in kept])
     head = ("| compared | hits | MAE (0-1) | MAE (points) | " + " | ".join(DESCRIPTORS) + " |\n|---|---|---|---|"
             + "---|" * len(DESCRIPTORS))
     lines = [f"Command: `{' '.join(['.venv/bin/python', 'bench/hit_timbre_in_context.py'] + (argv if argv is not None else sys.argv[1:]))}`",
              f"Machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python "
              f"{platform.python_version()}; run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-             f"{time.time() - t0:.0f} s wall. Model: {args.model or 'the shipped one'}; ring subtraction "
+             f"{time.time() - t0:.0f} s wall. Estimates: {'early (25 ms)' if args.early else 'final'}. "
+             f"Model: {args.model or 'the shipped one'}; ring subtraction "
              f"{'off' if args.no_ring_subtraction else 'on (the default)'}.",
              f"Songs: {', '.join(p.stem for p in songs)}, {args.seconds:g} s each at {args.rate} Hz, seed {args.seed}; "
              f"kits: {', '.join(Path(k).name for k in kits)}. {n_single} single-note onsets, {len(kept)} found by the "
@@ -179,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
              f"normalised unit = {', '.join(f'{v:.0f}' for v in points_per_unit())} points.", "",
              "All hits (per-descriptor columns: MAE in points):", "", head,
              mae_line("model on the one-shot alone vs labeller", mod, lab),
-             mae_line("model on the one-shot alone, cut where the next onset comes, vs labeller", cut, lab),
+             mae_line("model on the one-shot alone, cut " + ("at 25 ms (the early window)" if args.early
+                                                              else "where the next onset comes") + ", vs labeller",
+                      cut, lab),
              mae_line("engine, hit in the part, vs labeller", engine, lab),
              mae_line("engine, hit in the part, vs model alone", engine, mod), "",
              "MAE against the labeller (0-1) by the time to the next onset (the engine's window is cut there), by the "

@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detect-rate", dest="detect_rate", choices=["input", "16000"], default=None,
                    help="onset detection at the input rate or at 16000 Hz (default input)")
     p.add_argument("--ring-subtraction", dest="ring_subtraction", action=argparse.BooleanOptionalAction,
-                   default=None, help="take the ring of earlier hits (measured just before each hit's window) out of the final window "
+                   default=None, help="take the ring of earlier hits (measured just before each hit's window) out of the window "
                         "(default on; --no-ring-subtraction: the window as it sounds)")
     p.add_argument("--channels", default=None, help="channel(s) to mix, 1-based, e.g. 1 or 1,2 (default: all)")
     p.add_argument("--blocksize", "-b", type=int, default=None, help="block size, frames (default 128)")

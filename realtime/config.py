@@ -16,7 +16,7 @@ Every listen option has a key of the same name (dashes or underscores), e.g.
     early_ms = 25.0
     preroll_ms = 3.0
     early_from = "input"         # or "stream"
-    ring_subtraction = true      # take the ring of earlier hits out of each final window
+    ring_subtraction = true      # take the ring of earlier hits out of each early and final window
     group_ms = "auto"            # or a number of ms (0: the worker runs every block at once)
     display = true
 

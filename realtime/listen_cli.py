@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="cut the early window from the input-rate audio and resample it alone ('input', default: "
                           "no wait for the streaming resampler) or from the 16 kHz stream ('stream')")
     ana.add_argument("--ring-subtraction", dest="ring_subtraction", action=argparse.BooleanOptionalAction,
-                     default=None, help="take the ring of earlier hits (measured just before each hit's window) out of the final window "
+                     default=None, help="take the ring of earlier hits (measured just before each window) out of the early and final windows "
                           "(default on; --no-ring-subtraction: the window as it sounds)")
     ana.add_argument("--group-ms", dest="group_ms", default=None, metavar="MS|auto",
                      help="the worker takes the input blocks in groups of up to this many ms (fewer wake-ups, "

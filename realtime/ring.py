@@ -12,7 +12,9 @@ the window (the mean of MEASURE_FRAMES frames of FRAME_S, HOP_S apart) and takes
 it from every frame of the window (short-time Fourier transform, Hann frames),
 keeping at least FLOOR of each bin's own magnitude and its phase; the frames
 are overlap-added back to a signal of the window's length.  Audio that was
-silent before the hit leaves the window unchanged.
+silent before the hit leaves the window unchanged.  A window shorter than a
+frame (the 25 ms early one) works the same way: its frames also hold the audio
+before it and the zeros after it.
 """
 from __future__ import annotations
 
@@ -40,6 +42,20 @@ def _sizes(rate: int) -> tuple[int, int]:
     return h * int(round(FRAME_S / HOP_S)), h
 
 
+def _fft_length(n: int) -> int:
+    """The smallest length >= n (samples) whose only prime factors are 2, 3 and 5 (a fast FFT): 512 and 1536 (16
+    and 48 kHz frames) stay, 1412 (44.1 kHz; 4 x 353) becomes 1440."""
+    m = n
+    while True:
+        r = m
+        for f in (2, 3, 5):
+            while r % f == 0:
+                r //= f
+        if r == 1:
+            return m
+        m += 1
+
+
 def _frames(x: np.ndarray, n: int, h: int) -> np.ndarray:
     count = (x.size - n) // h + 1
     return np.lib.stride_tricks.as_strided(x, (count, n), (x.strides[0] * h, x.strides[0]))
@@ -55,18 +71,19 @@ def subtract_ring(before: np.ndarray, window: np.ndarray, rate: int) -> np.ndarr
     if window.size == 0 or np.asarray(before).size < need:
         return window
     hann = np.hanning(n + 1)[:-1]
+    nfft = _fft_length(n)  # each frame zero-padded to it
     pre = np.ascontiguousarray(before[-need:], dtype=np.float64)
-    ring = np.abs(np.fft.rfft(_frames(pre, n, h) * hann, axis=1)).mean(axis=0)
+    ring = np.abs(np.fft.rfft(_frames(pre, n, h) * hann, nfft, axis=1)).mean(axis=0)
     if not np.max(ring) > 0:
         return window
     # the window with one frame of what came before it (so its first frames see the ring they share with it) and
     # zeros after it, whole frames to the end
     tail = n + (-(window.size + n) % h)
     seg = np.concatenate([pre[-n:], window.astype(np.float64), np.zeros(tail)])
-    spec = np.fft.rfft(_frames(seg, n, h) * hann, axis=1)
+    spec = np.fft.rfft(_frames(seg, n, h) * hann, nfft, axis=1)
     mag = np.abs(spec)
     kept = np.maximum(mag - ring, FLOOR * mag)
-    frames = np.fft.irfft(spec * (kept / np.maximum(mag, 1e-30)), n, axis=1) * hann
+    frames = np.fft.irfft(spec * (kept / np.maximum(mag, 1e-30)), nfft, axis=1)[:, :n] * hann
     # overlap-add, a hop at a time: hop j sums part q of frame j - q
     q = n // h
     out = np.zeros((len(frames) + q - 1, h))

@@ -6,7 +6,8 @@ begins and at the end of the stream.  The final window is cut from the 16 kHz
 stream (soxr streaming, HQ) and goes through `encoder.audio.prepare(samples,
 16000)` then `encoder.audio.pad`, the one preparation used for training.
 With ring subtraction (the default), the ring of earlier hits, measured in the
-audio just before a final window, is first taken out of it (realtime.ring).
+audio just before a window (early or final), is first taken out of it
+(realtime.ring); the peak level reported stays that of the window as it sounds.
 The early window (pre-roll + `early_ms`) is cut either from that 16 kHz stream
 too, or (default) from the input-rate audio and prepared with
 `encoder.audio.prepare(samples, input_rate)` - the same function, resampling
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from encoder.audio import AudioError, pad, prepare
+from encoder.audio import AudioError, pad, prepare, resample
 from encoder.descriptors import SAMPLE_RATE, WINDOW_SAMPLES
 from realtime.ring import context_samples, subtract_ring
 
@@ -137,7 +138,7 @@ class WindowTracker:
                  history_s: float = 4.0, early_rate: int | None = None, ring_subtraction: bool = True):
         """`early_rate`: cut early windows from an input-rate history (`early_history`,
         fed by the caller) at this rate instead of from the 16 kHz stream.  `ring_subtraction`: take the ring of
-        earlier hits, measured just before each final window, out of it (realtime.ring)."""
+        earlier hits, measured just before each early and final window, out of it (realtime.ring)."""
         if not 0.0 < window_s <= MAX_WINDOW_S:
             raise ValueError(f"window {window_s} s: must be > 0 and <= {MAX_WINDOW_S} s "
                              "(the model sees at most 1 s)")
@@ -213,7 +214,7 @@ class WindowTracker:
                  rate: int) -> PreparedWindow | None:
         samples = history.get(start, stop)
         heard = samples
-        if kind == "final" and self.ring_subtraction and samples.size:
+        if self.ring_subtraction and samples.size:
             heard = subtract_ring(history.get(start - context_samples(rate), start), samples, rate)
         prepared = prepare_window(heard, rate)
         if prepared is None:
@@ -221,5 +222,5 @@ class WindowTracker:
             return None
         x, peak = prepared
         if heard is not samples:  # the level reported is the window's as it sounds (at 16 kHz, as prepare measures)
-            peak = float(np.max(np.abs(samples)))
+            peak = float(np.max(np.abs(samples if rate == SAMPLE_RATE else resample(samples, rate))))
         return PreparedWindow(hit, kind, x, dbfs(peak), samples.size / rate)

@@ -97,35 +97,41 @@ def test_windows_are_cut_from_the_stream_and_prepared_exactly_as_in_training():
     assert fin[5].length_s == pytest.approx(1.0)
 
 
-def test_ring_subtraction_takes_what_sounded_before_out_of_the_final_window_only():
-    """By default the ring measured just before a final window is taken out of it (realtime.ring): the first hit,
-    out of silence, keeps the training preparation exactly; a hat over a ringing kick gets the window subtract_ring
-    gives; the early windows and the reported peak level stay those of the audio as it sounds."""
+def test_ring_subtraction_takes_what_sounded_before_out_of_the_early_and_final_windows():
+    """By default the ring measured just before each window is taken out of it (realtime.ring): the first hit,
+    out of silence, keeps the training preparation exactly; a hat over a ringing kick gets the windows subtract_ring
+    gives (the final one from the 16 kHz stream, the early one from the input-rate audio); the reported peak levels
+    stay those of the audio as it sounds."""
     from realtime.ring import context_samples, subtract_ring
 
     audio = stream()
     plain = run_engine(audio, config=EngineConfig(dc_block=False, ring_subtraction=False))
     engine, got, model = run_engine(audio, config=EngineConfig(dc_block=False))
     full16 = soxr.resample(audio.astype(np.float64), RATE, SAMPLE_RATE, quality="HQ").astype(np.float32)
-    fin, fin_plain = finals(got), finals(plain[1])
-    assert [e.onset_s for e in fin] == [e.onset_s for e in fin_plain]
-    assert [e.peak_dbfs for e in fin] == [e.peak_dbfs for e in fin_plain]
-    assert [e.values.tolist() for e in got if e.kind == "early"] == \
-        [e.values.tolist() for e in plain[1] if e.kind == "early"]
-    assert fin[0].values.tolist() == fin_plain[0].values.tolist()  # silence before: nothing taken away
     inputs = np.concatenate(model.batches)
-    start = int(round(fin[1].onset_s * SAMPLE_RATE)) - 48  # the hat at 0.75 s, over the kick from 0.25 s
-    end = start + int(round(fin[1].length_s * SAMPLE_RATE))
+    for kind in ("early", "final"):
+        now = [e for e in got if e.kind == kind]
+        before = [e for e in plain[1] if e.kind == kind]
+        assert [e.onset_s for e in now] == [e.onset_s for e in before] and len(now) == len(TIMES)
+        assert [e.peak_dbfs for e in now] == pytest.approx([e.peak_dbfs for e in before], abs=1e-6)
+        assert now[0].values.tolist() == before[0].values.tolist()  # silence before: nothing taken away
+        assert not np.allclose(now[1].values, before[1].values)  # the hat at 0.75 s, over the kick from 0.25 s
+    hat_hit = finals(got)[1]
+    start = int(round(hat_hit.onset_s * SAMPLE_RATE)) - 48
+    end = start + int(round(hat_hit.length_s * SAMPLE_RATE))
     want = pad(prepare(subtract_ring(full16[start - context_samples(SAMPLE_RATE):start], full16[start:end],
                                      SAMPLE_RATE), SAMPLE_RATE).samples)
     assert np.min([np.max(np.abs(row - want)) for row in inputs]) < 1e-4
-    assert not np.allclose(fin[1].values, fin_plain[1].values)
+    onset = int(round(hat_hit.onset_s * RATE))  # the early window: 3 ms of pre-roll and 25 ms at 48 kHz
+    want = pad(prepare(subtract_ring(audio[onset - 144 - context_samples(RATE):onset - 144],
+                                     audio[onset - 144:onset + 1200], RATE), RATE).samples)
+    assert np.min([np.max(np.abs(row - want)) for row in inputs]) < 1e-4
 
 
 @pytest.mark.parametrize("early_from", ["input", "stream"])
 def test_early_window_is_preroll_plus_early_ms_prepared_as_in_training(early_from):
     audio = stream()
-    cfg = EngineConfig(dc_block=False, early_ms=25.0, preroll_ms=3.0, early_from=early_from)
+    cfg = EngineConfig(dc_block=False, early_ms=25.0, preroll_ms=3.0, early_from=early_from, ring_subtraction=False)
     _, got, model = run_engine(audio, config=cfg)
     inputs = np.concatenate(model.batches)
     early = [e for e in got if e.kind == "early"]

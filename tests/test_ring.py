@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from realtime.ring import context_samples, subtract_ring
 from tests.signals import hat, kick
@@ -64,3 +65,26 @@ def test_analyze_runs_it_by_default_and_the_option_or_the_config_turns_it_off(tm
     assert on != off
     p = subprocess.run(DRUMTIMBRE + ["analyze", str(wav), "--config", str(bad_toml)], capture_output=True, text=True)
     assert p.returncode == 2 and "ring_subtraction" in p.stderr
+
+
+@pytest.mark.parametrize("rate", [16000, 44100, 48000])
+def test_a_window_shorter_than_a_frame_the_early_one_comes_out_closer_to_the_hat_alone(rate):
+    """The early window (3 ms pre-roll + 25 ms, shorter than the 32 ms frames) of a hat over a ringing kick, at the
+    model's rate and at the input rate: the kick's ring mostly gone, the hat's level kept."""
+    k = 2.0 * kick(rate, seconds=0.8)
+    h = 0.3 * hat(rate, seed=3)
+    at = int(0.15 * rate)
+    mix = k.copy()
+    mix[at:at + h.size] += h
+    n = int(0.028 * rate)
+    window = mix[at:at + n].astype(np.float32)
+    out = subtract_ring(mix[:at], window, rate)
+    assert out.shape == window.shape and out.dtype == np.float32
+
+    def rms(x):
+        return float(np.sqrt(np.mean(np.square(x))))
+
+    assert rms(window - h[:n]) > 1.5 * rms(h[:n])  # as it sounds, the kick is louder than the hat
+    assert rms(out - h[:n]) < 0.4 * rms(h[:n])
+    assert np.corrcoef(out, h[:n])[0, 1] > 0.9
+    assert 0.8 < rms(out) / rms(h[:n]) < 1.25
