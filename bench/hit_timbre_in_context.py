@@ -20,6 +20,7 @@ overall, per descriptor, and by the time to the next onset (how much of the
     .venv/bin/python bench/hit_timbre_in_context.py --out bench/results/hit_timbre_in_context.md
     .venv/bin/python bench/hit_timbre_in_context.py --kits own GMRockKit --seconds 20
     .venv/bin/python bench/hit_timbre_in_context.py --no-ring-subtraction    # each window as it sounds
+    .venv/bin/python bench/hit_timbre_in_context.py --early [--early-ms 25]   # the early estimates instead
 """
 from __future__ import annotations
 
@@ -45,8 +46,6 @@ from realtime.onset_match import match  # noqa: E402
 from realtime.songs import demo_songs, read_song, render_song  # noqa: E402
 from tests.jack_harness import DRUMTIMBRE  # noqa: E402
 
-EARLY_S = 0.025
-"""Audio after the onset in an early estimate (the engine's default `early_ms`), s."""
 GAP_EDGES_S = (0.0, 0.125, 0.25, 0.5, 1.0, np.inf)
 """Bins of the time from a hit to the next true onset, s (the engine's window is cut there)."""
 RING_EDGES_DB = (-np.inf, -30.0, -20.0, -12.0, -6.0, 0.0, np.inf)
@@ -86,10 +85,10 @@ def analyze(wav: Path, model: str | None = None, extra: list[str] = ()) -> tuple
             np.array([[float(r[d]) for d in DESCRIPTORS] for r in rows]).reshape(-1, len(DESCRIPTORS)))
 
 
-def engine_early(audio: np.ndarray, rate: int, model, ring_subtraction: bool = True,
+def engine_early(audio: np.ndarray, rate: int, model, ring_subtraction: bool = True, early_ms: float = 25.0,
                  block: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """The live engine in this process on `audio` (mono, `rate` Hz), fed `block` frames at a time, default settings:
-    (onset times s, (n, 7) AudioCommons points) of its EARLY estimates (`--early-ms` 25, what listen sends first)."""
+    """The live engine in this process on `audio` (mono, `rate` Hz), fed `block` frames at a time, default settings
+    but `early_ms`: (onset times s, (n, 7) AudioCommons points) of its EARLY estimates (what listen sends first)."""
     from realtime.engine import Engine, EngineConfig
     from realtime.osc_out import scale_values
 
@@ -99,7 +98,7 @@ def engine_early(audio: np.ndarray, rate: int, model, ring_subtraction: bool = T
         if est.kind == "early":
             got[est.hit_id] = (est.onset_s, np.asarray(scale_values(est.values, "audiocommons"), dtype=float))
 
-    engine = Engine(model, rate, EngineConfig(ring_subtraction=ring_subtraction), [collect])
+    engine = Engine(model, rate, EngineConfig(ring_subtraction=ring_subtraction, early_ms=early_ms), [collect])
     for i in range(0, audio.size, block):
         engine.process_block(audio[i:i + block], 0.0, 0.0)
     engine.finish()
@@ -158,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-ring-subtraction", action="store_true",
                     help="run analyze with --no-ring-subtraction (each window as it sounds)")
     ap.add_argument("--early", action="store_true",
-                    help="judge the early estimates (25 ms of audio, listen's first message) instead of the final "
-                         "ones; the engine runs in this process, and 'cut there' is the one-shot cut at 25 ms")
+                    help="judge the early estimates (listen's first message) instead of the final ones; the engine "
+                         "runs in this process, and 'cut there' is the one-shot cut where the early window ends")
+    ap.add_argument("--early-ms", type=float, default=25.0,
+                    help="with --early: audio after the onset in the early window, ms (listen's --early-ms, default 25)")
     ap.add_argument("--out", type=Path, help="write the markdown here")
     args = ap.parse_args(argv)
     songs = demo_songs()
@@ -180,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                 wav, _ = write_loop(loop, Path(tmp) / f"{Path(kit).name}_{path.stem}.wav")
                 if args.early:
                     times, points = engine_early(loop.audio.mean(axis=1) if loop.audio.ndim > 1 else loop.audio,
-                                                 loop.sample_rate, early_model, not args.no_ring_subtraction)
+                                                 loop.sample_rate, early_model, not args.no_ring_subtraction,
+                                                 args.early_ms)
                 else:
                     times, points = analyze(wav, args.model,
                                             ["--no-ring-subtraction"] if args.no_ring_subtraction else [])
@@ -199,14 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     mod = np.array([predicted[x[1]] for x in kept])
     gap = np.array([x[2] for x in kept])
     ring = np.array([x[4] for x in kept])
-    early_s = EARLY_S if args.early else np.inf
+    early_s = args.early_ms / 1000.0 if args.early else np.inf
     cut = cut_alone(model, [(x[1], min(x[2], early_s)) for x in kept])
     head = ("| compared | hits | MAE (0-1) | MAE (points) | " + " | ".join(DESCRIPTORS) + " |\n|---|---|---|---|"
             + "---|" * len(DESCRIPTORS))
     lines = [f"Command: `{' '.join(['.venv/bin/python', 'bench/hit_timbre_in_context.py'] + (argv if argv is not None else sys.argv[1:]))}`",
              f"Machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python "
              f"{platform.python_version()}; run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-             f"{time.time() - t0:.0f} s wall. Estimates: {'early (25 ms)' if args.early else 'final'}. "
+             f"{time.time() - t0:.0f} s wall. Estimates: {f'early ({args.early_ms:g} ms)' if args.early else 'final'}. "
              f"Model: {args.model or 'the shipped one'}; ring subtraction "
              f"{'off' if args.no_ring_subtraction else 'on (the default)'}.",
              f"Songs: {', '.join(p.stem for p in songs)}, {args.seconds:g} s each at {args.rate} Hz, seed {args.seed}; "
@@ -215,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
              f"normalised unit = {', '.join(f'{v:.0f}' for v in points_per_unit())} points.", "",
              "All hits (per-descriptor columns: MAE in points):", "", head,
              mae_line("model on the one-shot alone vs labeller", mod, lab),
-             mae_line("model on the one-shot alone, cut " + ("at 25 ms (the early window)" if args.early
+             mae_line("model on the one-shot alone, cut " + (f"at {args.early_ms:g} ms (the early window)" if args.early
                                                               else "where the next onset comes") + ", vs labeller",
                       cut, lab),
              mae_line("engine, hit in the part, vs labeller", engine, lab),

@@ -64,7 +64,8 @@ class EngineConfig:
     early_from: str = "input"
     """Cut the early window from the 'input'-rate audio (no resampler delay) or the 16 kHz 'stream'."""
     ring_subtraction: bool = True
-    """Take the ring of earlier hits, measured just before each early and final window, out of it (realtime.ring)."""
+    """Take the ring of earlier hits, measured just before each window, out of it (realtime.ring; an early window
+    with under realtime.windows.EARLY_RING_MIN_MS of audio is left as it sounds)."""
     group_ms: float | None = None
     """The worker may gather up to this many ms of input blocks before it runs them through the engine at
     once (fewer wake-ups, less CPU; it never waits past the block that completes an open window); None:

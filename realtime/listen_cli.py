@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "no wait for the streaming resampler) or from the 16 kHz stream ('stream')")
     ana.add_argument("--ring-subtraction", dest="ring_subtraction", action=argparse.BooleanOptionalAction,
                      default=None, help="take the ring of earlier hits (measured just before each window) out of the early and final windows "
-                          "(default on; --no-ring-subtraction: the window as it sounds)")
+                          "(an early window with under 10 ms of audio is left as it sounds) (default on; "
+                          "--no-ring-subtraction: the window as it sounds)")
     ana.add_argument("--group-ms", dest="group_ms", default=None, metavar="MS|auto",
                      help="the worker takes the input blocks in groups of up to this many ms (fewer wake-ups, "
                           "less CPU; it never waits past the block that completes a hit's window); 'auto' "

@@ -6,8 +6,9 @@ begins and at the end of the stream.  The final window is cut from the 16 kHz
 stream (soxr streaming, HQ) and goes through `encoder.audio.prepare(samples,
 16000)` then `encoder.audio.pad`, the one preparation used for training.
 With ring subtraction (the default), the ring of earlier hits, measured in the
-audio just before a window (early or final), is first taken out of it
-(realtime.ring); the peak level reported stays that of the window as it sounds.
+audio just before a window (final, or early with at least EARLY_RING_MIN_MS
+of audio), is first taken out of it (realtime.ring); the peak level reported
+stays that of the window as it sounds.
 The early window (pre-roll + `early_ms`) is cut either from that 16 kHz stream
 too, or (default) from the input-rate audio and prepared with
 `encoder.audio.prepare(samples, input_rate)` - the same function, resampling
@@ -125,6 +126,10 @@ def prepare_window(samples: np.ndarray, rate: int = SAMPLE_RATE) -> tuple[np.nda
     return pad(clip.samples, WINDOW_SAMPLES), clip.source_peak
 
 
+EARLY_RING_MIN_MS = 10.0
+"""Ring subtraction leaves an early window as it sounds when it holds less than this much audio after the onset, ms:
+on 5 ms it gained nothing (10 ms: 7 %, 25 ms: 18 % less error in a played part; BENCHMARKS.md, "The early
+estimate's ring") and it would add about 1 ms to the early estimate's latency, which a short setting is for."""
 MAX_WINDOW_S = WINDOW_SAMPLES / SAMPLE_RATE
 """The longest per-hit window, s: the model sees at most this much."""
 MAX_PREROLL_MS = 50.0
@@ -138,7 +143,8 @@ class WindowTracker:
                  history_s: float = 4.0, early_rate: int | None = None, ring_subtraction: bool = True):
         """`early_rate`: cut early windows from an input-rate history (`early_history`,
         fed by the caller) at this rate instead of from the 16 kHz stream.  `ring_subtraction`: take the ring of
-        earlier hits, measured just before each early and final window, out of it (realtime.ring)."""
+        earlier hits, measured just before each final window and each early one of at least EARLY_RING_MIN_MS,
+        out of it (realtime.ring)."""
         if not 0.0 < window_s <= MAX_WINDOW_S:
             raise ValueError(f"window {window_s} s: must be > 0 and <= {MAX_WINDOW_S} s "
                              "(the model sees at most 1 s)")
@@ -157,6 +163,7 @@ class WindowTracker:
         self.early_len = int(round(early_ms * self.early_rate / 1000.0))
         self.early_preroll = int(round(preroll_ms * self.early_rate / 1000.0))
         self.ring_subtraction = bool(ring_subtraction)
+        self.early_ring = self.ring_subtraction and early_ms >= EARLY_RING_MIN_MS
         self.pending: list[Hit] = []
         self.skipped = 0
         """Estimates skipped: window cut to nothing or silent."""
@@ -214,7 +221,7 @@ class WindowTracker:
                  rate: int) -> PreparedWindow | None:
         samples = history.get(start, stop)
         heard = samples
-        if self.ring_subtraction and samples.size:
+        if (self.ring_subtraction if kind == "final" else self.early_ring) and samples.size:
             heard = subtract_ring(history.get(start - context_samples(rate), start), samples, rate)
         prepared = prepare_window(heard, rate)
         if prepared is None:

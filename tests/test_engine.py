@@ -128,6 +128,20 @@ def test_ring_subtraction_takes_what_sounded_before_out_of_the_early_and_final_w
     assert np.min([np.max(np.abs(row - want)) for row in inputs]) < 1e-4
 
 
+def test_a_short_early_window_is_left_as_it_sounds():
+    """With --early-ms under EARLY_RING_MIN_MS (5 ms, the low-latency setting) the early windows are not ring-
+    subtracted (the final ones are): the early estimates are those with ring subtraction off."""
+    from realtime.windows import EARLY_RING_MIN_MS
+
+    assert 5.0 < EARLY_RING_MIN_MS <= 25.0
+    audio = stream()
+    got = {on: run_engine(audio, config=EngineConfig(dc_block=False, early_ms=5.0, ring_subtraction=on))[1]
+           for on in (True, False)}
+    early = {on: [e.values.tolist() for e in got[on] if e.kind == "early"] for on in got}
+    assert len(early[True]) == len(TIMES) and early[True] == early[False]
+    assert not np.allclose(finals(got[True])[1].values, finals(got[False])[1].values)
+
+
 @pytest.mark.parametrize("early_from", ["input", "stream"])
 def test_early_window_is_preroll_plus_early_ms_prepared_as_in_training(early_from):
     audio = stream()
