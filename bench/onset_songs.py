@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=1, help="renders per song x kit, each humanised anew (default 1)")
     ap.add_argument("--max-seconds", type=float, default=40.0,
                     help="cut the songs played on other kits to this many seconds (default 40; the own-kit "
-                         "renders are whole)")
+                         "renders are whole, but with --lmms, whose projects run for minutes)")
     ap.add_argument("--rate", type=int, default=48000, help="sample rate, Hz")
     ap.add_argument("--block", type=int, default=256, help="block size fed to our detector")
     ap.add_argument("--no-aubio", action="store_true")
@@ -61,13 +61,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", nargs="+", choices=("own", "held-out", "other"), default=["own", "held-out", "other"])
     ap.add_argument("--songs", nargs="+", default=None, metavar="SONG",
                     help="these songs (installed demo song names or .h2song files) instead of every demo song")
+    ap.add_argument("--lmms", action="store_true",
+                    help="the drum parts of the installed LMMS demo projects (realtime.lmms_projects) instead of the "
+                         "Hydrogen demo songs")
     ap.add_argument("--params", default=None, metavar="JSON", help="OnsetParams fields to change, as in onset_eval")
     ap.add_argument("--out", type=Path, help="write the markdown section here")
     args = ap.parse_args(argv)
     changes, params = parse_params(ap, args.params)
-    paths = [song_path(name) for name in args.songs] if args.songs else demo_songs()
+    if args.songs:
+        paths = [song_path(name) for name in args.songs]
+    elif args.lmms:
+        from realtime.lmms_projects import demo_projects
+        paths = demo_projects()
+    else:
+        paths = demo_songs()
     if not paths:
-        ap.error("no Hydrogen demo songs installed (apt-get install hydrogen-data); or give --songs FILE ...")
+        ap.error("no demo songs installed (apt-get install hydrogen-data, or lmms-common for --lmms); or give "
+                 "--songs FILE ...")
     try:
         songs = {path: read_song(path) for path in paths}
     except ValueError as exc:
@@ -79,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     held = [k for k in installed_kits() if k not in TUNING_KITS]
     sets = []
     if "own" in args.sets:
-        sets.append(("own kits", song_cases(songs, [None], args.seeds, args.rate, None)))
+        sets.append(("own kits", song_cases(songs, [None], args.seeds, args.rate,
+                                            args.max_seconds if args.lmms else None)))
     if "held-out" in args.sets and held:
         sets.append((f"held-out kits ({', '.join(held)})",
                      song_cases(songs, held, args.seeds, args.rate, args.max_seconds)))

@@ -21,6 +21,9 @@ start of its one-shot, exact to the sample, and notes closer than MERGE_S are
 one onset.  Instruments whose onset is ill-defined are left out of the render:
 claps and hi-hat pedals (by name), and samples that rise slowly or attack twice
 (load_oneshot).
+
+read_song also reads the drum part of an LMMS project (.mmp / .mmpz; the demo
+projects of lmms-common): see realtime/lmms_projects.py.
 """
 from __future__ import annotations
 
@@ -109,8 +112,13 @@ def demo_songs() -> list[Path]:
 
 
 def song_path(name: str | Path) -> Path:
-    """An installed demo song's file by its name (the file name without .h2song), else `name` as a path."""
-    return next((p for p in demo_songs() if p.stem == str(name)), Path(name))
+    """An installed demo song's file by its name (the file name without .h2song; or an LMMS demo project's without
+    .mmp / .mmpz), else `name` as a path."""
+    found = next((p for p in demo_songs() if p.stem == str(name)), None)
+    if found is None and not Path(name).suffix:
+        from realtime.lmms_projects import demo_projects
+        found = next((p for p in demo_projects() if p.stem == str(name)), None)
+    return found or Path(name)
 
 
 def _float(el: ET.Element, tag: str, default: float) -> float:
@@ -119,9 +127,12 @@ def _float(el: ET.Element, tag: str, default: float) -> float:
 
 
 def read_song(path: str | Path, kits: Path = HYDROGEN_KITS) -> Song:
-    """Parse a Hydrogen song; its layers' files are looked up in `kits`/<drumkit>, or in USER_KITS/<drumkit> when
+    """Parse a Hydrogen song (or the drum part of an LMMS project, .mmp / .mmpz: realtime.lmms_projects); its layers' files are looked up in `kits`/<drumkit>, or in USER_KITS/<drumkit> when
     only a user installed that kit (ValueError naming the file when the song cannot be read)."""
     path = Path(path)
+    if path.suffix.lower() in (".mmp", ".mmpz"):  # an LMMS project: its drum part
+        from realtime.lmms_projects import read_project
+        return read_project(path)
     try:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError) as exc:
@@ -231,15 +242,18 @@ def render_song(song: Song, sample_rate: int = 48000, seed: int = 0, kit: str | 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m realtime.songs OUT.flac --song NAME`: render a Hydrogen song with its true onsets (OUT.txt)."""
+    """`python -m realtime.songs OUT.flac --song NAME`: render a Hydrogen song (or an LMMS project's drum part) with its
+    true onsets (OUT.txt)."""
     import argparse
 
     from realtime.loops import write_loop
 
     p = argparse.ArgumentParser(prog="python -m realtime.songs", description=main.__doc__)
     p.add_argument("out", nargs="?", help="audio file to write (.wav or .flac); onsets go to the same name with .txt")
-    p.add_argument("--song", help="an installed demo song's name (see --list) or a .h2song file")
-    p.add_argument("--list", action="store_true", help="list the installed demo songs and exit")
+    p.add_argument("--song", help="an installed demo song's or LMMS demo project's name (see --list), or a .h2song, "
+                                  ".mmp or .mmpz file")
+    p.add_argument("--list", action="store_true",
+                   help="list the installed Hydrogen demo songs and LMMS demo projects with a drum part, and exit")
     p.add_argument("--kit", default=None,
                    help="play it on this kit (a hydrogen kit name, 'lmms', a folder or 'synth'; instruments mapped by "
                         "drum role) instead of the kit it was written for")
@@ -248,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=int, default=48000, help="sample rate, Hz")
     args = p.parse_args(argv)
     if args.list:
-        for path in demo_songs():
+        from realtime.lmms_projects import demo_projects
+        for path in demo_songs() + demo_projects():
             song = read_song(path)
             print(f"{path.stem}: {song.name}, {song.bpm:g} bpm, {song.seconds:.0f} s ({path})")
         return 0
