@@ -161,11 +161,18 @@ def main(argv: list[str] | None = None) -> int:
                          "runs in this process, and 'cut there' is the one-shot cut where the early window ends")
     ap.add_argument("--early-ms", type=float, default=25.0,
                     help="with --early: audio after the onset in the early window, ms (listen's --early-ms, default 25)")
+    ap.add_argument("--lmms", action="store_true",
+                    help="the drum parts of the installed LMMS demo projects (realtime.lmms_projects) instead of the "
+                         "Hydrogen demo songs")
     ap.add_argument("--out", type=Path, help="write the markdown here")
     args = ap.parse_args(argv)
-    songs = demo_songs()
+    if args.lmms:
+        from realtime.lmms_projects import demo_projects
+        songs = demo_projects()
+    else:
+        songs = demo_songs()
     if not songs:
-        ap.error("no Hydrogen demo songs installed (apt-get install hydrogen-data)")
+        ap.error("no demo songs installed (apt-get install hydrogen-data, or lmms-common for --lmms)")
     kits = args.kits or ["own"] + [k for k in installed_kits() if k not in TUNING_KITS]
     t0 = time.time()
     parsed = {path: read_song(path) for path in songs}
