@@ -185,12 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         for kit in kits:
             for path, song in parsed.items():
                 loop = render_song(song, args.rate, args.seed, None if kit == "own" else kit, args.seconds)
-                wav, _ = write_loop(loop, Path(tmp) / f"{Path(kit).name}_{path.stem}.wav")
-                if args.early:
-                    times, points = engine_early(loop.audio.mean(axis=1) if loop.audio.ndim > 1 else loop.audio,
-                                                 loop.sample_rate, early_model, not args.no_ring_subtraction,
-                                                 args.early_ms)
+                if args.early:  # in this process: the render itself, no file
+                    times, points = engine_early(loop.audio, loop.sample_rate, early_model,
+                                                 not args.no_ring_subtraction, args.early_ms)
                 else:
+                    wav, _ = write_loop(loop, Path(tmp) / f"{Path(kit).name}_{path.stem}.wav")
                     times, points = analyze(wav, args.model,
                                             ["--no-ring-subtraction"] if args.no_ring_subtraction else [])
                 singles = single_notes(loop.hits)

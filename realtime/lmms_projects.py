@@ -70,7 +70,7 @@ def _sample_file(src: str, project: Path) -> Path | None:
     """An AudioFileProcessor's `src` as an installed file: absolute, under LMMS_SAMPLES, or beside the project."""
     if not src:
         return None
-    for cand in (Path(src), LMMS_SAMPLES / src, project.parent / src):
+    for cand in (Path(src), LMMS_SAMPLES / src, project.resolve().parent / src):
         if cand.is_absolute() and cand.is_file():
             return cand
     return None
@@ -166,7 +166,7 @@ def read_project(path: str | Path) -> Song:
 def demo_projects(folder: Path = LMMS_PROJECTS, min_notes: int = 50) -> list[Path]:
     """The installed LMMS projects whose drum part (read_project) has at least `min_notes` notes, sorted by name."""
     found = []
-    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES) if folder.is_dir() else ():
+    for path in (p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES) if folder.is_dir() else ():
         try:
             if len(read_project(path).notes) >= min_notes:
                 found.append(path)

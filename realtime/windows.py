@@ -228,6 +228,6 @@ class WindowTracker:
             self.skipped += 1
             return None
         x, peak = prepared
-        if heard is not samples:  # the level reported is the window's as it sounds (at 16 kHz, as prepare measures)
-            peak = float(np.max(np.abs(samples if rate == SAMPLE_RATE else resample(samples, rate))))
+        if heard is not samples:  # the level reported is the window's as it sounds
+            peak = float(np.max(np.abs(resample(samples, rate))))  # as prepare measures it, at any rate
         return PreparedWindow(hit, kind, x, dbfs(peak), samples.size / rate)

@@ -131,3 +131,15 @@ def test_the_installed_demo_projects_render_on_their_own_samples():
         loop = render_song(song, RATE, max_seconds=10.0)
         assert len(loop.onsets) >= 5
         assert all(Path(h.file).suffix.lower() in (".ogg", ".wav", ".flac") for h in loop.hits)
+
+
+def test_a_sample_beside_a_project_given_by_a_relative_path_is_found(tmp_path, monkeypatch):
+    """`src` relative to the project's folder, the project named relative to the working directory."""
+    sf.write(tmp_path / "kick01.wav", _shot("kick"), RATE)
+    xml = ('<?xml version="1.0"?><lmms-project><head bpm="100"/><song><trackcontainer type="song">'
+           + _afp("Kick", "kick01.wav", _note(0) + _note(96)) + "</trackcontainer></song></lmms-project>")
+    (tmp_path / "beside.mmp").write_text(xml)
+    monkeypatch.chdir(tmp_path.parent)
+    song = read_project(Path(tmp_path.name) / "beside.mmp")
+    assert [n.tick for n in song.notes] == [0, 96]
+    assert [inst.layers[0].file for inst in song.instruments.values()] == [tmp_path / "kick01.wav"]
