@@ -90,19 +90,68 @@ def listen_while_playing(server: JackServer, model, ports: list[int], plays: dic
     return listen.returncode, err
 
 
+LOST_MAX_S = 0.1
+"""The most audio one xrun may lose in these tests, s."""
+FLAG_SLACK_S = 0.05
+"""PortAudio flags an xrun at the first block after the lost audio: between the last hit before the loss and the
+first after it, give or take this, s."""
+
+
+def stretch_pairs(onsets: np.ndarray, truth: np.ndarray, xruns: list[float], tol: float = 0.006
+                  ) -> list[tuple[int, int]]:
+    """(truth index, onset index) pairs of every true hit within `tol` s of one clock offset; or, where PortAudio
+    flagged xruns (stream s), of one offset per stretch between them: the audio JACK lost at an xrun shifts every
+    later onset earlier by its length (at most LOST_MAX_S), and the flag comes with the first block after it.  The
+    longest list found."""
+    offset = best_offset(onsets, truth, tol)
+    best = match(onsets - offset, truth, tol)
+    if len(best) == len(truth) or not xruns:
+        return best
+    x, rest = xruns[0], xruns[1:]
+    for i in range(1, truth.size):  # the loss between true hits i - 1 and i
+        if not (truth[i - 1] + offset - FLAG_SLACK_S <= x <= truth[i] + offset + FLAG_SLACK_S):
+            continue
+        first = match(onsets - offset, truth[:i], tol)
+        if len(first) < i:
+            continue
+        later = np.setdiff1d(np.arange(onsets.size), [e for _, e in first])
+        if later.size == 0:
+            continue
+        second = stretch_pairs(onsets[later], truth[i:], rest, tol)
+        off2 = best_offset(onsets[later], truth[i:], tol)
+        if len(second) == truth.size - i and offset - LOST_MAX_S <= off2 <= offset + 1e-3:
+            return first + [(i + r, int(later[e])) for r, e in second]
+    return best
+
+
 def true_onsets_found(hits: list, truth: np.ndarray, xrun_s: list, err: str) -> np.ndarray:
     """The onset times of `/drumtimbre/hit` messages, after asserting that every true hit is among them, at the
     right time (stream time = loop time + when playback started: within +-6 ms of one offset, a spread under
-    12 ms), and any other only at a block PortAudio flagged: on a loaded machine JACK can lose a block there
-    (BENCHMARKS.md), and a lost block in a ringing drum is a click."""
+    12 ms; after an xrun PortAudio flagged, of another offset, as JACK's lost audio shifts what follows:
+    stretch_pairs), and any other only at a block PortAudio flagged: on a loaded machine JACK can lose a block
+    there (BENCHMARKS.md), and a lost block in a ringing drum is a click."""
     onsets = np.array([float(h[1]) for h in hits])
-    offset = best_offset(onsets, truth, 0.006)
-    pairs = match(onsets - offset, truth, 0.006)
-    assert len(pairs) == len(truth), (onsets - offset, truth, err)
-    extra = np.delete(onsets, [e for _, e in pairs])
     xruns = np.array(xrun_s)
+    pairs = stretch_pairs(onsets, truth, sorted(xrun_s))
+    assert len(pairs) == len(truth), (onsets - best_offset(onsets, truth, 0.006), truth, xrun_s, err)
+    extra = np.delete(onsets, [e for _, e in pairs])
     assert all(xruns.size and np.min(np.abs(xruns - t)) < 0.012 for t in extra), (extra, xruns)
     return onsets
+
+
+def test_stretch_pairs_takes_a_new_clock_offset_only_after_a_flagged_xrun():
+    """The case of a loaded CI run: JACK lost 512 frames (10.7 ms at 48 kHz) between the 7th and 8th hit and
+    PortAudio flagged it at 2.2507 s (stream time; the loop started at 0.336 s); every hit is found, on one offset before and one after.  Without the flag, or
+    with the later hits shifted later instead of earlier (no lost audio does that), they are not."""
+    truth = 0.3 + 0.25 * np.arange(14)
+    onsets = truth + 0.336
+    onsets[7:] -= 512 / 48000
+    assert len(stretch_pairs(onsets, truth, [2.2507])) == 14
+    assert len(stretch_pairs(onsets, truth, [])) == 7
+    later = truth + 0.336
+    later[7:] += 512 / 48000
+    assert len(stretch_pairs(later, truth, [2.2507])) == 7
+    assert len(stretch_pairs(onsets, truth, [3.4])) == 7  # flagged too late to explain hit 8's shift
 
 
 def test_harness_servers_never_share_a_name_nor_take_one_that_answers(jack_server):
