@@ -166,11 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                          "Hydrogen demo songs")
     ap.add_argument("--out", type=Path, help="write the markdown here")
     args = ap.parse_args(argv)
-    if args.lmms:
-        from realtime.lmms_projects import demo_projects
-        songs = demo_projects()
-    else:
-        songs = demo_songs()
+    songs = demo_songs(args.lmms)
     if not songs:
         ap.error("no demo songs installed (apt-get install hydrogen-data, or lmms-common for --lmms)")
     kits = args.kits or ["own"] + [k for k in installed_kits() if k not in TUNING_KITS]

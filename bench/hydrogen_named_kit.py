@@ -20,6 +20,7 @@ import argparse
 import shutil
 import sys
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -60,9 +61,7 @@ def write_kit(kit_dir: Path, out: Path) -> dict[str, int]:
     files per role.  Raises ValueError when the kit lacks a kick, a snare or a closed hat by instrument name."""
     chosen = [(role_of(name), path) for name, path in instrument_files(kit_dir)]
     chosen = [(role, path) for role, path in chosen if role is not None]
-    counts: dict[str, int] = {}
-    for role, _ in chosen:
-        counts[role] = counts.get(role, 0) + 1
+    counts = dict(Counter(role for role, _ in chosen))
     if not {"kick", "snare", "hat"} <= set(counts):
         raise ValueError(f"{kit_dir}: no kick, snare and closed hat among its instrument names ({counts})")
     if out.exists():

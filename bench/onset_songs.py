@@ -68,13 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="write the markdown section here")
     args = ap.parse_args(argv)
     changes, params = parse_params(ap, args.params)
-    if args.songs:
-        paths = [song_path(name) for name in args.songs]
-    elif args.lmms:
-        from realtime.lmms_projects import demo_projects
-        paths = demo_projects()
-    else:
-        paths = demo_songs()
+    paths = [song_path(name) for name in args.songs] if args.songs else demo_songs(args.lmms)
     if not paths:
         ap.error("no demo songs installed (apt-get install hydrogen-data, or lmms-common for --lmms); or give "
                  "--songs FILE ...")

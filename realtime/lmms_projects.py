@@ -26,7 +26,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from realtime.loops import AUDIO_SUFFIXES, role_of
-from realtime.songs import ILL_DEFINED, Instrument, Layer, Note, Song
+from realtime.songs import ILL_DEFINED, LMMS_SUFFIXES, Instrument, Layer, Note, Song
 
 LMMS_PROJECTS = Path("/usr/share/lmms/projects")
 """Where lmms-common installs its demo projects."""
@@ -34,7 +34,6 @@ LMMS_SAMPLES = Path("/usr/share/lmms/samples")
 """Where LMMS looks up a sample given by a relative path."""
 TICKS_PER_BAR = 192
 """LMMS ticks per 4/4 bar (48 a quarter note)."""
-SUFFIXES = (".mmp", ".mmpz")
 
 
 def read_xml(path: str | Path) -> ET.Element:
@@ -166,7 +165,7 @@ def read_project(path: str | Path) -> Song:
 def demo_projects(folder: Path = LMMS_PROJECTS, min_notes: int = 50) -> list[Path]:
     """The installed LMMS projects whose drum part (read_project) has at least `min_notes` notes, sorted by name."""
     found = []
-    for path in (p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES) if folder.is_dir() else ():
+    for path in (p for p in folder.rglob("*") if p.suffix.lower() in LMMS_SUFFIXES) if folder.is_dir() else ():
         try:
             if len(read_project(path).notes) >= min_notes:
                 found.append(path)

@@ -36,6 +36,8 @@ import numpy as np
 from realtime.loops import (HYDROGEN_KITS, LEAD_IN_S, Hit, Loop, OneShot, add_shot, load_kit, load_oneshot,
                             merge_close, role_of, role_pool)
 
+LMMS_SUFFIXES = (".mmp", ".mmpz")
+"""LMMS project files, which read_song reads with realtime.lmms_projects."""
 DEMO_SONGS = (Path("/usr/share/hydrogen/data/demo_songs"), HYDROGEN_KITS)
 """Where hydrogen-data installs its demo songs (and a kit folder that ships its own demo)."""
 USER_KITS = Path.home() / ".hydrogen" / "data" / "drumkits"
@@ -102,8 +104,12 @@ class Song:
         return self.ticks * self.tick_s
 
 
-def demo_songs() -> list[Path]:
-    """The installed Hydrogen demo songs (hydrogen-data), sorted by name."""
+def demo_songs(lmms: bool = False) -> list[Path]:
+    """The installed Hydrogen demo songs (hydrogen-data), sorted by name; with `lmms`, the installed LMMS demo
+    projects with a drum part instead (lmms-common; realtime.lmms_projects.demo_projects)."""
+    if lmms:
+        from realtime.lmms_projects import demo_projects
+        return demo_projects()
     found = []
     for folder in DEMO_SONGS:
         if folder.is_dir():
@@ -116,8 +122,7 @@ def song_path(name: str | Path) -> Path:
     .mmp / .mmpz), else `name` as a path."""
     found = next((p for p in demo_songs() if p.stem == str(name)), None)
     if found is None and not Path(name).suffix:
-        from realtime.lmms_projects import demo_projects
-        found = next((p for p in demo_projects() if p.stem == str(name)), None)
+        found = next((p for p in demo_songs(lmms=True) if p.stem == str(name)), None)
     return found or Path(name)
 
 
@@ -130,7 +135,7 @@ def read_song(path: str | Path, kits: Path = HYDROGEN_KITS) -> Song:
     """Parse a Hydrogen song (or the drum part of an LMMS project, .mmp / .mmpz: realtime.lmms_projects); its layers' files are looked up in `kits`/<drumkit>, or in USER_KITS/<drumkit> when
     only a user installed that kit (ValueError naming the file when the song cannot be read)."""
     path = Path(path)
-    if path.suffix.lower() in (".mmp", ".mmpz"):  # an LMMS project: its drum part
+    if path.suffix.lower() in LMMS_SUFFIXES:  # an LMMS project: its drum part
         from realtime.lmms_projects import read_project
         return read_project(path)
     try:
@@ -262,8 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=int, default=48000, help="sample rate, Hz")
     args = p.parse_args(argv)
     if args.list:
-        from realtime.lmms_projects import demo_projects
-        for path in demo_songs() + demo_projects():
+        for path in demo_songs() + demo_songs(lmms=True):
             song = read_song(path)
             print(f"{path.stem}: {song.name}, {song.bpm:g} bpm, {song.seconds:.0f} s ({path})")
         return 0
