@@ -39,6 +39,9 @@ from realtime.onsets import OnsetDetector, OnsetParams  # noqa: E402
 TUNING_KITS = ("GMRockKit", "The Black Pearl 1.0", "TR808EmulationKit", "Millo_MultiLayered2", "Millo_MultiLayered3",
                "lmms", "VariBreaks")
 """Kits looked at while tuning OnsetParams; every other installed kit is held out."""
+OTHER_KITS = ("data/audio/soundfonts/Red_Zeppelin_4_LV2/Red_Zeppelin_4pc", "data/audio/freepats/Drum_000")
+"""The "other" kits (relative to the repository root, extracted by `drumtimbre build-data`): avldrums' Red Zeppelin
+kit and freepats' drums, never used to tune the detector."""
 BPMS = (85, 110, 140, 170)
 AUBIO_METHODS = ("hfc", "complex", "energy", "specflux", "phase", "kl", "mkl", "specdiff")
 AUBIO_THRESHOLDS = (0.05, 0.1, 0.2, 0.4)

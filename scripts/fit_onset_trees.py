@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from encoder.trees import from_sklearn  # noqa: E402
-from onset_eval import TUNING_KITS, cycled_bpm, parse_params  # noqa: E402  (its tuning kits, tempos, --params)
+from onset_eval import OTHER_KITS, TUNING_KITS, cycled_bpm, parse_params  # noqa: E402  (its kits, tempos, --params)
 from realtime.loops import STYLES, add_shot, installed_kits, load_kit, merge_close, render_loop  # noqa: E402
 from realtime.onset_match import match  # noqa: E402
 from realtime.onset_trees import TREES_PATH, forest_to_json  # noqa: E402
@@ -55,7 +55,6 @@ from realtime.onsets import OnsetParams, collect_candidates, detect  # noqa: E40
 GM_KITS = ROOT / "data" / "audio" / "gm_kits"
 SHARED = {"GMRockKit": "GMRockKit+BlackPearl", "The Black Pearl 1.0": "GMRockKit+BlackPearl"}
 """Debian kits holding the same sample files (81 of GMRockKit's 86 are The Black Pearl's): one group each."""
-OTHER_KITS = ("data/audio/soundfonts/Red_Zeppelin_4_LV2/Red_Zeppelin_4pc", "data/audio/freepats/Drum_000")
 SONIC_PI_KIT = ROOT / "data" / "audio" / "sonic_pi_kit"
 GAINS_DB = (0.0, -20.0)
 NOISE_DB = (0.0, -10.0, -20.0)
