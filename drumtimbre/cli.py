@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from drumtimbre import __version__
@@ -27,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("realtime.devices_cli", "list audio input devices"),
 }
 
+
+EXTRA_OF = {m: "train" for m in ("tensorflow", "keras", "tf2onnx", "onnx", "scipy", "librosa", "sklearn",
+                                  "pyloudnorm", "six", "timbral_models")} | {"matplotlib": "plot"}
+"""Modules of the optional extras (pyproject.toml) -> the extra that installs them: a subcommand that needs one the
+install lacks says which to install, instead of a traceback."""
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drumtimbre", description=__doc__.splitlines()[0])
@@ -52,10 +58,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        code = int(args._run(args) or 0)
+        sys.stdout.flush()  # (here, so that a reader gone shows now, not as an error at exit)
+        return code
+    except BrokenPipeError:  # stdout's reader left early (`drumtimbre predict DIR | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        print(f"drumtimbre {args.command}: stdout closed by its reader before all was written", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        if top not in EXTRA_OF:
+            raise
+        extra = EXTRA_OF[top]
+        print(f"drumtimbre {args.command}: needs {top}, which this install lacks: pip install 'drumtimbre[{extra}]'"
+              + (" (and the labeller: pip install --no-deps timbral_models==0.4.0)" if extra == "train" else ""),
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

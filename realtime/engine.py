@@ -334,6 +334,7 @@ class Engine:
         else:
             self._bad_run = 0
         self._last_in = float(x[-1])
+        self.stats.levels.add_span(float(np.minimum.reduce(x)), float(np.maximum.reduce(x)))
         if peak >= 0.999:
             self.stats.clipped_samples += int(np.count_nonzero(np.abs(x) >= 0.999))
             self.stats.levels.add_peak(float(peak))

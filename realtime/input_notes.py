@@ -1,5 +1,5 @@
-"""Warnings about an input that plays but is not what it seems: channels that cancel when mixed to mono, and
-float samples far beyond full scale.  Both are counted as the audio streams (`InputLevels.add`) and named in
+"""Warnings about an input that plays but is not what it seems: channels that cancel when mixed to mono, float
+samples far beyond full scale, and no sound at all (digital silence, a constant offset, a file of one sample).  Both are counted as the audio streams (`InputLevels.add`) and named in
 the end-of-run summaries of listen, analyze and onsets."""
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ SIGNAL_RMS = 1e-4
 """Channels under this RMS level (full scale 1; -80 dBFS) hold nothing worth warning about."""
 OVER_SCALE = 10.0
 """A peak above this (full scale 1; +20 dBFS) is no float overshoot but a file stored at another scale."""
+STILL_SPAN = 1e-5
+"""Samples of the mix that never span more than this (full scale 1; the smallest step of 16-bit audio is 3e-5)
+hold no sound."""
 
 
 @dataclass
@@ -26,6 +29,9 @@ class InputLevels:
     peak: float = 0.0
     nonfinite: int = 0
     """NaN/inf samples of the mono mix (counted by `onsets`; listen and analyze count theirs in the engine)."""
+    low: float = math.inf
+    high: float = -math.inf
+    """The smallest and largest sample of the mono mix (finite), before DC removal."""
 
     def add(self, channels: np.ndarray, mono: np.ndarray) -> None:
         """One block: `channels` (frames, n) as mixed (n > 1), `mono` their mix (frames,); float32, any values."""
@@ -41,10 +47,19 @@ class InputLevels:
         if peak > self.peak:
             self.peak = peak
 
+    def add_span(self, low: float, high: float) -> None:
+        """The block's smallest and largest sample (a block with NaN/inf is left out)."""
+        if math.isfinite(low) and math.isfinite(high):
+            self.low, self.high = min(self.low, low), max(self.high, high)
+
     def notes(self, channels_option: str = "--channels") -> list[str]:
-        """What to tell the user, or []: the mix's level under its channels (dB) when they cancel; a peak far
-        beyond full scale."""
+        """What to tell the user, or []: no sound in the input; the mix's level under its channels (dB) when they
+        cancel; a peak far beyond full scale."""
         out = []
+        if self.low <= self.high and self.high - self.low <= STILL_SPAN:
+            level = "digital silence" if max(abs(self.low), abs(self.high)) <= STILL_SPAN else (
+                f"a constant {(self.low + self.high) / 2:.3g} x full scale")
+            out.append(f"no sound in it: every sample within {STILL_SPAN:g} of the others ({level}), so no hit")
         if self.mixed_frames and self.channel_energy / self.mixed_frames > SIGNAL_RMS ** 2:
             ratio_db = 10 * math.log10(max(self.mix_energy, 1e-300) / self.channel_energy)
             if ratio_db < CANCEL_DB:

@@ -34,6 +34,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from encoder.audio import dc_offset
+
 HYDROGEN_KITS = Path("/usr/share/hydrogen/data/drumkits")
 LMMS_DRUMS = Path("/usr/share/lmms/samples/drums")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff")
@@ -143,23 +145,13 @@ def has_second_attack(x: np.ndarray, sample_rate: int, attack: int) -> bool:
     return False
 
 
-def _dc_offset(x: np.ndarray, n: int = 64) -> float:
-    """A one-shot file's DC offset: the median of its quieter end (the first or the last `n` samples, whichever
-    varies less).  Not the start alone: many files begin right on the attack, where the median is part of the
-    hit; removing it would add an offset that the fade-out later turns into a swell the truth does not hold."""
-    n = max(1, min(n, x.size // 2 or 1))
-    head, tail = x[:n], x[-n:]
-    quiet = head if np.std(head) <= np.std(tail) else tail
-    return float(np.median(quiet))
-
-
 def _prepare(x: np.ndarray, rate: int, sample_rate: int) -> np.ndarray | None:
     if x.ndim == 2:
         x = x.mean(axis=1)
     x = np.nan_to_num(np.asarray(x, dtype=np.float64))
     if x.size < 64 or np.max(np.abs(x)) < 1e-4:
         return None
-    x = x - _dc_offset(x)
+    x = x - dc_offset(x)
     if rate != sample_rate:
         x = soxr.resample(x, rate, sample_rate, quality="HQ")
     n = min(x.size, int(MAX_ONESHOT_S * sample_rate))

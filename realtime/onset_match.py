@@ -6,6 +6,7 @@ within `tol` seconds (`score_onsets`: 25 ms by default, as issue 5 asks; MIREX u
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,14 +84,29 @@ def score_onsets(est: np.ndarray, ref: np.ndarray, tol: float = 0.025) -> OnsetS
 
 def read_times(path: str | Path) -> np.ndarray:
     """Onset times (s) from a text file, one per line (the first number of a line: Audacity label tracks read too;
-    blank lines and # comments skipped), sorted; ValueError naming the file and line otherwise."""
+    blank lines and # comments skipped), sorted; ValueError naming the file (and the line) otherwise: no such file,
+    a folder, not text, a time that is not a finite number >= 0."""
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"{path}: no such file")
+    if p.is_dir():
+        raise ValueError(f"{path}: a folder, not a file of times")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file of times (one time in seconds per line)") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
     values = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         try:
-            values.append(float(line.split()[0].rstrip(",")))
+            t = float(line.split()[0].rstrip(","))
         except ValueError:
             raise ValueError(f"{path}:{n}: {line!r} is not a time in seconds") from None
+        if not (math.isfinite(t) and t >= 0):
+            raise ValueError(f"{path}:{n}: {line!r} is not a time in seconds (a finite number >= 0)")
+        values.append(t)
     return np.sort(np.array(values, dtype=np.float64))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="audio file (any rate, any number of channels: mixed to mono)")
-    parser.add_argument("-o", "--out", type=Path, help="write onset times here (default: stdout)")
+    parser.add_argument("file", help="audio file (any rate, any number of channels: mixed to mono)")
+    parser.add_argument("-o", "--out", type=Path, help="write onset times here (default, or '-': stdout)")
     parser.add_argument("--blocksize", "--block-size", "-b", dest="block_size", type=int, default=128,
                         help="samples per block fed to the detector, as a live callback would (default 128, "
                              "as listen; the onsets do not depend on it)")
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truth", type=Path, default=None, metavar="TIMES.txt",
                         help="true onset times (s, one per line, as -o writes them): report F, precision, recall "
                              "and the missed / extra onsets on stderr")
-    parser.add_argument("--tolerance-ms", dest="tolerance_ms", type=float, default=25.0,
+    parser.add_argument("--tolerance-ms", dest="tolerance_ms", type=float, default=None,
                         help="with --truth: a detection within this many ms of a true onset matches it (default 25)")
     parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
                         help="draw the waveform with the detected onsets (and the true ones, with --truth); "
@@ -68,6 +68,8 @@ def stream_onsets(path, block_size: int, params, channels: tuple[int, ...] | Non
                     peak = float(np.max(np.abs(mono))) if mono.size else 0.0
                     if math.isfinite(peak):
                         levels.add_peak(peak)
+                        if mono.size:
+                            levels.add_span(float(mono.min()), float(mono.max()))
                     else:
                         levels.nonfinite += int(np.count_nonzero(~np.isfinite(mono)))
                     found += det.process(mono)
@@ -94,8 +96,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.block_size < 1:
         return error(f"--blocksize {args.block_size}: must be >= 1", 2)
+    if args.tolerance_ms is not None and args.truth is None:
+        return error(f"--tolerance-ms {args.tolerance_ms:g}: only with --truth (it is the matching window)", 2)
+    if args.tolerance_ms is None:
+        args.tolerance_ms = 25.0
     if not args.tolerance_ms > 0:
-        return error(f"--tolerance-ms {args.tolerance_ms}: must be > 0", 2)
+        return error(f"--tolerance-ms {args.tolerance_ms:g}: must be > 0", 2)
     truth = None
     if args.truth is not None:
         from realtime.onset_match import read_times
@@ -124,8 +130,13 @@ def run(args: argparse.Namespace) -> int:
             return error(str(exc), 2)
         except ValueError as exc:  # an unknown key in [onsets]
             return error(f"{args.config}: {exc}", 2)
-    if not args.file.is_file():
-        return error(f"{args.file}: " + ("a folder, not an audio file" if args.file.is_dir() else "no such file"))
+    from realtime.sources import audio_file_problem
+    problem = audio_file_problem(args.file)
+    if problem:
+        return error(problem)
+    args.file = Path(args.file)
+    if args.out is not None and str(args.out) == "-":  # stdout, as analyze's and predict's `-o -`
+        args.out = None
     if args.out is not None:  # before the work, not after it
         from encoder.out_path import check_writable
         try:

@@ -129,44 +129,48 @@ class OscOut:
         self.sent = 0
         self.errors = 0
         self._reported: set[str] = set()
-        self._addrs: list[tuple | None] = []
-        self._socks: dict[int, socket.socket] = {}
-        for d in self.destinations:
-            self._addrs.append(self._resolve(d))
+        self._socks: list[socket.socket | None] = [self._open(d) for d in self.destinations]
 
-    def _resolve(self, d: Destination):
+    def _open(self, d: Destination) -> socket.socket | None:
+        """A non-blocking UDP socket connected to `d` (None, reported, when its host does not resolve).  Connected,
+        so that a port nobody listens on is heard of: the kernel's ICMP "port unreachable" comes back as
+        ECONNREFUSED on a later send, which is then reported like any other send error."""
         try:
             family, _, _, _, addr = socket.getaddrinfo(d.host, d.port, type=socket.SOCK_DGRAM)[0]
         except OSError as exc:
-            self._error(d, f"cannot resolve host ({exc})")
+            self._report_once(d, f"cannot resolve host ({exc}); nothing is sent to it")
             return None
-        if family not in self._socks:
-            s = socket.socket(family, socket.SOCK_DGRAM)
-            s.setblocking(False)
-            self._socks[family] = s
-        return family, addr
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        s.setblocking(False)
+        try:
+            s.connect(addr)
+        except OSError as exc:  # e.g. no route to the host
+            s.close()
+            self._report_once(d, f"cannot reach it ({exc}); nothing is sent to it")
+            return None
+        return s
 
-    def _error(self, d: Destination, text: str) -> None:
-        self.errors += 1
+    def _report_once(self, d: Destination, text: str) -> None:
         if str(d) not in self._reported:
             self._reported.add(str(d))
             self.report(f"warning: OSC to {d}: {text}; further errors for it are counted, not shown")
 
     def __call__(self, est) -> None:
         data = build_bundle(est, self.prefix, self.scale, self.timetag)
-        for d, target in zip(self.destinations, self._addrs):
-            if target is None:
+        for d, s in zip(self.destinations, self._socks):
+            if s is None:  # (its host did not resolve: each bundle not sent is one error)
                 self.errors += 1
                 continue
-            family, addr = target
             try:
-                self._socks[family].sendto(data, addr)
+                s.send(data)
                 self.sent += 1
-            except OSError as exc:  # unreachable, refused, buffer full: report once, carry on
-                self._error(d, f"send failed ({exc})")
+            except OSError as exc:  # refused (nobody listens), unreachable, buffer full: report once, carry on
+                self.errors += 1
+                self._report_once(d, f"send failed ({exc})")
 
     def close(self) -> None:
         """Close the sockets."""
-        for s in self._socks.values():
-            s.close()
-        self._socks.clear()
+        for s in self._socks:
+            if s is not None:
+                s.close()
+        self._socks = [None] * len(self._socks)

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from realtime.runtime import predict_files
 
     show = not args.no_progress and len(files) > 1
-    failed = 0
+    failed = warned = 0
     out = sys.stdout if args.output == "-" else None
     try:
         if out is None:
@@ -115,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
                     bar.write(f"drumtimbre predict: {path}: {error}", file=sys.stderr)
                 else:
                     writer.writerow([str(path), *map(_fmt, points)])
+                    if error:  # (a warning: the row stands)
+                        warned += 1
+                        bar.write(f"drumtimbre predict: warning: {path}: {error}", file=sys.stderr)
                 bar.update(1)
     finally:
         if out is not sys.stdout:
@@ -122,5 +125,6 @@ def run(args: argparse.Namespace) -> int:
     done = len(files) - failed
     dest = "stdout" if args.output == "-" else args.output
     print(f"drumtimbre predict: {done} of {len(files)} files predicted -> {dest}"
-          + (f"; {failed} failed (empty rows; reasons above)" if failed else ""), file=sys.stderr)
+          + (f"; {failed} failed (empty rows; reasons above)" if failed else "")
+          + (f"; {warned} with a warning (above)" if warned else ""), file=sys.stderr)
     return 1 if failed else 0

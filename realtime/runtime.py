@@ -187,14 +187,16 @@ def load_model(path: str | Path | None = None, threads: int | None = None, warmu
 
 def predict_files(model, paths: Iterable[str | Path], batch_size: int = 64
                   ) -> Iterator[tuple[Path, np.ndarray | None, str]]:
-    """Predict files in batches -> (path, (7,) AudioCommons points 0-100 or None, error message or '').
+    """Predict files in batches -> (path, (7,) AudioCommons points 0-100 or None, message).
 
     `model` is anything with `predict_points(batch)` (an OnnxModel, or the
-    Keras adapter of `predict`).  Files are prepared with `encoder.audio.load`
-    (mono, 16 kHz, 1 s, peak-normalised, zero-padded); a file that cannot be
-    prepared yields (path, None, reason) and the run goes on.  Order is kept.
+    Keras adapter of `predict`).  Files are prepared as `encoder.audio.load`
+    does (mono, 16 kHz, 1 s, peak-normalised, zero-padded); a file that cannot be
+    prepared yields (path, None, reason) and the run goes on.  With points, the
+    message is '' or what may mislead the model (`encoder.audio.input_warnings`:
+    a DC offset, clipping), joined by '; '.  Order is kept.
     """
-    from encoder.audio import AudioError, load, pad
+    from encoder.audio import AudioError, input_warnings, pad, prepare, read
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -204,13 +206,15 @@ def predict_files(model, paths: Iterable[str | Path], batch_size: int = 64
         good = [i for i, (_, x, _) in enumerate(pending) if x is not None]
         points = model.predict_points(np.stack([pending[i][1] for i in good])) if good else None
         row = {i: points[k] for k, i in enumerate(good)}
-        for i, (p, _, err) in enumerate(pending):
-            yield (p, np.asarray(row[i], dtype=np.float64), "") if i in row else (p, None, err)
+        for i, (p, _, message) in enumerate(pending):
+            yield (p, np.asarray(row[i], dtype=np.float64), message) if i in row else (p, None, message)
         pending.clear()
 
     for p in map(Path, paths):
         try:
-            pending.append((p, pad(load(p).samples), ""))
+            data, rate = read(p)
+            clip = prepare(data, rate, source=p)
+            pending.append((p, pad(clip.samples), "; ".join(input_warnings(data, rate))))
         except AudioError as exc:
             pending.append((p, None, exc.reason))
         except OSError as exc:

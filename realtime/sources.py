@@ -179,6 +179,22 @@ def parse_channels(spec: str | list[int] | tuple[int, ...] | None) -> tuple[int,
     return tuple(dict.fromkeys(out))
 
 
+def audio_file_problem(path: str | Path) -> str | None:
+    """Why `path` cannot be an audio file to read (naming it), or None: an empty name, no such file, a folder, or
+    something that is not a regular file (a device such as /dev/null, a pipe)."""
+    text = str(path)
+    if not text.strip():
+        return f"{text!r}: an empty file name"
+    p = Path(text)
+    if not p.exists():
+        return f"{p}: no such file"
+    if p.is_dir():
+        return f"{p}: a folder, not an audio file"
+    if not p.is_file():
+        return f"{p}: not a regular file (a device, pipe or socket), not an audio file"
+    return None
+
+
 class FileSource:
     """Streams an audio file in blocks: as fast as possible, or at real-time pace."""
 
@@ -188,11 +204,10 @@ class FileSource:
                  channels: tuple[int, ...] | None = None):
         import soundfile as sf
 
+        problem = audio_file_problem(path)
+        if problem:
+            raise SourceError(problem)
         self.path = Path(path)
-        if not self.path.exists():
-            raise SourceError(f"{self.path}: no such file")
-        if self.path.is_dir():
-            raise SourceError(f"{self.path}: a folder, not an audio file")
         try:
             info = sf.info(str(self.path))
         except Exception as exc:

@@ -28,15 +28,15 @@ class _Recording(Dispatcher):
 
 
 class Receiver:
-    """Listens on 127.0.0.1 at a free port (`port`) from construction until `close()`."""
+    """Listens on 127.0.0.1 at `port` (default: a free one) from construction until `close()`."""
 
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.got: list[tuple[str, tuple]] = []
         self.bundles: list[tuple[float, list[tuple[str, tuple]]]] = []
         """(timetag in seconds since the epoch, 0 for 'immediately'; its messages) of every bundle."""
         d = _Recording(self.bundles)
         d.set_default_handler(lambda address, *args: self.got.append((address, args)))
-        self.server = ThreadingOSCUDPServer(("127.0.0.1", 0), d)
+        self.server = ThreadingOSCUDPServer(("127.0.0.1", port), d)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -118,7 +118,7 @@ def test_debian_kit_one_shots_and_truth():
 def test_dc_offset_is_taken_where_the_file_is_quiet():
     """A one-shot that starts right on its attack has no offset to remove (the old estimate from its first
     samples added one, which the fade-out turned into a swell); a real offset is found at the quiet end."""
-    from realtime.loops import _dc_offset
+    from encoder.audio import dc_offset as _dc_offset
 
     sr = 48000
     t = np.arange(int(0.5 * sr)) / sr

@@ -504,6 +504,24 @@ def test_cli_names_an_unreadable_file(tmp_path, capsys):
     sf.write(str(slow), np.zeros(3000, dtype=np.float32), 3000)
     assert main(["onsets", str(slow)]) == 1  # below the detector's 4 kHz: named, no traceback
     assert "slow.wav: sample rate 3000 Hz" in capsys.readouterr().err
+    assert main(["onsets", "/dev/null"]) == 1  # there, but no file to read
+    assert "/dev/null: not a regular file" in capsys.readouterr().err
+    assert main(["onsets", ""]) == 1  # (not taken for the folder ".")
+    assert "'': an empty file name" in capsys.readouterr().err
+    still = tmp_path / "still.wav"
+    sf.write(str(still), np.full(RATE, 0.5, dtype=np.float32), RATE, subtype="FLOAT")
+    assert main(["onsets", str(still)]) == 0  # a file of no sound: no onsets, and why
+    assert "still.wav: no sound in it" in capsys.readouterr().err
+
+
+def test_cli_writes_to_stdout_for_dash(tmp_path, capsys, monkeypatch):
+    wav = tmp_path / "hits.wav"
+    sf.write(str(wav), place([0.3, 0.8], [kick, snare], 1.5, 44100), 44100)
+    monkeypatch.chdir(tmp_path)
+    assert main(["onsets", str(wav), "-o", "-"]) == 0
+    lines = capsys.readouterr().out.split()
+    assert len(lines) == 2 and abs(float(lines[0]) - 0.3) < 0.005
+    assert not (tmp_path / "-").exists()  # not a file named "-", as analyze's and predict's `-o -`
 
 
 def test_cli_scores_against_a_truth_file_and_names_misses_and_extras(tmp_path, capsys):
@@ -523,6 +541,17 @@ def test_cli_scores_against_a_truth_file_and_names_misses_and_extras(tmp_path, c
     truth.write_text("0.3\nkick\n")
     assert main(["onsets", str(wav), "--truth", str(truth)]) == 2
     assert "truth.txt:2: 'kick' is not a time in seconds" in capsys.readouterr().err
+    for bad in ("nan", "inf", "-3"):  # not a time: named, not scored as a hit nobody can find
+        truth.write_text(f"0.3\n{bad}\n")
+        assert main(["onsets", str(wav), "--truth", str(truth)]) == 2
+        assert f"truth.txt:2: {bad!r} is not a time in seconds (a finite number >= 0)" in capsys.readouterr().err
+    assert main(["onsets", str(wav), "--truth", str(wav)]) == 2  # the audio given as the truth
+    assert f"{wav}: not a text file of times" in capsys.readouterr().err
+    for where, says in ((tmp_path, "a folder, not a file of times"), (tmp_path / "gone.txt", "no such file")):
+        assert main(["onsets", str(wav), "--truth", str(where)]) == 2
+        assert f"{where}: {says}" in capsys.readouterr().err
+    assert main(["onsets", str(wav), "--tolerance-ms", "10"]) == 2  # without --truth it would do nothing
+    assert "--tolerance-ms 10: only with --truth" in capsys.readouterr().err
 
 
 def test_score_onsets_pairs_closest_first_one_to_one():

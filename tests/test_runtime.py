@@ -170,6 +170,31 @@ def test_predict_files_batches_keeps_order_and_reports_bad_files(fixture_path, t
     assert np.abs(by_name["a_kick.wav"][0] - by_name["b_hat.flac"][0]).max() > 0.1
 
 
+def test_predict_files_names_a_dc_offset_a_clipped_hit_and_a_constant_file(fixture_path, tmp_path):
+    """A DC offset or a flat top still gets its row, with a warning; a constant file (no sound at any level) is
+    refused as a silent one is; the same hits clean, and a low kick whose 16-bit crest repeats a sample or two
+    (not clipped), get no warning."""
+    model = load_model(fixture_path)
+    snare = signals.snare(44100)
+    snare *= 0.8 / np.max(np.abs(snare))
+    t = np.arange(int(0.5 * 96000)) / 96000  # a 40 Hz body at 96 kHz: its 16-bit crest repeats a sample or more
+    kick = (0.999 * np.sin(2 * np.pi * 40 * t + 1.87) * np.exp(-t / 2.0)).astype(np.float32)
+    sf.write(tmp_path / "a_clean.wav", snare, 44100, subtype="PCM_16")
+    sf.write(tmp_path / "b_dc.wav", snare + 0.3, 44100, subtype="FLOAT")
+    sf.write(tmp_path / "c_clipped.wav", np.clip(snare * 8, -1, 1), 44100, subtype="PCM_16")
+    sf.write(tmp_path / "d_constant.wav", np.full(4410, 0.5, np.float32), 44100, subtype="FLOAT")
+    sf.write(tmp_path / "e_low_kick.wav", kick, 96000, subtype="PCM_16")
+    crest, _ = sf.read(tmp_path / "e_low_kick.wav")
+    assert np.sum(crest == crest.max()) >= 3  # equal samples at the peak, without clipping
+    rows = {p.name: (pts, msg) for p, pts, msg in predict_files(model, sorted(tmp_path.iterdir()))}
+    assert rows["a_clean.wav"][1] == "" and rows["e_low_kick.wav"][1] == ""
+    pts, msg = rows["b_dc.wav"]
+    assert pts is not None and msg.startswith("DC offset +0.3 (") and "clipped" not in msg
+    pts, msg = rows["c_clipped.wav"]
+    assert pts is not None and msg.startswith("clipped: ") and "equal samples in a row at its peak" in msg
+    assert rows["d_constant.wav"] == (None, "no sound: every sample is 0.5 (a constant offset)")
+
+
 def test_importing_and_using_the_runtime_never_imports_tensorflow_or_scipy(fixture_path):
     """The run-time install (`pip install .`) has neither: the model, the engine and its onset detector
     run on numpy, soxr and ONNX Runtime alone."""
