@@ -33,6 +33,8 @@ EXTRA_OF = {m: "train" for m in ("tensorflow", "keras", "tf2onnx", "onnx", "scip
                                   "pyloudnorm", "six", "timbral_models")} | {"matplotlib": "plot"}
 """Modules of the optional extras (pyproject.toml) -> the extra that installs them: a subcommand that needs one the
 install lacks says which to install, instead of a traceback."""
+LABELLING = ("label", "build-data")
+"""Subcommands that run the reference labeller (timbral_models, installed apart: its metadata names a dead package)."""
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drumtimbre", description=__doc__.splitlines()[0])
@@ -74,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         extra = EXTRA_OF[top]
         print(f"drumtimbre {args.command}: needs {top}, which this install lacks: pip install 'drumtimbre[{extra}]'"
-              + (" (and the labeller: pip install --no-deps timbral_models==0.4.0)" if extra == "train" else ""),
+              + (" (and the labeller: pip install --no-deps timbral_models==0.4.0)"
+                 if args.command in LABELLING else ""),
               file=sys.stderr)
         return 1
 

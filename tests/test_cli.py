@@ -30,6 +30,7 @@ def test_a_missing_extra_is_named_with_the_install_command_not_a_traceback(tmp_p
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
     assert f"drumtimbre {argv[0]}: needs " in r.stderr and f"pip install 'drumtimbre[{extra}]'" in r.stderr
+    assert ("timbral_models" in r.stderr) == (argv[0] == "build-data")  # the labeller: only where it runs
     assert not (tmp_path / "run").exists() and not (tmp_path / "data_out").exists()
 
 
