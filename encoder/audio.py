@@ -99,15 +99,18 @@ def load(path: str | Path) -> Clip:
     return prepare(data, rate, source=path)
 
 
+def _quiet_end(x: np.ndarray, n: int) -> np.ndarray:
+    """The first or the last `n` samples of `x` (at most half of it), whichever varies less."""
+    n = max(1, min(n, x.size // 2 or 1))
+    head, tail = x[:n], x[-n:]
+    return head if np.std(head) <= np.std(tail) else tail
+
+
 def dc_offset(x: np.ndarray, n: int = 64) -> float:
     """A one-shot's DC offset (full-scale units): the median of its quieter end (the first or the last `n` samples,
     whichever varies less).  Not the start alone: many files begin right on the attack, where the median is part
     of the hit; removing it would add an offset that the fade-out later turns into a swell."""
-    x = np.asarray(x)
-    n = max(1, min(n, x.size // 2 or 1))
-    head, tail = x[:n], x[-n:]
-    quiet = head if np.std(head) <= np.std(tail) else tail
-    return float(np.median(quiet))
+    return float(np.median(_quiet_end(np.asarray(x), n)))
 
 
 DC_WARN = 0.05
@@ -120,16 +123,14 @@ kick's crest holds 2-3 equal 16-bit samples at 48 kHz without being clipped)."""
 
 def input_warnings(samples: np.ndarray, rate: int) -> list[str]:
     """What may mislead the model about a one-shot, which it never met in training, as text ([] for none): a DC
-    offset over DC_WARN of the peak (the median of the quieter 50 ms end, steady there: 3 x its spread); a flat
-    top (clipping).  `samples` (frames,) or (frames, channels) at `rate`
-    Hz, before any preparation."""
+    offset over DC_WARN of the peak (the median of the quieter 50 ms end, steady there: over 3 x its spread); a
+    flat top (clipping).  `samples`: (frames,) or (frames, channels) at `rate` Hz, before any preparation."""
     mono = to_mono(samples)
     peak = float(np.max(np.abs(mono))) if mono.size else 0.0
     if not (peak > 0 and np.isfinite(peak)):
         return []
     out = []
-    n = max(16, min(rate // 20, mono.size // 2))  # 50 ms: a period of 20 Hz, so a low ring is no offset
-    quiet = min(mono[:n], mono[-n:], key=np.std)
+    quiet = _quiet_end(mono, max(16, rate // 20))  # 50 ms: a period of 20 Hz, so a low ring is no offset
     dc = float(np.median(quiet))
     if abs(dc) > DC_WARN * peak and abs(dc) > 3 * float(np.std(quiet)):  # an offset, steady there
         out.append(f"DC offset {dc:+.3g} ({100 * abs(dc) / peak:.0f} % of its peak; the model never met one: "

@@ -1,6 +1,7 @@
 """Warnings about an input that plays but is not what it seems: channels that cancel when mixed to mono, float
-samples far beyond full scale, and no sound at all (digital silence, a constant offset, a file of one sample).  Both are counted as the audio streams (`InputLevels.add`) and named in
-the end-of-run summaries of listen, analyze and onsets."""
+samples far beyond full scale, and no sound at all (digital silence, a constant offset, a file of one sample).
+Each is counted as the audio streams (`InputLevels`) and named in the end-of-run summaries of listen, analyze and
+onsets."""
 from __future__ import annotations
 
 import math

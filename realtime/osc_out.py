@@ -158,7 +158,7 @@ class OscOut:
     def __call__(self, est) -> None:
         data = build_bundle(est, self.prefix, self.scale, self.timetag)
         for d, s in zip(self.destinations, self._socks):
-            if s is None:  # (its host did not resolve: each bundle not sent is one error)
+            if s is None:  # (not resolved or not reachable at the start: each bundle not sent is one error)
                 self.errors += 1
                 continue
             try:
