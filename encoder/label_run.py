@@ -234,6 +234,8 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
                 except KeyboardInterrupt:
                     for i in sorted(finished):
                         record(*finished[i])
+                    for fut in index:  # (shutdown's cancel_futures alone left the queued files to run on
+                        fut.cancel()   # Python 3.11: a Ctrl-C then waited for the whole run)
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
     finally:
