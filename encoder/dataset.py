@@ -54,7 +54,7 @@ def drop_unreadable(manifest: Manifest) -> tuple[Manifest, list[str]]:
             reasons.append(f"{r.path}: empty audio (0 frames)")
             continue
         keep.append(r)
-    out = Manifest(keep, dict(manifest.excluded))
+    out = Manifest(keep, dict(manifest.excluded), manifest.left_out + reasons)
     if reasons:
         out.exclude("unreadable audio", len(reasons))
     return out, reasons
@@ -62,16 +62,23 @@ def drop_unreadable(manifest: Manifest) -> tuple[Manifest, list[str]]:
 
 def load_readable(sources, command: str) -> Manifest:
     """`load_manifests(sources)` without the unreadable clips (`drop_unreadable`); a warning on stderr, under
-    `drumtimbre COMMAND`, counts them and names the first."""
+    `drumtimbre COMMAND`, names each file left out for being unreadable (audio or analysis; the first
+    SHOW_LEFT_OUT, then a count: all are in `Manifest.left_out`, which train writes to run.json)."""
     import sys
 
     from encoder.manifest import load_manifests
 
-    manifest, unreadable = drop_unreadable(load_manifests(sources))
-    if unreadable:
-        print(f"drumtimbre {command}: warning: {len(unreadable)} clip(s) left out, e.g. {unreadable[0]}",
-              file=sys.stderr)
+    manifest, _ = drop_unreadable(load_manifests(sources))
+    bad = manifest.left_out
+    if bad:
+        more = f"\n  ... and {len(bad) - SHOW_LEFT_OUT} more" if len(bad) > SHOW_LEFT_OUT else ""
+        print(f"drumtimbre {command}: warning: {len(bad)} file(s) left out, unreadable:\n  "
+              + "\n  ".join(bad[:SHOW_LEFT_OUT]) + more, file=sys.stderr)
     return manifest
+
+
+SHOW_LEFT_OUT = 50
+"""Files left out that load_readable names on stderr, at most."""
 
 
 def load_audio(manifest: Manifest, cache_dir: Path | None = None, progress: bool = True) -> np.ndarray:

@@ -38,6 +38,8 @@ class Manifest:
     records: list[Record] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=dict)
     """Reason -> count of records left out (NaN descriptors, errors, missing audio)."""
+    left_out: list[str] = field(default_factory=list)
+    """'FILE: reason' of each record left out for a file at fault (audio or analysis that cannot be read)."""
 
     def __len__(self) -> int:
         return len(self.records)
@@ -59,10 +61,11 @@ class Manifest:
         self.excluded[reason] = self.excluded.get(reason, 0) + n
 
     def extend(self, other: "Manifest") -> "Manifest":
-        """Append another manifest's records and exclusion counts; returns self."""
+        """Append another manifest's records, exclusion counts and files left out; returns self."""
         self.records.extend(other.records)
         for k, v in other.excluded.items():
             self.exclude(k, v)
+        self.left_out.extend(other.left_out)
         return self
 
 

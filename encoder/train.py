@@ -179,6 +179,7 @@ def train(cfg: TrainConfig) -> dict:
         "data": [str(d) for d in cfg.data],
         "cwd": os.getcwd(),  # the folder split.csv's relative paths are taken from
         "excluded": manifest.excluded,
+        "left_out": manifest.left_out,
         "seed": cfg.seed,
         "grouped": cfg.grouped,
         "epochs_run": epochs_run,

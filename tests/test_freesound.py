@@ -57,6 +57,25 @@ def test_nan_never_becomes_zero(tmp_path):
     assert read_analysis(p)[0] is None
 
 
+def test_an_unreadable_analysis_is_named_and_the_dataset_s_own_bad_records_are_counted(dataset, tmp_path, capsys):
+    """A broken analysis JSON (a bad download) is left out and named, in the manifest and on train/evaluate's
+    stderr; the dataset's 8 NaN / missing-descriptor records are counted, not listed one by one."""
+    from encoder.dataset import load_readable
+
+    broken = dataset / "analysis/4/5004_analysis.json"
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_text('{"hardness": 1, "depth"')
+    wav = dataset / "one_shot_percussive_sounds/4/5004.wav"
+    wav.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(dataset / "one_shot_percussive_sounds/1/183.wav", wav)
+    m = load_freesound(dataset)
+    assert m.left_out == [f"{broken}: unreadable analysis (JSONDecodeError)"]
+    assert sum(m.excluded.values()) == 9
+    load_readable([dataset], "train")
+    err = capsys.readouterr().err
+    assert "drumtimbre train: warning: 1 file(s) left out, unreadable:" in err and f"  {broken}: unreadable" in err
+
+
 def test_missing_audio_is_excluded(dataset):
     (dataset / "one_shot_percussive_sounds/1/183.wav").unlink()
     m = load_freesound(dataset)
