@@ -102,3 +102,28 @@ def test_loader_and_label_csv_make_one_manifest(dataset, tmp_path):
     assert m.excluded["labelling error"] == 1 and sum(m.excluded.values()) == 9
     with pytest.raises(FileNotFoundError, match="neither a label CSV"):
         load_manifests([tmp_path / "nothing"])
+
+
+def test_a_grouped_split_of_the_dataset_keeps_its_shares(dataset):
+    """The dataset's numbered folders are batches of 2,500 sounds, not kits: grouped by folder, a grouped split of
+    the real layout (2500 x 4 + 254) came out 49/27/24 %.  Each sound is its own group, so it keeps 64/16/20."""
+    from collections import Counter
+
+    from encoder.splits import assign_keys
+
+    analysis = dataset / "analysis/1/183_analysis.json"
+    wav = dataset / "one_shot_percussive_sounds/1/183.wav"
+    sound_id = 1000
+    for folder, count in ((1, 250), (2, 250), (3, 250), (4, 250), (5, 25)):  # the real layout, scaled by 1/10
+        for _ in range(count):
+            for src, dest in ((analysis, dataset / f"analysis/{folder}/{sound_id}_analysis.json"),
+                              (wav, dataset / f"one_shot_percussive_sounds/{folder}/{sound_id}.wav")):
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.symlink_to(src)
+            sound_id += 1
+    m = load_freesound(dataset)
+    assert len(m) == 1026 and len(set(m.groups())) == 1026
+    for seed in range(4):
+        split = Counter(assign_keys(m.paths(), seed, grouped=True, groups=m.groups()))
+        shares = [split[k] / len(m) for k in ("train", "validation", "test")]
+        assert shares == pytest.approx([0.64, 0.16, 0.20], abs=0.01), (seed, shares)
