@@ -124,6 +124,10 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
         return error("--samplerate applies to a device (a file streams at its own rate)", 2)
     if args.input is None and (args.device is not None or args.host_api is not None):
         config = {k: v for k, v in config.items() if k not in ("input", "realtime")}  # the command line's device
+    elif args.input is None and config.get("input") is not None and (
+            config.get("device") is not None or config.get("host_api") is not None):
+        return error(f"{args.config}: sets both input and device/host_api; keep one (--input or --device on the "
+                     "command line overrides the file)", 2)
     settings = merge(args, config)
     if settings["realtime"] and not settings["input"]:
         return error("--realtime applies to --input FILE only", 2)

@@ -147,6 +147,9 @@ def test_bad_config_is_refused_naming_file_and_key(tmp_path):
     cfg.write_text('window = true\n')  # a TOML boolean is no number of seconds (Python's bool is an int)
     out = drumtimbre("listen", "--config", cfg, "--input", tmp_path / "none.wav")
     assert out.returncode == 2 and "bad.toml" in out.stderr and "'window' = True" in out.stderr, out.stderr
+    cfg.write_text('input = "take.wav"\ndevice = "USB"\n')  # which one? as on the command line: an error
+    out = drumtimbre("listen", "--config", cfg)
+    assert out.returncode == 2 and "bad.toml: sets both input and device" in out.stderr, out.stderr
 
 
 def test_config_values_out_of_range_are_refused_naming_file_and_key(tmp_path):
