@@ -37,8 +37,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     s = build(args.out, args.synth, args.workers, debian=not args.no_debian, progress=not args.no_progress,
               augment=augment, extra=not args.no_extra)
-    print(f"{s.synth_files} synth clips -> {s.synth_csv}; {s.debian_files} Debian kit files -> {s.debian_csv}; "
-          f"{s.augmented_files} augmented variants -> {s.augmented_csv}")
+    parts = [f"{s.synth_files} synth clips -> {s.synth_csv}"]
+    parts += [f"{n} {what} -> {csv}" for n, what, csv in ((s.debian_files, "Debian kit files", s.debian_csv),
+                                                          (s.augmented_files, "augmented variants", s.augmented_csv))
+              if csv is not None]  # (none with --no-debian)
+    print("; ".join(parts))
     if args.no_extra:
         return 0
     if s.extra_files:
