@@ -62,12 +62,13 @@ def margins(case: Case, kit: str, window_s: float) -> np.ndarray:
     rate = case.rate
     shots = {s.file: s for pool in load_kit(kit, rate).values() for s in pool}
     n = case.audio.size
-    parts = []
+    raw = np.zeros(n)
+    placed = []  # (first sample, samples at its gain) of each hit, cut at the loop's end: no loop-long copy each
     for h in case.hits:
-        one = np.zeros(n)
-        add_shot(one, shots[h.file], int(round(h.time * rate)), h.gain_db)
-        parts.append(one)
-    raw = np.sum(parts, axis=0)
+        shot, at = shots[h.file], int(round(h.time * rate))
+        add_shot(raw, shot, at, h.gain_db)
+        start = at - shot.attack
+        placed.append((start, shot.samples[: n - start] * 10 ** (h.gain_db / 20)))
     scale = 0.9 / np.max(np.abs(raw))
     if np.max(np.abs(raw * scale - case.audio)) > 1e-4:
         raise RuntimeError(f"{case.name}: the rebuilt loop differs from the rendered one")
@@ -76,13 +77,16 @@ def margins(case: Case, kit: str, window_s: float) -> np.ndarray:
     bands = band_edges(rate, win)
     out = np.zeros(case.truth.size)
     for i, t in enumerate(case.truth):
-        own = np.flatnonzero((times >= t - 1e-9) & (times < t + MERGE_S))
         a = int(round(t * rate))
-        seg = slice(a, min(a + win, n))
-        mine = np.sum([parts[j][seg] for j in own], axis=0)
-        rest = raw[seg] - mine
-        if mine.size < win:
-            mine, rest = np.pad(mine, (0, win - mine.size)), np.pad(rest, (0, win - rest.size))
+        mine = np.zeros(win)  # the onset's own hits over [a, a + win), zero past the loop's end
+        for j in np.flatnonzero((times >= t - 1e-9) & (times < t + MERGE_S)):
+            start, samples = placed[j]
+            lo, hi = max(a, start), min(a + win, start + samples.size)
+            if hi > lo:
+                mine[lo - a: hi - a] += samples[lo - start: hi - start]
+        rest = np.zeros(win)
+        rest[: min(win, n - a)] = raw[a: a + win]
+        rest -= mine
         em, er = band_energy(mine, bands), band_energy(rest, bands)
         ok = em >= em.max() * 1e-6
         out[i] = float(np.max(10 * np.log10((em[ok] + 1e-30) / (er[ok] + 1e-20 * em.max() + 1e-30))))

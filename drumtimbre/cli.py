@@ -36,6 +36,7 @@ install lacks says which to install, instead of a traceback."""
 LABELLING = ("label", "build-data")
 """Subcommands that run the reference labeller (timbral_models, installed apart: its metadata names a dead package)."""
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drumtimbre", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"drumtimbre {__version__}")

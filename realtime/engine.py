@@ -323,21 +323,21 @@ class Engine:
     def _clean(self, x: np.ndarray) -> np.ndarray:
         """NaN/inf -> a straight line between the samples around them (a run of up to HOLD_MAX_S: a stray bad
         sample is no click) or the current DC level (a longer run: silence after DC removal), as the detector
-        fills them; count clipping (and the peak, for a file stored at another scale); remove DC."""
-        peak = np.maximum.reduce(np.abs(x))  # NaN if any sample is NaN, inf if any is infinite
-        if not peak < np.inf:
+        fills them; count clipping; note the smallest and largest sample (the peak, for a file stored at another
+        scale; no sound at all); remove DC."""
+        low, high = float(np.minimum.reduce(x)), float(np.maximum.reduce(x))  # NaN if any sample is NaN
+        if not (math.isfinite(low) and math.isfinite(high)):
             finite = np.isfinite(x)
             self.stats.nonfinite_samples += int(x.size - np.count_nonzero(finite))
             x, _, self._bad_run = fill_nonfinite(x, self._last_in, self._bad_run, self._hold_max,
                                                  long_value=self._dc)
-            peak = np.maximum.reduce(np.abs(x))
+            low, high = float(np.minimum.reduce(x)), float(np.maximum.reduce(x))
         else:
             self._bad_run = 0
         self._last_in = float(x[-1])
-        self.stats.levels.add_span(float(np.minimum.reduce(x)), float(np.maximum.reduce(x)))
-        if peak >= 0.999:
+        self.stats.levels.add_span(low, high)
+        if max(-low, high) >= 0.999:
             self.stats.clipped_samples += int(np.count_nonzero(np.abs(x) >= 0.999))
-            self.stats.levels.add_peak(float(peak))
         if not self.config.dc_block:
             return x
         return self._remove_dc(x)

@@ -22,12 +22,12 @@ hold no sound."""
 
 @dataclass
 class InputLevels:
-    """Running sums over the input: mean energy of the mixed channels, energy of their mono mix, peak."""
+    """Running sums over the input: mean energy of the mixed channels, energy of their mono mix, the smallest and
+    largest sample (and so the peak)."""
 
     channel_energy: float = 0.0
     mix_energy: float = 0.0
     mixed_frames: int = 0
-    peak: float = 0.0
     nonfinite: int = 0
     """NaN/inf samples of the mono mix (counted by `onsets`; listen and analyze count theirs in the engine)."""
     low: float = math.inf
@@ -43,15 +43,15 @@ class InputLevels:
             self.mix_energy += e_mix
             self.mixed_frames += mono.size
 
-    def add_peak(self, peak: float) -> None:
-        """The block's largest absolute sample (finite)."""
-        if peak > self.peak:
-            self.peak = peak
-
     def add_span(self, low: float, high: float) -> None:
         """The block's smallest and largest sample (a block with NaN/inf is left out)."""
         if math.isfinite(low) and math.isfinite(high):
             self.low, self.high = min(self.low, low), max(self.high, high)
+
+    @property
+    def peak(self) -> float:
+        """The largest absolute sample so far (0 before any)."""
+        return max(-self.low, self.high) if self.low <= self.high else 0.0
 
     def notes(self, channels_option: str = "--channels") -> list[str]:
         """What to tell the user, or []: no sound in the input; the mix's level under its channels (dB) when they

@@ -86,13 +86,12 @@ def read_times(path: str | Path) -> np.ndarray:
     """Onset times (s) from a text file, one per line (the first number of a line: Audacity label tracks read too;
     blank lines and # comments skipped), sorted; ValueError naming the file (and the line) otherwise: no such file,
     a folder, not text, a time that is not a finite number >= 0."""
-    p = Path(path)
-    if not p.exists():
-        raise ValueError(f"{path}: no such file")
-    if p.is_dir():
-        raise ValueError(f"{path}: a folder, not a file of times")
-    try:
-        text = p.read_text(encoding="utf-8")
+    try:  # (as realtime.config.load_config reads its file)
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: a folder, not a file of times") from None
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a text file of times (one time in seconds per line)") from None
     except OSError as exc:

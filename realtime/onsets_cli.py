@@ -65,11 +65,9 @@ def stream_onsets(path, block_size: int, params, channels: tuple[int, ...] | Non
                 # the detector
                 with np.errstate(over="ignore", invalid="ignore"):
                     mono = mix_down(data, channels, levels)
-                    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
-                    if math.isfinite(peak):
-                        levels.add_peak(peak)
-                        if mono.size:
-                            levels.add_span(float(mono.min()), float(mono.max()))
+                    low, high = (float(mono.min()), float(mono.max())) if mono.size else (0.0, 0.0)
+                    if math.isfinite(low) and math.isfinite(high):
+                        levels.add_span(low, high)
                     else:
                         levels.nonfinite += int(np.count_nonzero(~np.isfinite(mono)))
                     found += det.process(mono)
