@@ -9,15 +9,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from encoder.audio import SILENCE_PEAK
+
 CANCEL_DB = -20.0
 """The mono mix this far (dB) under its channels' mean level means the channels cancel (out of phase)."""
 SIGNAL_RMS = 1e-4
 """Channels under this RMS level (full scale 1; -80 dBFS) hold nothing worth warning about."""
 OVER_SCALE = 10.0
 """A peak above this (full scale 1; +20 dBFS) is no float overshoot but a file stored at another scale."""
-STILL_SPAN = 1e-5
+STILL_SPAN = SILENCE_PEAK
 """Samples of the mix that never span more than this (full scale 1; the smallest step of 16-bit audio is 3e-5)
-hold no sound."""
+hold no sound: the span under which `drumtimbre predict` (encoder.audio.prepare) refuses a file as silent or
+constant."""
 
 
 @dataclass
