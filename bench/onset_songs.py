@@ -41,7 +41,11 @@ def song_cases(songs: dict[Path, Song], kits: list[str | None], seeds: int, rate
     for path, song in songs.items():
         for kit in kits:
             for seed in range(seeds):
-                loop = render_song(song, rate, seed, kit, max_seconds)
+                try:
+                    loop = render_song(song, rate, seed, kit, max_seconds)
+                except ValueError as exc:  # e.g. a part that starts after the cut
+                    print(f"left out: {exc}", file=sys.stderr)
+                    break
                 name = Path(kit).name if kit else f"own ({Path(loop.hits[0].file).parent.name})"
                 out.append(Case(f"{name}/{path.stem}/{song.bpm:g}/{seed}", loop.audio, rate, loop.onsets, loop.hits))
     return out

@@ -208,6 +208,7 @@ def render_song(song: Song, sample_rate: int = 48000, seed: int = 0, kit: str | 
     total = int(round((LEAD_IN_S + length) * sample_rate))
     audio = np.zeros(total, dtype=np.float64)
     hits: list[Hit] = []
+    past_end = 0  # notes after the cut (or too close to it to sound)
     for note in song.notes:
         inst = song.instruments.get(note.instrument)
         t = note_time(song, note, rng)
@@ -235,11 +236,14 @@ def render_song(song: Song, sample_rate: int = 48000, seed: int = 0, kit: str | 
             continue
         at = int(round((LEAD_IN_S + max(t, 0.0)) * sample_rate))
         if at - shot.attack < 0 or at >= total - int(0.05 * sample_rate):
+            past_end += at >= total - int(0.05 * sample_rate)
             continue
         gain_db = 20 * np.log10(gain)
         add_shot(audio, shot, at, gain_db)
         hits.append(Hit(at / sample_rate, shot.file, float(gain_db), shot.role))
     if not hits:
+        if past_end:
+            raise ValueError(f"song {song.name!r}: no drum note in its first {length:g} s")
         raise ValueError(f"song {song.name!r}: no note could be rendered (every instrument played is left out)")
     hits.sort(key=lambda h: h.time)
     audio = (audio * (0.9 / (float(np.max(np.abs(audio))) or 1.0))).astype(np.float32)

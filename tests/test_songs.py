@@ -119,6 +119,10 @@ def test_bad_songs_name_the_file(tmp_path):
     claps = dataclasses.replace(claps, notes=tuple(n for n in claps.notes if n.instrument == "2"))
     with pytest.raises(ValueError, match="no note could be rendered"):
         render_song(claps, RATE)
+    late = read_song(_song(tmp_path / "late"), kits=tmp_path / "late" / "kits")
+    late = dataclasses.replace(late, notes=tuple(n for n in late.notes if n.tick >= 96))  # the second bar, from 1 s
+    with pytest.raises(ValueError, match="no drum note in its first 0.5 s"):
+        render_song(late, RATE, max_seconds=0.5)
 
 
 @pytest.mark.skipif(not demo_songs(), reason="Hydrogen's demo songs not installed (apt-get install hydrogen-data)")
