@@ -166,8 +166,20 @@ DC_TAU_S = 0.2
 """Time constant of the DC estimate, s: an offset is gone within a second.  A longer one would move less
 with a kick's lopsided waveform, but after each hit leave a small offset in the silence that follows for
 longer (2 s: enough to make a silent window's peak exceed encoder.audio.SILENCE_PEAK)."""
+DC_START_S = 0.01
+"""The DC estimate starts at the mean of the stream's first call's first this many seconds when they are steady
+(`start_level`), else at 0."""
 DC_CHUNK = 4096
 """Samples per step of the DC average's closed form (r^-k stays under 1.6 at 48 kHz: float32 will do)."""
+
+def start_level(x: np.ndarray) -> float:
+    """Where the DC estimate starts, from the stream's first samples `x`: their mean when they are steady (they
+    span at most 5 % of it, plus 1e-4 of full scale: an offset the stream starts on, so it is no step), else 0 (a
+    stream that starts on a hit, a one-shot file cut at its attack: the hit is no offset)."""
+    low, high = float(np.min(x)), float(np.max(x))
+    mean = float(np.mean(x, dtype=np.float64))
+    return mean if high - low <= 0.05 * abs(mean) + 1e-4 else 0.0
+
 
 AUTO_GROUP_MAX_MS = 12.0
 """The most audio the worker gathers before running the engine when `group_ms` is automatic, ms: 4
@@ -215,6 +227,9 @@ class Engine:
         self._hold_max = max(1, int(round(HOLD_MAX_S * self.sample_rate)))
         self._dc_r = math.exp(-1.0 / (DC_TAU_S * self.sample_rate))
         self._dc_pow: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._dc_start = max(1, int(round(DC_START_S * self.sample_rate)))
+        self._held: list[tuple[np.ndarray, tuple[tuple[int, float], ...]]] = []  # see _hold
+        self._held_frames = 0
         self._detected = 0  # samples fed to the detector
         self._blocks: deque = deque(maxlen=4096)  # (t_arrival, wall_arrival) of recent blocks
         # end sample (input rate) of each of those blocks, for finding the block holding an onset
@@ -239,6 +254,11 @@ class Engine:
         """
         t_arrival = time.perf_counter() if t_arrival is None else t_arrival
         wall_arrival = time.time() if wall_arrival is None else wall_arrival
+        if not self._dc_started and self.config.dc_block and not self.finished:
+            # the stream's first DC_START_S: held, then run at once
+            if not self._gather(data, t_arrival, parts):
+                return []
+            data, parts = self._take_held()
         x = self._mono(data)
         if x.size == 0:
             return []
@@ -276,6 +296,25 @@ class Engine:
             self._open_hit(onset, call_start)
         return self._emit(self._ready(), first)
 
+    def _gather(self, data: np.ndarray, t_arrival: float, parts: tuple[tuple[int, float], ...]) -> bool:
+        """Hold the stream's first calls until they hold DC_START_S of audio, so that where the DC estimate starts
+        (`start_level`) does not depend on the block size; whether they now do."""
+        data = np.asarray(data, dtype=np.float32)
+        n = int(data.shape[0]) if data.ndim else 0
+        if n:
+            if len(parts) < 2 or sum(k for k, _ in parts) != n:
+                parts = ((n, t_arrival),)
+            self._held.append((data, parts))
+            self._held_frames += n
+        return self._held_frames >= self._dc_start
+
+    def _take_held(self) -> tuple[np.ndarray, tuple[tuple[int, float], ...]]:
+        """The held calls as one: (their data joined, their blocks' parts)."""
+        held, self._held, self._held_frames = self._held, [], 0
+        if len(held) == 1:
+            return held[0]
+        return np.concatenate([d for d, _ in held]), tuple(q for _, p in held for q in p)
+
     def frames_due(self, limit: int) -> int:
         """Input frames the caller may gather before its next `process_block` (>= 1): at most `limit`, and
         never past the sample that completes an open window (as far as the resampler's delay is known)."""
@@ -303,6 +342,10 @@ class Engine:
             return []
         self.finished = True
         t_arrival = time.perf_counter() if t_arrival is None else t_arrival
+        out = []
+        if self._held:  # a stream shorter than DC_START_S
+            data, parts = self._take_held()
+            out = self.process_block(data, parts[-1][1], None, parts)
         y = self.resampler.flush()
         self.windows.history.append(y)
         if self.detect_16k and y.size:
@@ -311,7 +354,7 @@ class Engine:
         flush = getattr(self.detector, "flush", None)
         for onset in (flush() if flush else None) or []:
             self._open_hit(onset)
-        return self._emit(self.windows.ready(self.windows.history.end, final_stream=True), None, t_arrival)
+        return out + self._emit(self.windows.ready(self.windows.history.end, final_stream=True), None, t_arrival)
 
     # -- helpers -----------------------------------------------------------
     def _mono(self, data: np.ndarray) -> np.ndarray:
@@ -344,12 +387,12 @@ class Engine:
 
     def _remove_dc(self, x: np.ndarray) -> np.ndarray:
         """x minus the DC estimate: an exponential moving average of the input, sample by sample (time
-        constant DC_TAU_S), started at the stream's first sample (an offset at the start is no step).  Sample
-        by sample, so the same for any block size or grouping; in closed form, DC_CHUNK samples at a time:
+        constant DC_TAU_S).  Sample by sample, so the same for any block size or grouping; started at the stream's level when it starts
+        steady (`start_level`); in closed form, DC_CHUNK samples at a time:
         d[k] = r^k (d[0] + (1 - r) sum_{j<=k} r^-j x[j]) (float32: the sum's rounding, times 1 - r, stays
         under 1e-7)."""
         if not self._dc_started:
-            self._dc = float(x[0])
+            self._dc = start_level(x[:self._dc_start])
             self._dc_started = True
         if x.size <= DC_CHUNK:
             return self._remove_dc_chunk(x)

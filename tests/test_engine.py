@@ -793,3 +793,35 @@ def test_the_summary_says_when_an_input_holds_no_sound():
     for audio in (loud + np.float32(0.5), soft):
         engine, _, _ = run_engine(audio)
         assert "no sound" not in engine.stats.input_notes()
+
+
+def test_a_stream_that_starts_on_its_attack_keeps_it_and_a_steady_offset_is_removed_from_the_start():
+    """Where the DC estimate starts: a one-shot cut at its attack (a tom starting at its crest) is no offset - the
+    audio the windows are cut from keeps it, whatever the block size; a stream that starts on a steady offset
+    (with a little noise) has it removed from its first sample, so it is no step."""
+    t = np.arange(RATE // 2) / RATE
+    tom = (0.8 * np.cos(2 * np.pi * 120 * t) * np.exp(-t / 0.15)).astype(np.float32)
+    histories = []
+    for block in (32, 128, 1000):
+        engine = Engine(RecordingModel(), RATE, EngineConfig(), detector=Heard())
+        for i in range(0, tom.size, block):
+            engine.process_block(tom[i:i + block])
+        histories.append(engine.windows.early_history.get(0, tom.size))
+    assert np.max(np.abs(histories[0][:480] - tom[:480])) < 0.02  # the first 10 ms as they were
+    assert all(np.allclose(h, histories[0], atol=1e-6) for h in histories[1:])
+    noise = np.random.default_rng(0).standard_normal(RATE // 2).astype(np.float32)
+    offset = np.float32(0.3) + np.float32(0.002) * noise
+    engine = Engine(RecordingModel(), RATE, EngineConfig(), detector=Heard())
+    for i in range(0, offset.size, 128):
+        engine.process_block(offset[i:i + 128])
+    cleaned = engine.windows.early_history.get(0, offset.size)
+    assert np.max(np.abs(cleaned)) < 0.02
+
+
+def test_a_stream_shorter_than_the_dc_estimates_start_is_still_heard():
+    """The engine gathers the stream's first 10 ms before it starts; a stream that ends sooner (a short one-shot
+    file) is run at its end, its hit found."""
+    shot = kick(RATE, seed=0)[: int(0.008 * RATE)]
+    engine, got, _ = run_engine(np.concatenate([np.zeros(48, np.float32), shot]), block=64)
+    assert engine.stats.frames == 48 + shot.size
+    assert [e.kind for e in got] == ["early", "final"]
