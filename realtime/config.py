@@ -163,8 +163,9 @@ def check_option(name: str, value: Any) -> None:
         one_of("input", "stream")
     elif name == "window" and not 0.0 < value <= MAX_WINDOW_S:
         raise ValueError(f"must be > 0 and <= {MAX_WINDOW_S:g} s (the model sees at most {MAX_WINDOW_S:g} s)")
-    elif name == "early_ms" and not 0.0 <= value <= 1000.0:
-        raise ValueError("must be between 0 and 1000 ms (and within the window)")
+    elif name == "early_ms" and not 0.0 < value <= 1000.0:
+        raise ValueError("must be more than 0 ms (the early window must hold some of the hit) and at most 1000 ms "
+                         "(and within the window)")
     elif name == "preroll_ms" and not 0.0 <= value <= MAX_PREROLL_MS:
         raise ValueError(f"must be between 0 and {MAX_PREROLL_MS:g} ms")
     elif name == "group_ms":

@@ -148,13 +148,14 @@ class WindowTracker:
         if not 0.0 < window_s <= MAX_WINDOW_S:
             raise ValueError(f"window {window_s} s: must be > 0 and <= {MAX_WINDOW_S} s "
                              "(the model sees at most 1 s)")
-        if not 0.0 <= early_ms <= 1000.0 * window_s:  # (NaN fails too)
-            raise ValueError(f"early estimate at {early_ms} ms: must be between 0 and the window ({window_s} s)")
+        if not 0.0 < early_ms <= 1000.0 * window_s:  # (NaN fails too)
+            raise ValueError(f"early estimate at {early_ms} ms: must be more than 0 (the early window must hold some "
+                             f"of the hit) and within the window ({window_s} s)")
         if not 0.0 <= preroll_ms <= MAX_PREROLL_MS:
             raise ValueError(f"pre-roll {preroll_ms} ms: must be between 0 and {MAX_PREROLL_MS:g} ms")
-        if early_ms + preroll_ms < 1000.0 / SAMPLE_RATE:
-            raise ValueError(f"early estimate at {early_ms} ms with a pre-roll of {preroll_ms} ms: the early "
-                             "window would hold no sample")
+        if not 1000.0 * window_s - preroll_ms >= 1000.0 / SAMPLE_RATE:
+            raise ValueError(f"window {window_s} s with a pre-roll of {preroll_ms} ms: the window would end before "
+                             "the onset and hold none of the hit (it starts at the pre-roll)")
         self.window = int(round(window_s * SAMPLE_RATE))
         self.preroll = int(round(preroll_ms * SAMPLE_RATE / 1000.0))
         self.history = History(int(history_s * SAMPLE_RATE) + self.window)

@@ -238,6 +238,12 @@ def test_options_that_shape_no_output_of_analyze_are_left_to_listen(tmp_path, mo
         assert out.returncode == 2 and "Traceback" not in out.stderr, (bad, out.stderr)
     out = drumtimbre("analyze", path, "-b", "0")
     assert out.returncode == 2 and "--blocksize 0: must be between 1 and 16384" in out.stderr
+    # windows that would hold none of the hit: a final window no longer than its pre-roll, an early one of 0 ms
+    out = drumtimbre("analyze", path, "-o", tmp_path / "none.csv", "--model", model, "--window", "0.02",
+                     "--preroll-ms", "30")
+    assert out.returncode == 2 and "hold none of the hit" in out.stderr, out.stderr
+    out = drumtimbre("listen", "--input", path, "--model", model, "--early-ms", "0")
+    assert out.returncode == 2 and "--early-ms 0" in out.stderr and "more than 0" in out.stderr, out.stderr
 
 
 def test_missing_non_onnx_and_contractless_models_fail_clearly(loop, tmp_path):
