@@ -264,6 +264,9 @@ class Engine:
             return []
         if len(parts) < 2 or sum(n for n, _ in parts) != x.size:
             parts = ((x.size, t_arrival),)
+        if 2 * len(parts) > self._blocks.maxlen:  # more blocks in one call than the deques keep (tiny blocks)
+            for name in ("_blocks", "_block_ends", "_block_out"):
+                setattr(self, name, deque(getattr(self, name), maxlen=4 * len(parts)))
         first = len(self._blocks)  # index (in _blocks) of this call's first block, before the deque rolls
         call_start = self._in_samples
         raw = x  # the detector takes the input as it came (it blocks DC and marks NaN/inf stretches itself):
@@ -578,7 +581,9 @@ class Runner:
         self.ring = BlockRing(max(int(ring_seconds * source.sample_rate), 4 * source.block_size), source.channels)
         self.group = group_frames(engine, source.block_size)
         """Input frames the worker may gather before running the engine (0: every block at once)."""
-        self.stall_s = stall_s
+        self.stall_s = max(stall_s, 3.0 * (source.block_size + self.group) / source.sample_rate)
+        """Seconds without audio from a device that mean it is gone: at least three blocks (and a group) long (at
+        8 kHz a block of 16384 frames lasts 2 s)."""
         self._whole = source.kind == "file" and not getattr(source, "realtime", False)
         self.error: Exception | None = None
         self.done = threading.Event()

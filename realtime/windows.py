@@ -28,13 +28,21 @@ from realtime.ring import context_samples, subtract_ring
 
 
 class History:
-    """The last `capacity` samples of a stream, addressed by absolute sample index."""
+    """At least the last `keep` samples of a stream before its newest append, addressed by absolute sample index
+    (it holds `capacity` samples: a quarter more, or more after a longer append)."""
 
-    def __init__(self, capacity: int):
-        self.capacity = int(capacity)
+    def __init__(self, keep: int):
+        self.keep = int(keep)
+        self.capacity = self.keep + self.keep // 4
         self._buf = np.zeros(self.capacity, dtype=np.float32)
         self.end = 0
         """Absolute index one past the newest sample."""
+
+    def _grow(self, capacity: int) -> None:
+        held = self.get(self.start, self.end)
+        self.capacity = int(capacity)
+        self._buf = np.zeros(self.capacity, dtype=np.float32)
+        self._buf[np.arange(self.end - held.size, self.end) % self.capacity] = held
 
     @property
     def start(self) -> int:
@@ -46,6 +54,8 @@ class History:
         n = x.size
         if n == 0:
             return
+        if n + self.keep > self.capacity:  # a long block (16384 frames at 8 kHz: 2 s): room for it and `keep` before
+            self._grow(n + self.keep)
         if n > self.capacity:
             x = x[-self.capacity:]
             self.end += n - self.capacity

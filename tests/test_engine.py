@@ -368,7 +368,40 @@ def test_history_addresses_absolute_indices():
         h.append(data[pos:pos + n])
         pos += n
         assert np.array_equal(h.get(pos - 50, pos), data[max(0, pos - 50):pos])
-        assert np.array_equal(h.get(0, pos), data[max(0, pos - 100):pos])  # clamped to what is held
+        held = h.get(0, pos)  # clamped to what is held: at least 100 samples before the newest append
+        assert h.start == pos - held.size and np.array_equal(held, data[h.start:pos])
+        assert held.size >= min(pos, 100 + n)
+
+
+def test_a_hit_in_a_call_of_many_tiny_blocks_counts_from_its_own_block():
+    # 1 s groups of 16-frame blocks at 96 kHz: 6000 blocks in a call, more than the 4096 the engine kept; a hit in
+    # an early block of a call took the oldest block kept as its own (latencies 0.2 s too short)
+    rate, bs = 96000, 16
+    audio = stream([0.1, 1.2], [snare, snare], seconds=2.0, rate=rate)
+    engine = Engine(RecordingModel(), rate, EngineConfig())
+    got = []
+    engine.callbacks.append(got.append)
+    for a in range(0, audio.size, rate):
+        seg = audio[a:a + rate]
+        parts = tuple((bs, (a + k + bs) / rate) for k in range(0, seg.size, bs))  # arrival: the block's end
+        engine.process_block(seg, parts[-1][1], parts[-1][1], parts)
+    engine.finish(99.0)
+    early = [e for e in got if e.kind == "early"]
+    assert len(early) == 2
+    for e in early:  # the block holding the onset arrives at its end, within one block after the onset
+        assert 0 <= e.t_onset_block - e.onset_s <= 2 * bs / rate, (e.onset_s, e.t_onset_block)
+
+
+def test_blocks_longer_than_the_early_history_lose_no_early_window():
+    # at 8 kHz the input-rate history of the early windows held 2 s, less than one 16384-frame block: a hit early
+    # in such a block lost its early estimate
+    rate = 8000
+    audio = stream([0.5, 2.06, 2.5], [snare, snare, snare], seconds=6.0, rate=rate)
+    counts = []
+    for block in (128, 16384):
+        engine, got, _ = run_engine(audio, block=block, rate=rate)
+        counts.append((engine.stats.hits, engine.stats.early, engine.stats.final, engine.stats.skipped))
+    assert counts[0] == counts[1] == (3, 3, 3, 0), counts
 
 
 def test_ring_never_blocks_and_counts_overflows():
@@ -653,6 +686,32 @@ def test_a_device_slow_to_close_is_no_stall_while_stopping():
     runner.stop()
     assert runner.error is None
     assert [e.hit_id for e in finals(got)] == list(range(5))
+
+
+class PacedBigBlocks(FlaggedSource):
+    """A device whose blocks (8192 frames, 0.17 s) come at their pace, from a thread, then the stream ends."""
+    block_size = 8192
+
+    def start(self, ring) -> None:
+        import threading
+
+        def play():
+            for i in range(0, self.audio.size - self.block_size + 1, self.block_size):
+                time.sleep(self.block_size / RATE)
+                ring.write(self.audio[i:i + self.block_size, None])
+            ring.close()
+
+        threading.Thread(target=play, daemon=True).start()
+
+
+def test_a_device_whose_blocks_last_longer_than_the_stall_time_is_no_stall():
+    # (as 16384-frame blocks at 8 kHz, 2 s each, against the 2 s stall time): the stall time is at least three
+    # blocks long, so such a device runs to its end
+    audio = stream(TIMES[:3], SOUNDS[:3], seconds=1.4)
+    engine = Engine(RecordingModel(), RATE, EngineConfig())
+    runner = Runner(engine, PacedBigBlocks(audio, set()), stall_s=0.05).start()
+    assert runner.wait(30) and runner.error is None, runner.error
+    assert engine.stats.hits == 3
 
 
 def test_xruns_are_counted_where_they_happened_and_reach_the_stats():
