@@ -216,8 +216,11 @@ class Engine:
         """Worst-case samples (at the detector's rate) between an onset and the end of the block reporting it."""
         self.resampler = StreamResampler(self.sample_rate, SAMPLE_RATE)
         early_rate = self.sample_rate if config.early_from == "input" and self.sample_rate != SAMPLE_RATE else None
+        min_interval = getattr(self.detector, "min_interval", None)  # samples at the detector's rate
         self.windows = WindowTracker(config.window_s, config.early_ms, config.preroll_ms, early_rate=early_rate,
-                                     ring_subtraction=config.ring_subtraction)
+                                     ring_subtraction=config.ring_subtraction,
+                                     early_confirm_ms=(None if min_interval is None
+                                                       else 1000.0 * min_interval / self.detector_rate))
         self._early_history = self.windows.early_history if early_rate else None
         self.stats = EngineStats()
         self._dc = 0.0
@@ -331,13 +334,17 @@ class Engine:
         ratio = self.sample_rate / SAMPLE_RATE
         lag = self._resampler_lag()
         if kind == "early":
-            if self._early_history is not None:
-                return float(hit.early_end)
-            return (hit.early_end + lag) * ratio
+            there = float(hit.early_end) if self._early_history is not None else (hit.early_end + lag) * ratio
+            if not self.windows.early_confirm:
+                return there
+            return max(there, self._confirmed_sample(self.windows.early_end_16k(hit), lag, ratio))
+        return max((hit.end + lag) * ratio, self._confirmed_sample(hit.end, lag, ratio))
+
+    def _confirmed_sample(self, end16: int, lag: float, ratio: float) -> float:
+        """The input sample count (estimated) at which the detector has ruled out an onset before 16 kHz index
+        `end16`."""
         latency = self.detector_latency
-        confirmed = ((hit.end + lag) * ratio + latency * ratio if self.detect_16k
-                     else hit.end * ratio + latency)
-        return max((hit.end + lag) * ratio, confirmed)
+        return (end16 + lag) * ratio + latency * ratio if self.detect_16k else end16 * ratio + latency
 
     def finish(self, t_arrival: float | None = None) -> list[Estimate]:
         """End of stream: flush resampler and detector, close every open window."""
@@ -485,11 +492,13 @@ class Engine:
             end_in, end_16 = self._block_ends[i], self._block_out[i]
             if end_in < known:
                 continue
+            detected = end_16 if self.detect_16k else end_in
             if w.kind == "early":
-                if (end_in if self._early_history is not None else end_16) >= hit.early_end:
+                if (end_in if self._early_history is not None else end_16) >= hit.early_end and (
+                        not self.windows.early_confirm
+                        or self._confirmed_to_16k(detected) >= self.windows.early_end_16k(hit)):
                     return self._blocks[i][0]
                 continue
-            detected = end_16 if self.detect_16k else end_in
             if end_16 >= hit.end and self._confirmed_to_16k(detected) >= hit.end:
                 return self._blocks[i][0]
         return self._blocks[last][0]

@@ -150,11 +150,15 @@ class WindowTracker:
     """Turns onsets and 16 kHz audio into early and final windows."""
 
     def __init__(self, window_s: float = 1.0, early_ms: float = 25.0, preroll_ms: float = 3.0,
-                 history_s: float = 4.0, early_rate: int | None = None, ring_subtraction: bool = True):
+                 history_s: float = 4.0, early_rate: int | None = None, ring_subtraction: bool = True,
+                 early_confirm_ms: float | None = None):
         """`early_rate`: cut early windows from an input-rate history (`early_history`,
         fed by the caller) at this rate instead of from the 16 kHz stream.  `ring_subtraction`: take the ring of
         earlier hits, measured just before each final window and each early one of at least EARLY_RING_MIN_MS,
-        out of it (realtime.ring)."""
+        out of it (realtime.ring).  `early_confirm_ms`: the onset detector's minimum interval, ms: an early window
+        (pre-roll + early_ms) longer than it could hold the next onset, so it then waits, as a final window does,
+        until the detector has ruled one out (else whether the next onset cut it would depend on the block
+        size); None: never waits."""
         if not 0.0 < window_s <= MAX_WINDOW_S:
             raise ValueError(f"window {window_s} s: must be > 0 and <= {MAX_WINDOW_S} s "
                              "(the model sees at most 1 s)")
@@ -175,6 +179,8 @@ class WindowTracker:
         self.early_preroll = int(round(preroll_ms * self.early_rate / 1000.0))
         self.ring_subtraction = bool(ring_subtraction)
         self.early_ring = self.ring_subtraction and early_ms >= EARLY_RING_MIN_MS
+        self.early_confirm = early_confirm_ms is not None and early_ms + preroll_ms > early_confirm_ms
+        """Whether early windows wait for the detector's confirmation (see early_confirm_ms)."""
         self.pending: list[Hit] = []
         self.skipped = 0
         """Estimates skipped: window cut to nothing or silent."""
@@ -214,7 +220,8 @@ class WindowTracker:
             if final_stream:
                 hit.end = min(hit.end, available)
                 hit.early_end = min(hit.early_end, early_available)
-            if not hit.early_done and (early_available >= hit.early_end or final_stream):
+            if not hit.early_done and (final_stream or (early_available >= hit.early_end and (
+                    not self.early_confirm or confirmed_to >= self.early_end_16k(hit)))):
                 hit.early_done = True
                 w = self._prepare(hit, "early", self.early_history, hit.early_start, hit.early_end, self.early_rate)
                 if w is not None:
@@ -227,6 +234,10 @@ class WindowTracker:
             keep.append(hit)
         self.pending = keep
         return out
+
+    def early_end_16k(self, hit: Hit) -> int:
+        """The end of `hit`'s early window as a 16 kHz index (rounded up)."""
+        return -(-hit.early_end * SAMPLE_RATE // self.early_rate)
 
     def _prepare(self, hit: Hit, kind: str, history: History, start: int, stop: int,
                  rate: int) -> PreparedWindow | None:

@@ -392,6 +392,21 @@ def test_a_hit_in_a_call_of_many_tiny_blocks_counts_from_its_own_block():
         assert 0 <= e.t_onset_block - e.onset_s <= 2 * bs / rate, (e.onset_s, e.t_onset_block)
 
 
+def test_a_long_early_window_is_cut_by_the_next_hit_whatever_the_block_size():
+    # --early-ms 50 with hats 48 ms apart: the early window could hold the next onset, so it waits for the
+    # detector to rule one out; it was cut only when the next onset happened to be detected first (small blocks
+    # sent it whole, 53 ms with the next hat's attack; blocks of 512 or more cut it)
+    audio = stream([0.2, 0.248], [hat, hat], seconds=1.0)
+    config = EngineConfig(early_ms=50)
+    lengths = []
+    for block in (64, 128, 1024):
+        _, got, _ = run_engine(audio, block=block, config=config)
+        lengths.append(next(e.length_s for e in got if e.kind == "early" and e.hit_id == 0))
+    assert np.allclose(lengths, lengths[0]) and lengths[0] == pytest.approx(0.048, abs=0.002), lengths
+    engine = Engine(RecordingModel(), RATE, EngineConfig())
+    assert not engine.windows.early_confirm  # the default early window (3 + 25 ms) cannot hold the next onset
+
+
 def test_blocks_longer_than_the_early_history_lose_no_early_window():
     # at 8 kHz the input-rate history of the early windows held 2 s, less than one 16384-frame block: a hit early
     # in such a block lost its early estimate
