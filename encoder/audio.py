@@ -17,8 +17,8 @@ from encoder.descriptors import PEAK, SAMPLE_RATE, WINDOW_SAMPLES
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".mp3", ".opus", ".w64", ".caf")
 
-SILENCE_PEAK = 1e-5
-"""Peaks below this (-100 dBFS) count as silence."""
+SILENCE_PEAK = 1e-4
+"""Peaks below this (-80 dBFS) count as silence: 16-bit "silence" with dither (+-2 steps, -84 dBFS) too."""
 
 
 class AudioError(ValueError):
@@ -88,8 +88,9 @@ def prepare(samples: np.ndarray, rate: int, source: str | Path = "<array>",
     peak = float(np.max(np.abs(x)))
     if peak < SILENCE_PEAK:
         raise AudioError(source, f"silent audio (peak {peak:.2e} < {SILENCE_PEAK:.0e})")
-    if float(np.ptp(mono)) < SILENCE_PEAK:  # a constant offset (or one sample): no sound, whatever its level
-        raise AudioError(source, f"no sound: every sample is {float(mono[0]):.3g} (a constant offset)")
+    if float(np.ptp(mono)) < 2 * SILENCE_PEAK:  # a constant offset (or one sample): no sound, whatever its level
+        raise AudioError(source, f"no sound: every sample is {float(np.mean(mono)):.3g} within "
+                                 f"{SILENCE_PEAK:g} (a constant offset)")
     return Clip((x * (PEAK / peak)).astype(np.float32), rate, peak)
 
 

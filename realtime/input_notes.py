@@ -17,10 +17,10 @@ SIGNAL_RMS = 1e-4
 """Channels under this RMS level (full scale 1; -80 dBFS) hold nothing worth warning about."""
 OVER_SCALE = 10.0
 """A peak above this (full scale 1; +20 dBFS) is no float overshoot but a file stored at another scale."""
-STILL_SPAN = SILENCE_PEAK
-"""Samples of the mix that never span more than this (full scale 1; the smallest step of 16-bit audio is 3e-5)
-hold no sound: the span under which `drumtimbre predict` (encoder.audio.prepare) refuses a file as silent or
-constant."""
+STILL_SPAN = 2 * SILENCE_PEAK
+"""Samples of the mix that never span more than this (full scale 1: within +-SILENCE_PEAK, -80 dBFS, of their
+level; the smallest step of 16-bit audio is 3e-5, so dithered 16-bit silence too) hold no sound: the span under
+which `drumtimbre predict` (encoder.audio.prepare) refuses a file as constant."""
 
 
 @dataclass

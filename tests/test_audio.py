@@ -56,6 +56,13 @@ def test_bad_audio_errors_name_the_file(tmp_path):
     sf.write(silent, np.zeros(4000), 16000)
     with pytest.raises(audio.AudioError, match="silent.wav: silent"):
         audio.load(silent)
+    # 16-bit "silence" as a DAW exports it: dither of +-2 steps (-84 dBFS), alone or on an offset
+    rng = np.random.default_rng(0)
+    dither = (rng.integers(-1, 2, 44100) + rng.integers(-1, 2, 44100)).astype(np.int16)
+    for name, x in (("dither.wav", dither), ("offset_dither.wav", dither + np.int16(9830))):
+        sf.write(tmp_path / name, x, 44100, subtype="PCM_16")
+        with pytest.raises(audio.AudioError, match=f"{name}: (silent|no sound)"):
+            audio.load(tmp_path / name)
     zero_frames = tmp_path / "zero.wav"
     sf.write(zero_frames, np.zeros(0), 16000)
     with pytest.raises(audio.AudioError, match="zero.wav: empty"):
