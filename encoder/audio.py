@@ -42,9 +42,21 @@ class Clip:
 
 
 def read(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode a file -> (float64 samples of shape (frames, channels), rate in Hz)."""
+    """Decode a file -> (float64 samples of shape (frames, channels), rate in Hz).
+
+    Any name the system allows is read, one that is not valid UTF-8 too (e.g. Latin-1 names from an old
+    archive): soundfile encodes a str name strictly, so such a name is given as its bytes."""
+    import os
+    import sys
+
+    name = str(path)
+    if os.name != "nt":  # (on Windows soundfile opens a str as wide characters)
+        try:
+            name.encode(sys.getfilesystemencoding())
+        except UnicodeEncodeError:
+            name = os.fsencode(name)
     try:
-        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+        data, rate = sf.read(name, dtype="float64", always_2d=True)
     except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError, TypeError)
         raise AudioError(path, f"cannot decode audio ({exc})") from exc
     return data, int(rate)

@@ -6,7 +6,8 @@ Beside it, `<csv>.sha256` lists the content hash of every labelled file in
 `sha256sum` format: `--resume` skips files whose content is already labelled,
 wherever they now live, and labels again a file whose content changed under the same name (its old row is
 dropped).  Rows are flushed as they complete, so an interrupted
-run loses nothing already written.
+run loses nothing already written.  A file name that is not valid UTF-8 (legal on Linux) is labelled like
+any other and written as its bytes (Python's surrogateescape), in the CSV and the sidecar alike.
 """
 from __future__ import annotations
 
@@ -102,11 +103,11 @@ def read_done(out: Path) -> tuple[list[list[str]], list[str]]:
     by_path: dict[str, str] = {}
     sidecar = hash_path(out)
     if sidecar.exists():
-        for line in sidecar.read_text().splitlines():
+        for line in sidecar.read_text(errors="surrogateescape").splitlines():
             digest, _, p = line.partition("  ")
             if len(digest) == 64 and p:
                 by_path[p] = digest
-    with open(out, newline="") as f:
+    with open(out, newline="", errors="surrogateescape") as f:
         for row in csv.DictReader(f):
             labels = parse_labels(row)
             if labels is None or (row.get("error") or "").strip() or row.get("path") not in by_path:
@@ -124,17 +125,18 @@ class _Writer:
         per row, so a rerun over the same files rewrites both files unchanged)."""
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
+        with open(tmp, "w", newline="", errors="surrogateescape") as f:
             w = csv.writer(f)
             w.writerow(LABEL_COLUMNS)
             w.writerows(keep)
         tmp_h = hash_path(tmp)
-        tmp_h.write_text("".join(f"{h}  {r[0]}\n" for r, h in zip(keep, keep_digests)))
+        tmp_h.write_text("".join(f"{h}  {r[0]}\n" for r, h in zip(keep, keep_digests)),
+                         errors="surrogateescape")
         os.replace(tmp_h, hash_path(out))
         os.replace(tmp, out)
-        self._csv_file = open(out, "a", newline="")
+        self._csv_file = open(out, "a", newline="", errors="surrogateescape")
         self._csv = csv.writer(self._csv_file)
-        self._hash_file = open(hash_path(out), "a")
+        self._hash_file = open(hash_path(out), "a", errors="surrogateescape")
 
     def write(self, path: str, values: tuple[float, ...] | None, error: str, digest: str | None) -> None:
         self._csv.writerow(_row(path, values, error))

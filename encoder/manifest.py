@@ -96,7 +96,7 @@ def read_label_csv(csv_path: str | Path) -> Manifest:
     """
     csv_path = Path(csv_path)
     manifest = Manifest()
-    with open(csv_path, newline="") as f:
+    with open(csv_path, newline="", errors="surrogateescape") as f:  # (file names need not be UTF-8)
         reader = csv.DictReader(f)
         missing = [c for c in ("path",) + DESCRIPTORS if c not in (reader.fieldnames or [])]
         if missing:

@@ -99,9 +99,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if out is None:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-            out = open(args.output, "w", newline="")
+            out = open(args.output, "w", newline="", errors="surrogateescape")  # (names need not be UTF-8)
     except OSError as exc:
         return fail(f"{args.output}: cannot write ({exc.strerror or exc})")
+    errors = getattr(out, "errors", None)
+    if out is sys.stdout and errors == "strict" and hasattr(out, "reconfigure"):
+        out.reconfigure(errors="surrogateescape")  # (a name that is not UTF-8 is written as its bytes, as ls does)
     try:
         from tqdm import tqdm
 
@@ -122,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
+        elif errors == "strict" and hasattr(out, "reconfigure"):
+            out.reconfigure(errors=errors)
     done = len(files) - failed
     dest = "stdout" if args.output == "-" else args.output
     print(f"drumtimbre predict: {done} of {len(files)} files predicted -> {dest}"

@@ -250,3 +250,39 @@ def test_rerun_with_resume_leaves_both_files_unchanged(tmp_path):
     assert [Path(r["path"]).name for r in rows if r["error"]] == ["bad_a.wav", "bad_b.wav", "bad_c.wav"]
     sidecar = hash_path(out).read_text().splitlines()
     assert [line.split("  ", 1)[1] for line in sidecar] == [r["path"] for r in rows if not r["error"]]
+
+
+def non_utf8_copy(src: Path, folder: Path) -> Path:
+    """A copy of `src` in `folder` named caf<0xe9>.flac (Latin-1, not UTF-8: legal on Linux); skips where the
+    file system refuses such a name."""
+    if os.name == "nt":
+        pytest.skip("file names are Unicode on Windows")
+    dest = folder / os.fsdecode(b"caf\xe9.flac")
+    try:
+        os.rename(shutil.copy(src, folder / "tmp_copy.flac"), dest)
+    except OSError as exc:
+        pytest.skip(f"this file system refuses a name that is not UTF-8 ({exc})")
+    return dest
+
+
+def test_a_file_name_that_is_not_utf8_is_labelled_and_the_run_goes_on(tmp_path):
+    """A name that is not valid UTF-8 (e.g. Latin-1 from an old zip) used to stop the run with a
+    UnicodeEncodeError (soundfile could not open it, then the CSV could not hold its error row): the files
+    after it were never labelled.  It is labelled like any other, its name kept as its bytes; --resume reads
+    it back and training reads the CSV."""
+    kit = tmp_path / "kit"
+    kit.mkdir()
+    sf.write(kit / "a_first.flac", kick(44100, 0.3), 44100)
+    sf.write(kit / "z_last.wav", hat(44100, 0.3), 44100)
+    odd = non_utf8_copy(kit / "a_first.flac", kit)
+    out = tmp_path / "labels.csv"
+    args = ("label", str(kit), "-o", str(out), "--workers", "1", "--no-progress")
+    res = drumtimbre(*args)
+    assert res.returncode == 0 and "3 labelled, 0 already labelled, 0 failed" in res.stdout, res.stdout + res.stderr
+    assert os.fsencode(odd) in out.read_bytes() and os.fsencode(odd) in hash_path(out).read_bytes()
+    res = drumtimbre(*args, "--resume")
+    assert res.returncode == 0 and "0 labelled, 3 already labelled, 0 failed" in res.stdout, res.stdout + res.stderr
+    m = read_label_csv(out)
+    assert sorted(m.paths()) == sorted(map(str, [kit / "a_first.flac", odd, kit / "z_last.wav"]))
+    first, copy = (m.labels()[m.paths().index(str(p))] for p in (kit / "a_first.flac", odd))
+    assert first.tolist() == copy.tolist()

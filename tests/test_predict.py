@@ -128,3 +128,33 @@ def test_predict_with_keras_model_matches_its_onnx_export(tmp_path):
     for rk, ro in zip(k, o):
         for d in DESCRIPTORS:
             assert abs(float(rk[d]) - float(ro[d])) <= 0.002
+
+
+def test_a_file_name_that_is_not_utf8_is_predicted(fixture_path, tmp_path):
+    """A name that is not valid UTF-8 (legal on Linux) used to stop `predict -o` with a UnicodeEncodeError
+    after the rows before it (soundfile could not open it, then the CSV could not hold its name).  It is
+    predicted like any other and its name written as its bytes, to a file or to stdout."""
+    import os
+
+    if os.name == "nt":
+        pytest.skip("file names are Unicode on Windows")
+    d = tmp_path / "hits"
+    d.mkdir()
+    sf.write(d / "a_first.wav", signals.kick(44100), 44100)
+    sf.write(d / "z_last.wav", signals.hat(44100), 44100)
+    odd = d / os.fsdecode(b"caf\xe9.wav")
+    try:
+        os.rename(d / "a_first.wav", odd)
+    except OSError as exc:
+        pytest.skip(f"this file system refuses a name that is not UTF-8 ({exc})")
+    sf.write(d / "a_first.wav", signals.kick(44100), 44100)
+    out = tmp_path / "o.csv"
+    assert main(["predict", str(d), "-m", str(fixture_path), "-o", str(out), "--no-progress"]) == 0
+    with open(out, newline="", errors="surrogateescape") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["path"] for r in rows] == [str(d / "a_first.wav"), str(odd), str(d / "z_last.wav")]
+    assert [r[n] for n in DESCRIPTORS for r in rows[:1]] == [r[n] for n in DESCRIPTORS for r in rows[1:2]]
+    proc = subprocess.run([sys.executable, "-m", "drumtimbre.cli", "predict", str(d), "-m", str(fixture_path),
+                           "--no-progress"], capture_output=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == out.read_bytes()
