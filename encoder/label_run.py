@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from encoder.descriptors import DESCRIPTORS
-from encoder.manifest import LABEL_COLUMNS, parse_labels
+from encoder.manifest import LABEL_COLUMNS, parse_labels, resolve_path
 
 
 @dataclass
@@ -93,11 +93,13 @@ def _row(path: str, values: tuple[float, ...] | None, error: str) -> list[str]:
     return [path, *cells, error]
 
 
-def read_done(out: Path) -> tuple[list[list[str]], list[str]]:
-    """Rows already labelled in `out`, in file order, and the content hash of each.  Error rows, rows
-    without a hash and a row cut short by an interruption are dropped (they are labelled again)."""
+def read_done(out: Path) -> tuple[list[list[str]], list[str | None]]:
+    """Rows already labelled in `out`, in file order, and the content hash of each.  Error rows and a row
+    cut short by an interruption are dropped (they are labelled again).  A labelled row the sidecar has no
+    hash for (the sidecar lost or cut short) is kept: its file is hashed now, or, where it no longer exists,
+    the row is kept without a hash (None)."""
     rows: list[list[str]] = []
-    digests: list[str] = []
+    digests: list[str | None] = []
     if not out.exists():
         return rows, digests
     by_path: dict[str, str] = {}
@@ -110,19 +112,26 @@ def read_done(out: Path) -> tuple[list[list[str]], list[str]]:
     with open(out, newline="", errors="surrogateescape") as f:
         for row in csv.DictReader(f):
             labels = parse_labels(row)
-            if labels is None or (row.get("error") or "").strip() or row.get("path") not in by_path:
+            if labels is None or (row.get("error") or "").strip() or not row.get("path"):
                 continue
             rows.append(_row(row["path"], labels, ""))
-            digests.append(by_path[row["path"]])
+            digests.append(by_path.get(row["path"]) or _hash_if_there(resolve_path(row["path"], out.parent)))
     return rows, digests
+
+
+def _hash_if_there(path: str) -> str | None:
+    try:
+        return file_hash(path)
+    except OSError:
+        return None
 
 
 class _Writer:
     """Appends rows to the CSV and hashes to its sidecar, flushing each."""
 
-    def __init__(self, out: Path, keep: list[list[str]], keep_digests: list[str]):
+    def __init__(self, out: Path, keep: list[list[str]], keep_digests: list[str | None]):
         """Start `out` afresh with the rows `keep` (and their hashes, in the same order: one sidecar line
-        per row, so a rerun over the same files rewrites both files unchanged)."""
+        per row that has a hash, so a rerun over the same files rewrites both files unchanged)."""
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
         with open(tmp, "w", newline="", errors="surrogateescape") as f:
@@ -130,7 +139,7 @@ class _Writer:
             w.writerow(LABEL_COLUMNS)
             w.writerows(keep)
         tmp_h = hash_path(tmp)
-        tmp_h.write_text("".join(f"{h}  {r[0]}\n" for r, h in zip(keep, keep_digests)),
+        tmp_h.write_text("".join(f"{h}  {r[0]}\n" for r, h in zip(keep, keep_digests) if h),
                          errors="surrogateescape")
         os.replace(tmp_h, hash_path(out))
         os.replace(tmp, out)
@@ -176,11 +185,12 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
     # a kept row whose file now holds other content (replaced under the same name) is stale: dropped, and
     # the file labelled again (or given the row of a file with its new content)
     now = {stored[p]: d for p, d in hashed.items()}
-    fresh = [i for i, (r, h) in enumerate(zip(keep, keep_digests)) if now.get(r[0], h) == h]
+    fresh = [i for i, (r, h) in enumerate(zip(keep, keep_digests)) if r[0] not in now or (h and now[r[0]] == h)]
     keep, keep_digests = [keep[i] for i in fresh], [keep_digests[i] for i in fresh]
     done: dict[str, str] = {}  # content hash -> the first kept path with it
     for r, h in zip(keep, keep_digests):
-        done.setdefault(h, r[0])
+        if h is not None:  # (a row without a hash: its file is gone; kept as it is)
+            done.setdefault(h, r[0])
     labels_of = {r[0]: r[1:1 + len(DESCRIPTORS)] for r in keep}
     kept_paths = set(labels_of)
     todo: list[tuple[str, str | None]] = []

@@ -286,3 +286,54 @@ def test_a_file_name_that_is_not_utf8_is_labelled_and_the_run_goes_on(tmp_path):
     assert sorted(m.paths()) == sorted(map(str, [kit / "a_first.flac", odd, kit / "z_last.wav"]))
     first, copy = (m.labels()[m.paths().index(str(p))] for p in (kit / "a_first.flac", odd))
     assert first.tolist() == copy.tolist()
+
+
+@pytest.fixture()
+def fake_labeller(monkeypatch) -> list[str]:
+    """label_to_csv with a stand-in for the (slow) reference labeller: labels derived from the file's bytes
+    (same content, same labels); returns the list of files it was asked to label."""
+    from encoder import label_run
+
+    calls: list[str] = []
+
+    def label_one(path: str):
+        calls.append(path)
+        v = int(file_hash(path)[:8], 16) % 90
+        return path, tuple(float(v + i) for i in range(len(DESCRIPTORS))), ""
+
+    monkeypatch.setattr(label_run, "label_one", label_one)
+    return calls
+
+
+def label(paths, out: Path, resume: bool = True):
+    from encoder.label_run import label_to_csv
+
+    return label_to_csv([Path(p) for p in paths], out, workers=1, resume=resume, progress=False)
+
+
+def sidecar_of(out: Path) -> dict[str, str]:
+    """path -> hash, from the .sha256 sidecar."""
+    return {p: h for h, p in (line.split("  ", 1) for line in hash_path(out).read_text().splitlines())}
+
+
+def test_resume_keeps_labelled_rows_the_sidecar_has_no_hash_for(tmp_path, fake_labeller):
+    """Rows whose hash is missing from the sidecar (lost, or cut short) used to be deleted by --resume for
+    good, even of files not given again; README promises --resume keeps what the CSV holds.  Such a row is
+    kept: its file hashed now (and not labelled again), or, where the file is gone, kept without a hash -
+    through later resumes too."""
+    a, b, c = make_kit(tmp_path / "kit", 3)
+    out = tmp_path / "labels.csv"
+    label([a, c], out, resume=False)
+    before = read_rows(out)
+    hash_path(out).unlink()
+    c.unlink()
+    fake_labeller.clear()
+    s = label([b, a], out)
+    assert fake_labeller == [str(b)] and (s.labelled, s.reused) == (1, 1)
+    rows = read_rows(out)
+    assert rows[:2] == before and [r["path"] for r in rows] == [str(a), str(c), str(b)]
+    assert sidecar_of(out) == {str(a): file_hash(a), str(b): file_hash(b)}  # (c: no hash to give)
+    first = out.read_bytes(), hash_path(out).read_bytes()
+    s = label([b], out)
+    assert fake_labeller == [str(b)] and s.reused == 1
+    assert (out.read_bytes(), hash_path(out).read_bytes()) == first  # c's row survives this resume too
