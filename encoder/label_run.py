@@ -5,7 +5,8 @@ sharpness,boominess,error` (AudioCommons points; `error` empty when labelled).
 Beside it, `<csv>.sha256` lists the content hash of every labelled file in
 `sha256sum` format: `--resume` skips files whose content is already labelled,
 wherever they now live, and labels again a file whose content changed under the same name (its old row is
-dropped).  Rows are flushed as they complete, so an interrupted
+dropped).  A file has one row, under one name: given again under another spelling of its path (relative or
+absolute, or through a symlink) it keeps the name its row has.  Rows are flushed as they complete, so an interrupted
 run loses nothing already written.  A file name that is not valid UTF-8 (legal on Linux) is labelled like
 any other and written as its bytes (Python's surrogateescape), in the CSV and the sidecar alike.
 """
@@ -165,8 +166,9 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
 
     With `resume`, files whose content hash is already labelled in `out` are
     not labelled again (a file with the same content under a new path gets a
-    row copied from the old one); rows with errors are retried.  Without it,
-    `out` is started afresh.
+    row copied from the old one); rows with errors are retried.  A file (by
+    its resolved path) gets one row however it is spelled, under the name its
+    row already has.  Without it, `out` is started afresh.
     """
     from tqdm import tqdm
 
@@ -174,10 +176,29 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
     start = time.perf_counter()
     summary = LabelSummary(out=out, total=len(paths))
     keep, keep_digests = read_done(out) if resume else ([], [])
+    # one file, one row, one name: a file given under another spelling than its row's (relative or absolute,
+    # through a symlink) keeps the row's name, a file given twice is labelled once, and a second row of one
+    # file (as older versions wrote for such a spelling) is dropped
+    name_of: dict[str, str] = {}  # a file's resolved path -> its name in the CSV
+    single = []
+    for i, r in enumerate(keep):
+        real = os.path.realpath(resolve_path(r[0], out.parent))
+        if real not in name_of:
+            name_of[real] = r[0]
+            single.append(i)
+    keep, keep_digests = [keep[i] for i in single], [keep_digests[i] for i in single]
     stored: dict[str, str] = {}
     hashed: dict[str, str | None] = {}
+    files: list[str] = []  # the files of `paths`, each once
+    given: set[str] = set()
     for p in map(str, paths):
-        stored[p] = stored_path(p, out)
+        real = os.path.realpath(p)
+        if real in given:
+            summary.reused += 1
+            continue
+        given.add(real)
+        files.append(p)
+        stored[p] = name_of.setdefault(real, stored_path(p, out))
         try:
             hashed[p] = file_hash(p)
         except OSError:
@@ -195,7 +216,7 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
     kept_paths = set(labels_of)
     todo: list[tuple[str, str | None]] = []
     extra_rows: list[tuple[str, list[str], str]] = []
-    for p in map(str, paths):
+    for p in files:
         name, digest = stored[p], hashed[p]
         if digest is None:
             todo.append((p, None))

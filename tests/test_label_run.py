@@ -337,3 +337,29 @@ def test_resume_keeps_labelled_rows_the_sidecar_has_no_hash_for(tmp_path, fake_l
     s = label([b], out)
     assert fake_labeller == [str(b)] and s.reused == 1
     assert (out.read_bytes(), hash_path(out).read_bytes()) == first  # c's row survives this resume too
+
+
+def test_resume_knows_a_file_under_another_spelling_of_its_path(tmp_path, fake_labeller, monkeypatch):
+    """A file given relative once and absolute the next time (or twice in one run) is one file: one row,
+    under the name its row already has.  --resume used to add a second row for every file (relative names
+    are stored relative to the CSV, absolute ones as given), which then leaked across train/test splits; a
+    CSV with such second rows loses them on the next resume."""
+    monkeypatch.chdir(tmp_path)
+    a, b = make_kit(tmp_path / "kit", 2)
+    out = tmp_path / "labels.csv"
+    label([Path("kit/hit00.flac"), Path("kit/hit01.wav")], out, resume=False)
+    first = out.read_bytes(), hash_path(out).read_bytes()
+    assert [r["path"] for r in read_rows(out)] == ["kit/hit00.flac", "kit/hit01.wav"]
+    s = label([a, b], out)  # the same files, absolute
+    assert (s.labelled, s.reused) == (0, 2) and len(fake_labeller) == 2
+    assert (out.read_bytes(), hash_path(out).read_bytes()) == first
+    s = label([Path("kit/../kit/hit00.flac"), a, b], out)  # and given twice
+    assert (s.labelled, s.reused) == (0, 3) and (out.read_bytes(), hash_path(out).read_bytes()) == first
+    label([a, Path("kit/hit00.flac")], tmp_path / "fresh.csv", resume=False)  # twice in one run: labelled once
+    assert [r["path"] for r in read_rows(tmp_path / "fresh.csv")] == [str(a)] and len(fake_labeller) == 3
+    with open(out, "a", newline="") as f:  # a CSV with a second row of a file, as older versions wrote
+        f.write(f"{a},{','.join(['1.0'] * len(DESCRIPTORS))},\n")
+    with open(hash_path(out), "a") as f:
+        f.write(f"{file_hash(a)}  {a}\n")
+    label([a, b], out)
+    assert (out.read_bytes(), hash_path(out).read_bytes()) == first and len(fake_labeller) == 3
