@@ -3,12 +3,14 @@
 The CSV has the columns `path,hardness,depth,brightness,roughness,warmth,
 sharpness,boominess,error` (AudioCommons points; `error` empty when labelled).
 Beside it, `<csv>.sha256` lists the content hash of every labelled file in
-`sha256sum` format: `--resume` skips files whose content is already labelled,
-wherever they now live, and labels again a file whose content changed under the same name (its old row is
-dropped).  A file has one row, under one name: given again under another spelling of its path (relative or
-absolute, or through a symlink) it keeps the name its row has.  Rows are flushed as they complete, so an interrupted
-run loses nothing already written.  A file name that is not valid UTF-8 (legal on Linux) is labelled like
-any other and written as its bytes (Python's surrogateescape), in the CSV and the sidecar alike.
+`sha256sum` format.  `--resume` keeps what the CSV holds and skips files whose content is already labelled,
+wherever they now live: a file moved (its old path gone) takes its old row under its new path, a copy gets
+a row of its own.  It labels again a file whose content changed under the same name (its old row is
+dropped).  A file has one row, under one name: given again under another spelling of its path (relative
+or absolute, or through a symlink) it keeps the name its row has.  Rows are flushed as they complete, so
+an interrupted run loses nothing already written.  A file name that is not valid UTF-8 (legal on Linux)
+is labelled like any other and written as its bytes (Python's surrogateescape), in the CSV and the
+sidecar alike.
 """
 from __future__ import annotations
 
@@ -166,7 +168,8 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
 
     With `resume`, files whose content hash is already labelled in `out` are
     not labelled again (a file with the same content under a new path gets a
-    row copied from the old one); rows with errors are retried.  A file (by
+    row copied from the old one, or, where the old one's file is gone, that
+    row under the new path); rows with errors are retried.  A file (by
     its resolved path) gets one row however it is spelled, under the name its
     row already has.  Without it, `out` is started afresh.
     """
@@ -214,6 +217,12 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
             done.setdefault(h, r[0])
     labels_of = {r[0]: r[1:1 + len(DESCRIPTORS)] for r in keep}
     kept_paths = set(labels_of)
+    # rows whose file is gone, by hash: content found again under a new path has moved there
+    gone: dict[str, list[int]] = {}
+    for i, (r, h) in enumerate(zip(keep, keep_digests)):
+        if h is not None and not os.path.exists(resolve_path(r[0], out.parent)):
+            gone.setdefault(h, []).append(i)
+    moved: set[str] = set()
     todo: list[tuple[str, str | None]] = []
     extra_rows: list[tuple[str, list[str], str]] = []
     for p in files:
@@ -224,10 +233,19 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
         if digest in done:
             summary.reused += 1
             if name not in kept_paths:
-                extra_rows.append((name, labels_of[done[digest]], digest))
                 kept_paths.add(name)
+                if gone.get(digest):  # moved: the new path takes the place of a row whose file is gone
+                    i = gone[digest].pop(0)
+                    keep[i] = [name, *keep[i][1:]]
+                    moved.add(digest)
+                else:  # a copy: a row of its own
+                    extra_rows.append((name, labels_of[done[digest]], digest))
             continue
         todo.append((p, digest))
+    # the other rows of moved content whose files are gone are stale (a row per file that is still there)
+    stale = {i for h in moved for i in gone[h]}
+    keep = [r for i, r in enumerate(keep) if i not in stale]
+    keep_digests = [h for i, h in enumerate(keep_digests) if i not in stale]
     writer = _Writer(out, keep, keep_digests)
     for p, cells, digest in extra_rows:
         writer.write(p, tuple(float(c) for c in cells), "", digest)

@@ -363,3 +363,37 @@ def test_resume_knows_a_file_under_another_spelling_of_its_path(tmp_path, fake_l
         f.write(f"{file_hash(a)}  {a}\n")
     label([a, b], out)
     assert (out.read_bytes(), hash_path(out).read_bytes()) == first and len(fake_labeller) == 3
+
+
+def test_resume_after_moving_files_moves_their_rows(tmp_path, fake_labeller):
+    """Files moved (their old paths gone) and labelled again with --resume take their rows under the new
+    paths.  The old rows used to stay beside new ones, and train/evaluate then refused the CSV (missing
+    audio).  A row of the same content whose file is still there stays (a copy has a row of its own), and
+    so does a row whose file is gone and not found elsewhere."""
+    kit = make_kit(tmp_path / "a", 3)
+    other = tmp_path / "other" / "same_as_first.flac"
+    other.parent.mkdir()
+    shutil.copy(kit[0], other)
+    lost = tmp_path / "lost" / "gone.wav"
+    lost.parent.mkdir()
+    sf.write(lost, snare(44100, 0.3, seed=5), 44100)
+    out = tmp_path / "labels.csv"
+    label([*kit, other, lost], out, resume=False)
+    before, hashes = read_rows(out), sidecar_of(out)
+    (tmp_path / "a").rename(tmp_path / "b")
+    lost.unlink()
+    fake_labeller.clear()
+    s = label(sorted((tmp_path / "b").iterdir()), out)
+    assert fake_labeller == [] and (s.labelled, s.reused) == (0, 3)
+    rows = read_rows(out)
+    moved = [str(tmp_path / "b" / p.name) for p in kit]
+    assert [r["path"] for r in rows] == [*moved, str(other), str(lost)]  # (in their places)
+    assert [{**r, "path": ""} for r in rows] == [{**r, "path": ""} for r in before]
+    assert list(sidecar_of(out).items()) == [*((p, hashes[str(k)]) for p, k in zip(moved, kit)),
+                                             (str(other), hashes[str(other)]), (str(lost), hashes[str(lost)])]
+    first = out.read_bytes(), hash_path(out).read_bytes()
+    assert label(sorted((tmp_path / "b").iterdir()), out).reused == 3
+    assert (out.read_bytes(), hash_path(out).read_bytes()) == first
+    lost.parent.rmdir()
+    m = read_label_csv(out)
+    assert [p for p in m.paths() if not Path(p).is_file()] == [str(lost)]
