@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, cleanups: list) -> int:
-    from realtime.config import ConfigError, build_engine_config, check_command_line, load_config, merge
+    from realtime.config import (ConfigError, build_engine_config, check_command_line, check_windows, load_config,
+                                 merge)
     from realtime.engine import MIN_INPUT_RATE, Engine, Runner
     from realtime.listen_cli import model_message, open_model
     from realtime.osc_out import scale_values
@@ -94,6 +95,7 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
     # analyze writes no early estimate: a window shorter than listen's early one is no error here
     settings["early_ms"] = min(float(settings["early_ms"]), 1e3 * float(settings["window"]))
     try:
+        check_windows(settings, args, config, args.config)
         engine_config = build_engine_config(settings)
         chans = None if settings["channels"] is None else parse_channels(settings["channels"])
     except ValueError as exc:

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, cleanups: list) -> int:
     from realtime.config import (LISTEN_OPTIONS, ConfigError, build_engine_config, check_command_line,
-                                 load_config, merge)
+                                 check_windows, load_config, merge)
 
     try:
         config = load_config(args.config) if args.config else {}
@@ -129,6 +129,10 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
         return error(f"{args.config}: sets both input and device/host_api; keep one (--input or --device on the "
                      "command line overrides the file)", 2)
     settings = merge(args, config)
+    try:
+        check_windows(settings, args, config, args.config)
+    except ValueError as exc:
+        return error(str(exc), 2)
     if settings["realtime"] and not settings["input"]:
         return error("--realtime applies to --input FILE only", 2)
     if settings["stats"]:  # proved writable before the run, not after it

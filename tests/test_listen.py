@@ -242,6 +242,11 @@ def test_options_that_shape_no_output_of_analyze_are_left_to_listen(tmp_path, mo
     out = drumtimbre("analyze", path, "-o", tmp_path / "none.csv", "--model", model, "--window", "0.02",
                      "--preroll-ms", "30")
     assert out.returncode == 2 and "hold none of the hit" in out.stderr, out.stderr
+    short = tmp_path / "short.toml"
+    short.write_text("window = 0.02\n")  # shorter than the default early window: says where each value came from
+    out = drumtimbre("listen", "--input", path, "--model", model, "--config", short)
+    assert out.returncode == 2 and "early_ms 25 ms (by default)" in out.stderr and f"(in {short})" in out.stderr, \
+        out.stderr
     out = drumtimbre("listen", "--input", path, "--model", model, "--early-ms", "0")
     assert out.returncode == 2 and "--early-ms 0" in out.stderr and "more than 0" in out.stderr, out.stderr
 
