@@ -36,6 +36,8 @@ def read_analysis(path: str | Path) -> tuple[tuple[float, ...] | None, str]:
             data = json.load(f)  # Python's json accepts the NaN literals the dataset holds
     except (OSError, ValueError) as exc:
         return None, f"unreadable analysis ({exc.__class__.__name__})"
+    if not isinstance(data, dict):  # valid JSON, but `null`, a list, a number: no descriptors to read
+        return None, "unreadable analysis (not a JSON object)"
     missing = [n for n in DESCRIPTORS if n not in data or data[n] is None]
     if missing:
         return None, "missing descriptor"

@@ -76,6 +76,27 @@ def test_an_unreadable_analysis_is_named_and_the_dataset_s_own_bad_records_are_c
     assert "drumtimbre train: warning: 1 file(s) left out, unreadable:" in err and f"  {broken}: unreadable" in err
 
 
+
+def test_an_analysis_that_is_json_but_not_an_object_is_left_out_and_named(dataset, capsys):
+    """`null`, a list or a number is valid JSON but holds no descriptors: left out and named like a broken
+    analysis (it used to stop the whole load with a TypeError)."""
+    from encoder.dataset import load_readable
+
+    wav = dataset / "one_shot_percussive_sounds/1/183.wav"
+    bad = {}
+    for sound_id, text in (("7", "null"), ("8", "[1, 2, 3]"), ("9", "42")):
+        bad[sound_id] = dataset / f"analysis/1/{sound_id}_analysis.json"
+        bad[sound_id].write_text(text)
+        shutil.copy(wav, wav.with_name(f"{sound_id}.wav"))
+    assert read_analysis(bad["7"]) == (None, "unreadable analysis (not a JSON object)")
+    m = load_freesound(dataset)
+    assert [Path(p).name for p in m.paths()] == ["183.wav"]
+    assert m.excluded["unreadable analysis (not a JSON object)"] == 3
+    assert m.left_out == [f"{bad[i]}: unreadable analysis (not a JSON object)" for i in ("7", "8", "9")]
+    assert len(load_readable([dataset], "evaluate")) == 1
+    err = capsys.readouterr().err
+    assert "drumtimbre evaluate: warning: 3 file(s) left out, unreadable:" in err and f"  {bad['7']}: unreadable" in err
+
 def test_missing_audio_is_excluded(dataset):
     (dataset / "one_shot_percussive_sounds/1/183.wav").unlink()
     m = load_freesound(dataset)
