@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from encoder.descriptors import DESCRIPTORS, SAMPLE_RATE, normalise, points_per_unit
-from encoder.manifest import Manifest
+from encoder.manifest import Manifest, source_names
 
 WINDOWS_MS: tuple[int, ...] = (25, 50, 100, 250, 1000)
 """Window lengths after the onset at which MAE is measured, milliseconds."""
@@ -121,7 +121,8 @@ def evaluate(predict: Predictor, manifest: Manifest, x: np.ndarray, baseline_poi
         "median_baseline": {"source": baseline_source, "median_points": np.median(baseline_points, axis=0).tolist(),
                             **mae_table(np.broadcast_to(median, true.shape), true)},
     }
-    sources = np.array([Path(r.source).name for r in manifest.records])
+    names = source_names(r.source for r in manifest.records)  # two labels.csv in two folders: two entries
+    sources = np.array([names[r.source] for r in manifest.records])
     by_window: dict[str, dict] = {}
     window_preds = {}
     for ms in windows_ms:

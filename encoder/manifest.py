@@ -69,6 +69,26 @@ class Manifest:
         return self
 
 
+def source_names(sources) -> dict[str, str]:
+    """Short names that tell sources apart: each source's file name ('labels.csv'), or as many of its last path
+    parts as make it unique among `sources` ('x/labels.csv', 'y/labels.csv'); the whole source where even that
+    does not."""
+    from collections import Counter
+
+    uniq = sorted(set(map(str, sources)))
+    parts = {s: Path(s).parts or (s,) for s in uniq}
+    used = dict.fromkeys(uniq, 1)
+    while True:
+        names = {s: str(Path(*parts[s][-used[s]:])) for s in uniq}
+        count = Counter(names.values())
+        clash = [s for s in uniq if count[names[s]] > 1 and used[s] < len(parts[s])]
+        if not clash:
+            break
+        for s in clash:
+            used[s] += 1
+    count = Counter(names.values())
+    return {s: names[s] if count[names[s]] == 1 else s for s in uniq}
+
 def parse_labels(row: dict[str, str]) -> tuple[float, ...] | None:
     """The 7 values of a CSV row, or None when any is missing or not finite."""
     try:

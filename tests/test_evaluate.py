@@ -171,3 +171,24 @@ def test_an_unreadable_clip_is_left_out_and_named_not_fatal(labelled, tmp_path, 
     assert "warning: 2 file(s) left out, unreadable:" in err  # each named, not only the first
     assert f"\n  {empty}: cannot decode audio" in err and f"\n  {corrupt}: cannot decode audio" in err
     assert json.loads((tmp_path / "e" / "report.json").read_text())["clips"] == len(rows) - 1
+
+
+def test_two_label_csvs_of_one_name_are_reported_apart(labelled, tmp_path, capsys):
+    """`--data x/labels.csv y/labels.csv`: one by_source entry each, named by as much of their paths as tells
+    them apart (they used to merge into one 'labels.csv' entry of every clip)."""
+    from drumtimbre.cli import main
+
+    csv_path, model = labelled
+    rows = list(csv.reader(open(csv_path, newline="")))
+    for folder, part in (("x", rows[1:3]), ("y", rows[3:])):
+        (tmp_path / folder).mkdir()
+        with open(tmp_path / folder / "labels.csv", "w", newline="") as f:
+            csv.writer(f).writerows([rows[0], *part])
+    assert main(["evaluate", "--model", str(model), "--data", str(tmp_path / "x/labels.csv"),
+                 str(tmp_path / "y/labels.csv"), "--out", str(tmp_path / "e"), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "e" / "report.json").read_text())
+    assert {k: v["clips"] for k, v in report["by_source"].items()} == {"x/labels.csv": 2, "y/labels.csv": 4}
+    for name in ("x/labels.csv", "y/labels.csv"):
+        assert report["by_source"][name]["mae"] == pytest.approx(OFFSET, abs=1e-4)
+    out = capsys.readouterr().out
+    assert "  x/labels.csv: 2 clips" in out and "  y/labels.csv: 4 clips" in out
