@@ -173,11 +173,44 @@ def model_input(path: str | Path) -> np.ndarray:
 
 
 def find_audio(paths: list[str | Path]) -> list[Path]:
-    """Expand files and folders (recursively) into a sorted list of audio files."""
+    """Expand files and folders (recursively) into a sorted list of audio files.
+
+    Symbolic links to folders are followed (a kit linked into a library is labelled like one copied there), each
+    real folder once per given folder: a link back up the tree, or a second link to a folder already walked,
+    adds nothing.  Files are named by the path under the given folder, not by where their links lead."""
+    import os
+
+    def walk(top: Path) -> list[Path]:
+        found: list[Path] = []
+        seen: set[str] = set()
+        stack = [top]
+        while stack:
+            folder = stack.pop()
+            real = os.path.realpath(folder)
+            if real in seen:
+                continue
+            seen.add(real)
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError:  # unreadable or vanished (as rglob, which skips such folders)
+                continue
+            subfolders = []
+            for e in entries:
+                path = folder / e.name
+                try:
+                    if e.is_dir():  # follows a link
+                        subfolders.append(path)
+                    elif e.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
+                        found.append(path)
+                except OSError:
+                    continue
+            stack.extend(reversed(subfolders))  # walked in name order: of two links to one folder, the first
+        return sorted(found)
+
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS))
+            out.extend(walk(p))
         elif p.exists():
             out.append(p)
         else:

@@ -79,3 +79,21 @@ def test_find_audio_walks_folders(tmp_path):
     assert [p.name for p in found] == ["a.wav", "b.flac"]
     with pytest.raises(FileNotFoundError, match="nope"):
         audio.find_audio([tmp_path / "nope"])
+
+
+def test_find_audio_follows_linked_folders_once_and_never_loops(tmp_path):
+    """A kit linked into a library folder is found like a copied one (it used to be silently skipped); a link
+    back up the tree and a second link to a folder already walked add nothing, so the walk ends."""
+    hit = 0.5 * np.sin(2 * np.pi * 200 * np.arange(1600) / 16000) * np.exp(-np.arange(1600) / 400)
+    (tmp_path / "elsewhere" / "kit808").mkdir(parents=True)
+    (tmp_path / "library" / "own").mkdir(parents=True)
+    sf.write(tmp_path / "elsewhere/kit808/kick.wav", hit, 16000)
+    sf.write(tmp_path / "library/own/snare.flac", hit, 16000)
+    (tmp_path / "library/kit808").symlink_to(tmp_path / "elsewhere/kit808", target_is_directory=True)
+    (tmp_path / "library/again").symlink_to(tmp_path / "elsewhere/kit808", target_is_directory=True)
+    (tmp_path / "library/own/up").symlink_to(tmp_path / "library", target_is_directory=True)  # a cycle
+    found = audio.find_audio([tmp_path / "library"])
+    rel = [p.relative_to(tmp_path / "library").as_posix() for p in found]
+    assert rel == ["again/kick.wav", "own/snare.flac"]  # one real folder walked once, by its first name
+    assert audio.load(found[0]).samples.size == 1600
+    assert [p.name for p in audio.find_audio([tmp_path / "library/kit808"])] == ["kick.wav"]
