@@ -10,7 +10,9 @@ struck together (kick + hat).
 Each variant is seeded by (file path, variant index), so a rebuild writes the
 same audio.  A variant keeps its original's group (kit), and
 `encoder.splits.assign_by_source` puts a group that appears in several label
-CSVs into one split, so a variant of a held-out kit never reaches training.
+CSVs into one split (grouped), or each variant into its original clip's split
+(ungrouped: found by its path, see `encoder.splits.variant_of`), so a variant
+of a held-out kit or clip never reaches training.
 """
 from __future__ import annotations
 

@@ -136,7 +136,8 @@ def extra_kit_files(out: Path, soundfonts: tuple[Path, ...] = SOUNDFONTS,
 
 
 def augmented_path(out: Path, original: Path, index: int) -> Path:
-    """Where variant `index` of kit file `original` lives under the data folder `out`."""
+    """Where variant `index` of kit file `original` lives under the data folder `out` (`encoder.splits.variant_of`
+    reads the original back from this layout: keep them in step)."""
     kit = original.parent
     tag = hashlib.sha1(str(kit).encode()).hexdigest()[:6]
     return out / "audio" / "augmented" / f"{kit.name}-{tag}" / f"{original.stem}_v{index}.flac"

@@ -10,7 +10,9 @@ on kits it never heard.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -78,16 +80,82 @@ def assign(manifest: Manifest, seed: int = 0, grouped: bool = False) -> list[str
     return assign_keys(manifest.paths(), seed, grouped, manifest.groups() if grouped else None)
 
 
+VARIANT_FOLDER = re.compile(r"^(?P<kit>.+)-(?P<tag>[0-9a-f]{6})$")
+VARIANT_STEM = re.compile(r"^(?P<stem>.+)_v\d+$")
+"""An augmented variant's folder and file stem, as `encoder.recipe.augmented_path` names them:
+`.../augmented/<kit folder name>-<sha1 of the kit folder path, 6 hex>/<original's stem>_v<k>.flac`."""
+
+
+def original_key(record) -> tuple[str, str, str]:
+    """(group, folder name, file stem) of a record's file: what names the clip it was made from, for an augmented
+    variant (`variant_of`), or the clip itself otherwise (a variant keeps its original's group)."""
+    p = Path(record.path)
+    return record.group, p.parent.name, p.stem
+
+
+def variant_of(record) -> tuple[tuple[str, str, str], str] | None:
+    """For an augmented variant (a file laid out as `encoder.recipe.augmented_path` writes one), the
+    `original_key` of the clip it was made from and the hash tag of that clip's kit folder; None otherwise."""
+    p = Path(record.path)
+    folder, stem = VARIANT_FOLDER.match(p.parent.name), VARIANT_STEM.match(p.stem)
+    if p.parent.parent.name != "augmented" or not folder or not stem:
+        return None
+    return (record.group, folder["kit"], stem["stem"]), folder["tag"]
+
+
+def _kit_tag(path: str) -> str:
+    return hashlib.sha1(str(Path(path).parent).encode()).hexdigest()[:6]
+
+
+def _ungrouped_by_source(manifest: Manifest, seed: int) -> list[str]:
+    """The ungrouped `assign_by_source`: originals by path, source by source; variants follow their originals."""
+    records = manifest.records
+    out = [""] * len(records)
+    variant = [variant_of(r) for r in records]
+    by_source: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        by_source.setdefault(r.source, []).append(i)
+    order = sorted(by_source, key=lambda s: (Path(s).name, s))
+    for source in order:  # every clip that is no variant: split by its path, as if no variant were there
+        idx = [i for i in by_source[source] if variant[i] is None]
+        for i, s in zip(idx, assign(Manifest([records[i] for i in idx]), seed=seed)):
+            out[i] = s
+    originals: dict[tuple[str, str, str], list[int]] = {}
+    for i, r in enumerate(records):
+        if variant[i] is None:
+            originals.setdefault(original_key(r), []).append(i)
+    for i, v in enumerate(variant):  # a variant goes where the clip it was made from went
+        if v is None or v[0] not in originals:
+            continue
+        found = sorted(originals[v[0]], key=lambda j: records[j].path)
+        same_kit = [j for j in found if _kit_tag(records[j].path) == v[1]]  # (several of one name: the hash)
+        out[i] = out[(same_kit or found)[0]]
+    for source in order:  # variants without their original here: those of one original stay together
+        idx = [i for i in by_source[source] if not out[i]]
+        if not idx:
+            continue
+        keys = sorted({"\0".join(variant[i][0]) for i in idx})
+        split_of = dict(zip(keys, assign_keys(keys, seed=seed)))
+        for i in idx:
+            out[i] = split_of["\0".join(variant[i][0])]
+    return out
+
+
 def assign_by_source(manifest: Manifest, seed: int = 0, grouped: bool = False) -> list[str]:
     """`assign` applied to each source (label CSV / dataset) on its own.
 
     Every source then gives 64/16/20 % of its clips (or groups) to
     train/validation/test, so the test set holds real Debian kits as well as
-    synth groups whatever their relative sizes.  Grouped, a group found in
-    several sources (a kit and its augmented variants) lands in one split: the
-    one it gets in the first source, in sorted order of source names, that
-    holds it; so derived clips always follow their originals.
+    synth groups whatever their relative sizes.  Derived clips always follow their originals.  Grouped, a
+    group found in several sources (a kit and its augmented variants) lands in one split: the one it gets in
+    the first source, in sorted order of source names, that holds it.  Ungrouped, the clips that are no
+    augmented variant are split by path, source by source, exactly as without variants; each variant
+    (`variant_of`) then takes the split of the clip it was made from, wherever that is in the manifest, so no
+    variant of a test clip is trained on; variants whose original is not in the manifest are split by their
+    original, all variants of one clip together.
     """
+    if not grouped:
+        return _ungrouped_by_source(manifest, seed)
     out = [""] * len(manifest)
     by_source: dict[str, list[int]] = {}
     for i, r in enumerate(manifest.records):
@@ -95,18 +163,16 @@ def assign_by_source(manifest: Manifest, seed: int = 0, grouped: bool = False) -
     decided: dict[str, str] = {}
     for source in sorted(by_source, key=lambda s: (Path(s).name, s)):
         idx = by_source[source]
-        if grouped:
-            for i in idx:
-                if manifest.records[i].group in decided:
-                    out[i] = decided[manifest.records[i].group]
-            idx = [i for i in idx if not out[i]]
+        for i in idx:
+            if manifest.records[i].group in decided:
+                out[i] = decided[manifest.records[i].group]
+        idx = [i for i in idx if not out[i]]
         if not idx:
             continue
         sub = Manifest([manifest.records[i] for i in idx])
-        for i, s in zip(idx, assign(sub, seed=seed, grouped=grouped)):
+        for i, s in zip(idx, assign(sub, seed=seed, grouped=True)):
             out[i] = s
-            if grouped:
-                decided.setdefault(manifest.records[i].group, s)
+            decided.setdefault(manifest.records[i].group, s)
     return out
 
 
