@@ -115,8 +115,10 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float | Anchors = D
     if not len(part["train"]):
         raise ValueError(f"{run}: none of the --data clips is in the run's training split")
     cache = run.parent / ".cache"
-    x = dataset.load_audio(part["train"], cache_dir=cache, progress=progress)
-    y = normalise(part["train"].labels())
+    train_part, x = dataset.load_usable_audio(part["train"], "blend", cache_dir=cache, progress=progress)
+    if not len(train_part):
+        raise ValueError(f"{run}: no clip of the run's training split could be decoded")
+    y = normalise(train_part.labels())
     x2, y2 = dataset.with_truncated_copies(x, y, np.random.default_rng(seed + 2))
     feats = blend.feature_model(net)
     f = blend.compute_features(feats, x2)
@@ -132,11 +134,13 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float | Anchors = D
             "max_depth": max_depth, "network": str(run / "model.keras")}
     if short:
         info["short"] = {**_forest_info(short), "cut_ms": [1000 * s for s in SHORT_CUT_S]}
-    if len(part["validation"]):
+    validation, xv = part["validation"], None
+    if len(validation):
+        validation, xv = dataset.load_usable_audio(validation, "blend", cache_dir=cache, progress=progress)
+    if len(validation):
         from encoder import trees
 
-        xv = dataset.load_audio(part["validation"], cache_dir=cache, progress=progress)
-        yv = normalise(part["validation"].labels())
+        yv = normalise(validation.labels())
         info["validation_mae"] = {}
         for ms in ((8, 13) if short else ()) + (25, 100, 1000):
             xi = xv if ms >= 1000 else truncate(xv, ms)

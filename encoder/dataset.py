@@ -2,7 +2,8 @@
 
 Clips are decoded once with `encoder.audio.model_input` (prepared, zero-padded
 to 16,000 samples) and optionally cached as .npy (training caches beside its run folders, in `.cache/`) keyed by the
-list of paths and their sizes and modification times.  Targets are the
+list of paths and their sizes and modification times; a clip that fails to decode is left out and named
+(`load_usable_audio`), never a reason to stop a run.  Targets are the
 descriptors normalised with `encoder.descriptors.normalise`.
 
 Window truncation: a model must predict the full clip's descriptors from the
@@ -60,48 +61,112 @@ def drop_unreadable(manifest: Manifest) -> tuple[Manifest, list[str]]:
     return out, reasons
 
 
+def warn_left_out(reasons: list[str], command: str) -> None:
+    """Name files left out for being unreadable on stderr, under `drumtimbre COMMAND` (the first SHOW_LEFT_OUT,
+    then a count)."""
+    import sys
+
+    if reasons:
+        more = f"\n  ... and {len(reasons) - SHOW_LEFT_OUT} more" if len(reasons) > SHOW_LEFT_OUT else ""
+        print(f"drumtimbre {command}: warning: {len(reasons)} file(s) left out, unreadable:\n  "
+              + "\n  ".join(reasons[:SHOW_LEFT_OUT]) + more, file=sys.stderr)
+
+
 def load_readable(sources, command: str) -> Manifest:
     """`load_manifests(sources)` without the unreadable clips (`drop_unreadable`); a warning on stderr, under
     `drumtimbre COMMAND`, names each file left out for being unreadable (audio or analysis; the first
-    SHOW_LEFT_OUT, then a count: all are in `Manifest.left_out`, which train writes to run.json)."""
-    import sys
-
+    SHOW_LEFT_OUT, then a count: all are in `Manifest.left_out`, which train writes to run.json).  Audio that
+    fails only when decoded is left out by `load_usable_audio`."""
     from encoder.manifest import load_manifests
 
     manifest, _ = drop_unreadable(load_manifests(sources))
-    bad = manifest.left_out
-    if bad:
-        more = f"\n  ... and {len(bad) - SHOW_LEFT_OUT} more" if len(bad) > SHOW_LEFT_OUT else ""
-        print(f"drumtimbre {command}: warning: {len(bad)} file(s) left out, unreadable:\n  "
-              + "\n  ".join(bad[:SHOW_LEFT_OUT]) + more, file=sys.stderr)
+    warn_left_out(manifest.left_out, command)
     return manifest
 
 
 SHOW_LEFT_OUT = 50
-"""Files left out that load_readable names on stderr, at most."""
+"""Files left out that warn_left_out names on stderr, at most."""
 
 
-def load_audio(manifest: Manifest, cache_dir: Path | None = None, progress: bool = True) -> np.ndarray:
-    """Model inputs (n, 16000) float32 of a manifest's records; raises FileNotFoundError naming a missing file."""
+def _decode(manifest: Manifest, cache_dir: Path | None, progress: bool
+            ) -> tuple[Manifest, np.ndarray, list[int], list[str]]:
+    """(the records whose audio could be prepared, their model inputs, the rows of the others in `manifest` and
+    'FILE: reason' of each)."""
+    import json
+
     from tqdm import tqdm
 
     paths = manifest.paths()
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
         raise FileNotFoundError(f"{len(missing)} audio files of the manifest are missing, e.g. {missing[0]}")
-    cache = None
+    cache = bad_cache = None
     if cache_dir is not None and paths:
         cache = Path(cache_dir) / f"audio-{_cache_key(paths)}.npy"
+        bad_cache = cache.with_suffix(".left_out.json")  # the rows the .npy lacks, when some failed
         if cache.exists():
-            return np.load(cache)
+            x = np.load(cache)
+            try:
+                bad = json.loads(bad_cache.read_text()) if bad_cache.exists() else {"rows": [], "reasons": []}
+                rows, reasons = [int(i) for i in bad["rows"]], [str(r) for r in bad["reasons"]]
+            except (OSError, ValueError, TypeError, KeyError):
+                rows = None  # decoded again below
+            if rows is not None and len(x) + len(rows) == len(paths) and len(rows) == len(reasons):
+                return _without(manifest, rows, reasons), x, rows, reasons
     x = np.zeros((len(paths), WINDOW_SAMPLES), dtype=np.float32)
+    rows, reasons = [], []
     for i, p in enumerate(tqdm(paths, desc="loading audio", unit="clip", disable=not progress, dynamic_ncols=True)):
-        x[i] = audio.model_input(p)
+        try:
+            x[i] = audio.model_input(p)
+        except audio.AudioError as exc:  # fails mid-stream, silent, non-finite: this clip only
+            rows.append(i)
+            reasons.append(f"{p}: {exc.reason}")
+    x = np.delete(x, rows, axis=0) if rows else x
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
+        if rows:  # before the .npy, whose presence says the pair is complete
+            tmp = bad_cache.with_name(f"{bad_cache.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"rows": rows, "reasons": reasons}))
+            os.replace(tmp, bad_cache)
+        else:
+            bad_cache.unlink(missing_ok=True)
         tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp.npy")  # per process: runs may share a cache
         np.save(tmp, x)
         os.replace(tmp, cache)  # atomic: a reader sees the old file, the new one, or none
+    return _without(manifest, rows, reasons), x, rows, reasons
+
+
+def _without(manifest: Manifest, rows: list[int], reasons: list[str]) -> Manifest:
+    """`manifest` less the records at `rows`, counted under "unreadable audio" and named in `left_out`."""
+    if not rows:
+        return manifest
+    drop = set(rows)
+    out = Manifest([r for i, r in enumerate(manifest.records) if i not in drop], dict(manifest.excluded),
+                   manifest.left_out + list(reasons))
+    out.exclude("unreadable audio", len(rows))
+    return out
+
+
+def load_usable_audio(manifest: Manifest, command: str, cache_dir: Path | None = None,
+                      progress: bool = True) -> tuple[Manifest, np.ndarray]:
+    """(the manifest less the clips whose audio cannot be prepared, the model inputs (n, 16000) float32 of those
+    kept, in order).  A clip whose header reads but whose audio fails when decoded (corrupt mid-stream, all
+    silence: a half-written download) is left out as `drop_unreadable` leaves out what cannot be opened: counted
+    under "unreadable audio", named in `left_out` and on stderr under `drumtimbre COMMAND`; one such file does
+    not stop a run.  FileNotFoundError names a missing file."""
+    kept, x, _, reasons = _decode(manifest, cache_dir, progress)
+    warn_left_out(reasons, command)
+    return kept, x
+
+
+def load_audio(manifest: Manifest, cache_dir: Path | None = None, progress: bool = True) -> np.ndarray:
+    """Model inputs (n, 16000) float32 of a manifest's records; raises FileNotFoundError naming a missing file and
+    AudioError naming the first clip that cannot be prepared (`load_usable_audio` leaves such clips out)."""
+    _, x, rows, reasons = _decode(manifest, cache_dir, progress)
+    if rows:
+        path = manifest.records[rows[0]].path
+        more = f" (and {len(rows) - 1} more clips)" if len(rows) > 1 else ""
+        raise audio.AudioError(path, reasons[0][len(path) + 2:] + more)
     return x
 
 

@@ -47,7 +47,11 @@ def run(args: argparse.Namespace) -> int:
         if not len(manifest):
             raise ValueError(f"no labelled clips to evaluate (split {split_name})")
         predict = load_predictor(args.model)
-        x = dataset.load_audio(manifest, progress=not args.no_progress)
+        manifest, x = dataset.load_usable_audio(manifest, "evaluate", progress=not args.no_progress)
+        if not len(manifest):
+            raise ValueError(f"no clip to evaluate could be decoded (split {split_name})")
+        if not args.run:  # the clips evaluated, less any whose audio failed to decode
+            baseline = manifest.labels()
     except (ValueError, FileNotFoundError) as exc:
         print(f"drumtimbre evaluate: {exc}", file=sys.stderr)
         return 2

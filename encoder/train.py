@@ -112,22 +112,20 @@ def train(cfg: TrainConfig) -> dict:
         raise ValueError(f"bad training settings: epochs={cfg.epochs}, batch_size={cfg.batch_size}, "
                          f"lr={cfg.lr}, truncate_fraction={cfg.truncate_fraction}, ema={cfg.ema}")
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
 
     manifest = dataset.load_readable(cfg.data, "train")
+    # decoded before the split is drawn or anything is written: a clip whose audio fails to decode is left out
+    # (named, in run.json's left_out) and is in no split, and a run refused here leaves no half-written folder
+    manifest, x_all = dataset.load_usable_audio(manifest, "train", cache_dir=out.parent / ".cache",
+                                                progress=cfg.progress)
     if len(manifest) < 5:
         raise ValueError(f"need at least 5 labelled clips, got {len(manifest)} from {', '.join(map(str, cfg.data))}")
     if cfg.all_data:
         assignment = ["train"] * len(manifest)
     else:
         assignment = splits.assign_by_source(manifest, cfg.seed, cfg.grouped)
-    splits.save(out / "split.csv", manifest, assignment)
-    (out / "normalisation.json").write_text(json.dumps(
-        {"names": list(DESCRIPTORS), "mins": MINS.tolist(), "maxs": MAXS.tolist()}, indent=2))
-
-    x_all = dataset.load_audio(manifest, cache_dir=out.parent / ".cache", progress=cfg.progress)
     y_all = dataset.targets(manifest)
     a = np.array(assignment)
     names = np.array([Path(r.source).name for r in manifest.records])
@@ -141,15 +139,20 @@ def train(cfg: TrainConfig) -> dict:
     x_va, y_va = dataset.validation_arrays(x_all[a == "validation"], y_all[a == "validation"], cfg.seed)
     if len(x_tr) == 0 or (len(x_va) == 0 and not cfg.all_data):
         raise ValueError(f"empty training or validation split ({len(x_tr)} / {len(x_va)} clips)")
+    if cfg.schedule_from is not None and not cfg.all_data:
+        raise ValueError("schedule_from replays a grouped run's learning rates in an --all-data refit only")
+    schedule = lr_schedule(Path(cfg.schedule_from)) if cfg.schedule_from is not None else None
+
+    out.mkdir(parents=True, exist_ok=True)
+    splits.save(out / "split.csv", manifest, assignment)
+    (out / "normalisation.json").write_text(json.dumps(
+        {"names": list(DESCRIPTORS), "mins": MINS.tolist(), "maxs": MAXS.tolist()}, indent=2))
 
     model = build(cfg.arch)
     model.compile(optimizer=keras.optimizers.Adam(cfg.lr, use_ema=cfg.ema > 0, ema_momentum=cfg.ema or 0.99),
                   loss="mae")
     monitor = "loss" if cfg.all_data else "val_loss"
-    if cfg.schedule_from is not None:
-        if not cfg.all_data:
-            raise ValueError("schedule_from replays a grouped run's learning rates in an --all-data refit only")
-        schedule = lr_schedule(Path(cfg.schedule_from))
+    if schedule is not None:
         lr_callback = keras.callbacks.LearningRateScheduler(lambda epoch, _: schedule[min(epoch, len(schedule) - 1)])
     else:
         lr_callback = keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,

@@ -27,3 +27,26 @@ def snare(rate: int = 44100, seconds: float = 0.5, seed: int = 0) -> np.ndarray:
     t = np.arange(int(rate * seconds)) / rate
     noise = np.random.default_rng(seed).standard_normal(t.size)
     return ((np.sin(2 * np.pi * 190 * t) * np.exp(-t / 0.06) + 0.6 * noise * np.exp(-t / 0.09)) * 0.5).astype(np.float32)
+
+
+def write_undecodable(folder) -> tuple:
+    """Two files whose headers read (soundfile.info gives their frames) but whose audio fails when decoded, as
+    broken downloads do: (a WAV of a real hit with its samples zeroed, as a preallocating downloader leaves it;
+    a FLAC of a real hit with 2,000 bytes mid-stream overwritten) -> their paths."""
+    from pathlib import Path
+
+    import soundfile as sf
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    silent, corrupt = folder / "zeroed.wav", folder / "corrupt.flac"
+    sf.write(silent, hat(16000, 0.5), 16000, subtype="PCM_16")
+    b = bytearray(silent.read_bytes())
+    b[44:] = bytes(len(b) - 44)  # the 44-byte header intact
+    silent.write_bytes(bytes(b))
+    sf.write(corrupt, hat(16000, 1.0, decay=0.3), 16000)
+    b = bytearray(corrupt.read_bytes())
+    b[len(b) // 2:len(b) // 2 + 2000] = b"\xff" * 2000
+    corrupt.write_bytes(bytes(b))
+    assert sf.info(silent).frames == 8000 and sf.info(corrupt).frames == 16000
+    return silent, corrupt

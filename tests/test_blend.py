@@ -226,3 +226,25 @@ def test_the_shipped_default_model_is_the_documented_blend_and_its_onnx_matches_
     x[::2, 400:] = 0.0  # every other clip an early estimate's window (25 ms)
     onnx_model = load_model(models / "default.onnx")
     assert check_parity(keras_model, onnx_model, x, real, onnx_path=models / "default.onnx").ok
+
+
+def test_blend_leaves_out_a_training_clip_that_fails_to_decode(tmp_path, capsys):
+    """A training clip of the run whose samples were zeroed since (header intact: only decoding finds it) is left
+    out of the fit and named; the blend goes on with the rest (it used to stop with exit 2)."""
+    import soundfile as sf
+
+    from encoder import splits
+    from encoder.train import TrainConfig, train
+
+    labels = write_tiny_dataset(tmp_path / "tiny", per_family=4)
+    train(TrainConfig(data=[str(labels)], arch="logmel_reg", out=tmp_path / "run", epochs=1, seed=0, batch_size=8,
+                      progress=False))
+    split = splits.load(tmp_path / "run" / "split.csv")
+    victim = sorted(p for p, s in split.items() if s == "train")[0]
+    frames = sf.info(victim).frames
+    sf.write(victim, np.zeros(frames), 16000, subtype="PCM_16")
+    assert main(["blend", str(tmp_path / "run"), "--data", str(labels), "--out", str(tmp_path / "b"),
+                 "--trees", "5", "--weight", "0.5", "--no-progress"]) == 0
+    assert f"drumtimbre blend: warning: 1 file(s) left out, unreadable:\n  {victim}: silent" in capsys.readouterr().err
+    n_train = sum(s == "train" for s in split.values())
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["blend"]["training_clips"] == 2 * (n_train - 1)

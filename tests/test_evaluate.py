@@ -192,3 +192,43 @@ def test_two_label_csvs_of_one_name_are_reported_apart(labelled, tmp_path, capsy
         assert report["by_source"][name]["mae"] == pytest.approx(OFFSET, abs=1e-4)
     out = capsys.readouterr().out
     assert "  x/labels.csv: 2 clips" in out and "  y/labels.csv: 4 clips" in out
+
+
+def test_a_clip_that_fails_to_decode_is_left_out_and_named_not_fatal(labelled, tmp_path, capsys):
+    """A labelled WAV whose samples are zeroed and a FLAC corrupted mid-stream: their headers read, so only
+    decoding finds them.  evaluate leaves each out, names it, and judges the rest against the median of the
+    clips it evaluated (it used to stop with exit 2: 'silent audio', 'cannot decode audio')."""
+    from drumtimbre.cli import main
+    from encoder.audio import AudioError
+    from encoder.dataset import load_audio
+    from tests.signals import write_undecodable
+
+    csv_path, model = labelled
+    rows = list(csv.reader(open(csv_path, newline="")))
+    silent, corrupt = write_undecodable(tmp_path / "broken")
+    more = tmp_path / "more.csv"
+    with open(more, "w", newline="") as f:
+        csv.writer(f).writerows(rows[:3] + [[str(silent), *rows[3][1:]]] + rows[3:] + [[str(corrupt), *rows[4][1:]]])
+    assert main(["evaluate", "--model", str(model), "--data", str(more), "--out", str(tmp_path / "e"),
+                 "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "drumtimbre evaluate: warning: 2 file(s) left out, unreadable:" in err
+    assert f"\n  {silent}: silent" in err and f"\n  {corrupt}: cannot decode audio" in err
+    report = json.loads((tmp_path / "e" / "report.json").read_text())
+    good = read_label_csv(csv_path)
+    assert report["clips"] == 6 and report["mae"] == pytest.approx(OFFSET, abs=1e-4)
+    np.testing.assert_allclose(report["median_baseline"]["median_points"], np.median(good.labels(), axis=0))
+    # the same through the audio cache: what failed is left out again, and named again
+    from encoder.dataset import load_usable_audio
+
+    m = read_label_csv(more)
+    for _ in range(2):
+        kept, x = load_usable_audio(m, "train", cache_dir=tmp_path / "cache", progress=False)
+        assert kept.paths() == good.paths() and x.shape == (6, 16000)
+        assert kept.excluded["unreadable audio"] == 2 and len(kept.left_out) == 2
+        np.testing.assert_array_equal(x, load_audio(good, progress=False))
+        assert f"\n  {corrupt}: cannot decode audio" in capsys.readouterr().err
+    assert len(list((tmp_path / "cache").glob("audio-*.npy"))) == 1
+    assert len(list((tmp_path / "cache").glob("audio-*.left_out.json"))) == 1
+    with pytest.raises(AudioError, match=f"{silent}: silent.*and 1 more"):  # load_audio takes every clip or none
+        load_audio(m, progress=False)

@@ -200,3 +200,38 @@ def test_ema_saves_the_averaged_weights(tiny, tmp_path):
     assert np.isfinite(grouped["best_val_mae"]) and distance(tmp_path / "grouped") < 0.4 * plain
     with pytest.raises(ValueError, match="ema=1.0"):
         train(TrainConfig(data=[str(tiny)], arch="pooled", out=tmp_path / "bad", epochs=1, ema=1.0))
+
+
+def test_a_clip_that_fails_to_decode_is_left_out_of_the_run_not_fatal(tmp_path, capsys):
+    """A labelled WAV whose samples are zeroed and a FLAC corrupted mid-stream (headers fine, so only decoding
+    finds them) are left out, named on stderr and in run.json, and in no split; the run goes on with the rest (it
+    used to stop with exit 2, leaving split.csv and normalisation.json behind).  A run refused once they are left
+    out writes nothing."""
+    from drumtimbre.cli import main
+    from tests.signals import write_undecodable
+
+    labels = write_tiny_dataset(tmp_path / "data", per_family=3)
+    silent, corrupt = write_undecodable(tmp_path / "data" / "broken")
+    rows = list(csv.reader(open(labels, newline="")))
+    with open(labels, "a", newline="") as f:
+        csv.writer(f).writerows([[str(silent), *rows[1][1:]], [str(corrupt), *rows[2][1:]]])
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(labels), "--arch", "pooled", "--epochs", "1", "--batch-size", "8",
+                 "--out", str(run), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "drumtimbre train: warning: 2 file(s) left out, unreadable:" in err
+    assert f"\n  {silent}: silent" in err and f"\n  {corrupt}: cannot decode audio" in err
+    info = json.loads((run / "run.json").read_text())
+    assert [s.split(": ")[0] for s in info["left_out"]] == [str(silent), str(corrupt)]
+    assert info["excluded"] == {"unreadable audio": 2} and sum(info["counts"].values()) == 9
+    assert "labels.csv 9 clips" in info["training_data"]
+    split = splits.load(run / "split.csv")
+    assert len(split) == 9 and str(silent) not in split and str(corrupt) not in split
+    few = tmp_path / "few.csv"  # 3 clips that decode and the 2 that do not: too few, refused before writing
+    with open(few, "w", newline="") as f:
+        csv.writer(f).writerows([rows[0], *[[str(labels.parent / r[0]), *r[1:]] for r in rows[1:4]],
+                                 [str(silent), *rows[1][1:]], [str(corrupt), *rows[2][1:]]])
+    assert main(["train", "--data", str(few), "--arch", "pooled", "--epochs", "1", "--out", str(tmp_path / "r2"),
+                 "--no-progress"]) == 2
+    assert "need at least 5 labelled clips, got 3" in capsys.readouterr().err
+    assert not (tmp_path / "r2").exists()
