@@ -41,11 +41,10 @@ class Clip:
     linear full scale."""
 
 
-def read(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode a file -> (float64 samples of shape (frames, channels), rate in Hz).
-
-    Any name the system allows is read, one that is not valid UTF-8 too (e.g. Latin-1 names from an old
-    archive): soundfile encodes a str name strictly, so such a name is given as its bytes."""
+def sf_name(path: str | Path) -> str | bytes:
+    """`path` as soundfile should be given it: any name the system allows, one that is not valid UTF-8 too (e.g.
+    Latin-1 names from an old archive): soundfile encodes a str name strictly, so such a name is given as its
+    bytes."""
     import os
     import sys
 
@@ -54,9 +53,14 @@ def read(path: str | Path) -> tuple[np.ndarray, int]:
         try:
             name.encode(sys.getfilesystemencoding())
         except UnicodeEncodeError:
-            name = os.fsencode(name)
+            return os.fsencode(name)
+    return name
+
+
+def read(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode a file -> (float64 samples of shape (frames, channels), rate in Hz); any name (`sf_name`)."""
     try:
-        data, rate = sf.read(name, dtype="float64", always_2d=True)
+        data, rate = sf.read(sf_name(path), dtype="float64", always_2d=True)
     except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError, TypeError)
         raise AudioError(path, f"cannot decode audio ({exc})") from exc
     return data, int(rate)

@@ -41,13 +41,15 @@ def drop_unreadable(manifest: Manifest) -> tuple[Manifest, list[str]]:
     "unreadable audio"; and the reasons, one per dropped record, each naming its file.  Only headers are read."""
     import soundfile as sf
 
+    from encoder.audio import sf_name
+
     keep, reasons = [], []
     for r in manifest.records:
         if not os.path.exists(r.path):
             keep.append(r)  # (load_audio names missing files)
             continue
         try:
-            frames = sf.info(r.path).frames
+            frames = sf.info(sf_name(r.path)).frames
         except Exception as exc:
             reasons.append(f"{r.path}: cannot decode audio ({str(exc).splitlines()[0] if str(exc) else exc!r})")
             continue

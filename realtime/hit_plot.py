@@ -90,7 +90,9 @@ def file_envelope(path: str | Path, mix: tuple[int, ...] | None = None, columns:
     (memory stays flat for a long file); NaN and inf drawn as silence."""
     import soundfile as sf
 
-    with sf.SoundFile(str(path)) as f:
+    from encoder.audio import sf_name
+
+    with sf.SoundFile(sf_name(path)) as f:
         rate, frames = f.samplerate, f.frames
         step = max(1, int(np.ceil(frames / columns)))
         lo, hi = [], []

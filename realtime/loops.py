@@ -34,7 +34,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from encoder.audio import dc_offset
+from encoder.audio import dc_offset, sf_name
 
 HYDROGEN_KITS = Path("/usr/share/hydrogen/data/drumkits")
 LMMS_DRUMS = Path("/usr/share/lmms/samples/drums")
@@ -209,7 +209,7 @@ def load_oneshot(path: str | Path, sample_rate: int, role: str) -> OneShot | Non
     (some Debian files do not, e.g. lmms kick04.ogg), is silent, rises slower than MAX_RISE_S or holds a second
     attack: a sound whose onset time is ill-defined."""
     try:
-        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+        data, rate = sf.read(sf_name(path), dtype="float64", always_2d=True)
     except Exception:
         return None
     x = _prepare(data, int(rate), sample_rate)

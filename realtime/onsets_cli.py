@@ -45,6 +45,8 @@ def stream_onsets(path, block_size: int, params, channels: tuple[int, ...] | Non
     import numpy as np
     import soundfile as sf
 
+    from encoder.audio import sf_name
+
     from realtime.input_notes import InputLevels, mix_down
     from realtime.onsets import OnsetDetector
 
@@ -52,7 +54,7 @@ def stream_onsets(path, block_size: int, params, channels: tuple[int, ...] | Non
     found = []
     failure = None
     read = 0
-    with sf.SoundFile(str(path)) as f:
+    with sf.SoundFile(sf_name(path)) as f:
         if f.frames == 0:
             raise EmptyAudio(str(path))
         if channels is not None and max(channels) >= f.channels:

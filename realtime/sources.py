@@ -204,12 +204,14 @@ class FileSource:
                  channels: tuple[int, ...] | None = None):
         import soundfile as sf
 
+        from encoder.audio import sf_name
+
         problem = audio_file_problem(path)
         if problem:
             raise SourceError(problem)
         self.path = Path(path)
         try:
-            info = sf.info(str(self.path))
+            info = sf.info(sf_name(self.path))
         except Exception as exc:
             raise SourceError(f"{self.path}: cannot decode audio ({exc})") from exc
         if info.frames == 0:
@@ -243,13 +245,15 @@ class FileSource:
     def _run(self, ring: BlockRing) -> None:
         import soundfile as sf
 
+        from encoder.audio import sf_name
+
         from realtime.thread_names import FILE_READER, name_this_thread
 
         name_this_thread(FILE_READER)
         try:
             t0 = time.perf_counter()
             done = 0
-            with sf.SoundFile(str(self.path)) as f:
+            with sf.SoundFile(sf_name(self.path)) as f:
                 for block in f.blocks(blocksize=self.block_size, dtype="float32", always_2d=True):
                     if self._stop.is_set():
                         break

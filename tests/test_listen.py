@@ -623,3 +623,29 @@ def test_analyze_scale_unit_writes_the_normalised_values(loop, model, tmp_path):
     assert points[:, 3:].max() > 1.5  # the default is AudioCommons points
     assert np.all((unit[:, 3:] >= 0) & (unit[:, 3:] <= 1))
     assert np.allclose(unit[:, 3:], normalise(points[:, 3:]), atol=2e-4)  # the same values, 0-1
+
+
+def test_a_file_name_that_is_not_utf8_is_heard(loop, model, tmp_path):
+    """A name that is not valid UTF-8 (legal on Linux): soundfile could not open it (it encodes a str strictly),
+    so onsets, analyze and listen --input said it could not be read."""
+    import os
+    import shutil
+
+    if os.name == "nt":
+        pytest.skip("file names are Unicode on Windows")
+    path, truth = loop
+    odd = tmp_path / os.fsdecode(b"caf\xe9.wav")
+    try:
+        shutil.copy(path, odd)
+    except OSError as exc:
+        pytest.skip(f"this file system refuses a name that is not UTF-8 ({exc})")
+    out = subprocess.run(DRUMTIMBRE + ["onsets", str(odd)], capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert np.allclose(np.loadtxt(out.stdout.decode().splitlines()), truth, atol=0.012)
+    out = subprocess.run(DRUMTIMBRE + ["analyze", str(odd), "-o", str(tmp_path / "h.csv"), "--model", str(model)],
+                         capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert len((tmp_path / "h.csv").read_text().splitlines()) == 1 + truth.size
+    out = subprocess.run(DRUMTIMBRE + ["listen", "--input", str(odd), "--model", str(model), "--no-display",
+                                       "--osc", "127.0.0.1:9"], capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
