@@ -431,8 +431,7 @@ class OnsetDetector:
         # Python lists, not arrays: _decide's usual path (no candidate peak) then makes no numpy call
         self._df: list[float] = []  # recent detection function values
         self._ok: list[bool] = []  # frame clear of non-finite stretches (the level is checked in _decide)
-        self._bad_from = -10 ** 12  # first / last+1 sample of the latest non-finite stretch (or zero padding)
-        self._bad_until = -10 ** 12
+        self._bad: list[list[int]] = []  # [first, last+1] sample of each recent non-finite stretch (or zero padding)
         self._bad_run = 0  # non-finite samples ending the last block (a run going on into the next)
         self._hold_max = max(1, int(round(HOLD_MAX_S * sr)))
         self._df_first = 0  # frame number of _df[0] (frame k ends at (k + 1) * hop)
@@ -475,7 +474,7 @@ class OnsetDetector:
         end = self._n
         self._started = True
         pad = self.n_win + (self.params.post_frames + 2) * self.hop
-        self._bad_from, self._bad_until = end, end + pad  # the padding is no signal
+        self._bad.append([end, end + pad])  # the padding is no signal
         self._append(self._filters.zeros(pad))
         self._frames()
         out = [o for o in self._decide() if o.sample < end]
@@ -493,9 +492,10 @@ class OnsetDetector:
             x, runs, self._bad_run = fill_nonfinite(x, float(self._filters.last_input), self._bad_run,
                                                     self._hold_max)
             for a, b in runs:  # the long runs, zeroed
-                if self._n + a - self._bad_until > self.n_win + (self._r + 1) * self.hop:
-                    self._bad_from = self._n + a  # a new stretch (else the previous one goes on)
-                self._bad_until = self._n + b
+                if not self._bad or self._n + a - self._bad[-1][1] > self.n_win + (self._r + 1) * self.hop:
+                    self._bad.append([self._n + a, self._n + b])  # a new stretch
+                else:
+                    self._bad[-1][1] = self._n + b  # the previous one goes on
         else:
             self._bad_run = 0
         return np.clip(x, -1e6, 1e6)
@@ -607,8 +607,11 @@ class OnsetDetector:
         flux = np.add.reduce(pos, axis=1) / n
         self._df += flux.tolist()
         # frames overlapping a non-finite stretch, and the reference frames after it, are no onset
-        if self._bad_until > first_end - self.n_win - r * self.hop:
-            self._ok += [not (end - self.n_win < self._bad_until + r * self.hop and end > self._bad_from)
+        reach = r * self.hop  # the reference frames after a stretch hold it too
+        while self._bad and self._bad[0][1] + reach <= first_end - self.n_win:  # no frame from here on touches it
+            self._bad.pop(0)
+        if self._bad:
+            self._ok += [not any(end - self.n_win < until + reach and end > first for first, until in self._bad)
                          for end in range(first_end, first_end + nf * self.hop, self.hop)]
         else:
             self._ok += [True] * nf
