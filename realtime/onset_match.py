@@ -87,7 +87,7 @@ def read_times(path: str | Path) -> np.ndarray:
     blank lines and # comments skipped), sorted; ValueError naming the file (and the line) otherwise: no such file,
     a folder, not text, a time that is not a finite number >= 0."""
     try:  # (as realtime.config.load_config reads its file)
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # (a byte-order mark, as Notepad writes one, is no text)
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
     except IsADirectoryError:

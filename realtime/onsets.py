@@ -168,7 +168,7 @@ class OnsetParams:
     max_latency_s: float = 0.012
     """Onsets are reported at most this long after their sample (bounds the backtracking), s."""
     envelope_s: float = 0.0005
-    """Resolution of the level envelope used for backtracking, s."""
+    """Resolution of the level envelope used for backtracking, s (at most 0.002)."""
     dc_cutoff_hz: float = 10.0
     low_cut_hz: float = 150.0
     """The frames of the detection function (only: level checks and backtracking keep the DC-blocked
@@ -200,6 +200,14 @@ class OnsetParams:
         return self.trees and self.post_frames >= 1
 
     def __post_init__(self):
+        import dataclasses
+        import math
+
+        for f in dataclasses.fields(self):  # (inf turns a rise check off: the hop after must hold inf x more)
+            value = getattr(self, f.name)
+            if not isinstance(value, bool) and not (math.isfinite(float(value)) or (
+                    f.name in ("energy_rise", "treble_rise") and float(value) == math.inf)):
+                raise ValueError(f"OnsetParams.{f.name} = {value!r}: must be a finite number")
         for name in ("window_s", "hop_s", "log_gamma", "median_window_s", "envelope_s", "dc_cutoff_hz",
                      "agc_floor_rise_s", "lift_release_s"):
             if not float(getattr(self, name)) > 0:
@@ -213,10 +221,14 @@ class OnsetParams:
         for name in ("min_bins", "n_bands", "ref_frames", "ref_frames_low"):
             if getattr(self, name) < 1:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be >= 1")
-        for name, most in (("window_s", 0.1), ("median_window_s", 10.0), ("envelope_s", 0.01), ("lookback_s", 0.1),
+        for name, most in (("window_s", 0.1), ("median_window_s", 10.0), ("envelope_s", 0.002), ("lookback_s", 0.1),
                            ("max_latency_s", 0.1), ("min_interval_s", 10.0)):
             if float(getattr(self, name)) > most:
                 raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be <= {most:g} s")
+        for name, most in (("max_hz", 1e6), ("n_bands", 1000), ("min_bins", 1000), ("ref_frames", 1000),
+                           ("ref_frames_low", 1000), ("top_bands", 1000), ("pre_frames", 1000), ("post_frames", 1000)):
+            if float(getattr(self, name)) > most:
+                raise ValueError(f"OnsetParams.{name} = {getattr(self, name)!r}: must be <= {most:g}")
         if self.accept_prob > 1:
             raise ValueError(f"OnsetParams.accept_prob = {self.accept_prob!r}: must be <= 1")
         if not self.max_hz > self.min_hz:

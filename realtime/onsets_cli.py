@@ -70,8 +70,11 @@ def stream_onsets(path, block_size: int, params, channels: tuple[int, ...] | Non
                     low, high = (float(mono.min()), float(mono.max())) if mono.size else (0.0, 0.0)
                     if math.isfinite(low) and math.isfinite(high):
                         levels.add_span(low, high)
-                    else:
-                        levels.nonfinite += int(np.count_nonzero(~np.isfinite(mono)))
+                    else:  # the span of the samples the detector hears: the finite ones (it repairs the rest)
+                        finite = mono[np.isfinite(mono)]
+                        levels.nonfinite += mono.size - finite.size
+                        if finite.size:
+                            levels.add_span(float(finite.min()), float(finite.max()))
                     found += det.process(mono)
                 read += data.shape[0]
             from realtime.cut_short import wav_cut_short
@@ -172,10 +175,10 @@ def _detect_and_report(args: argparse.Namespace, params, channels, truth, cleanu
                      f"{HOLD_MAX_S * 1000:g} ms bridged, a longer one taken as silence)")
     for note in notes:
         print(f"drumtimbre onsets: warning: {args.file}: {note}", file=sys.stderr)
-    return _report(args, times, failure, seconds, truth)
+    return _report(args, times, failure, seconds, truth, channels)
 
 
-def _report(args: argparse.Namespace, times, failure, seconds: float, truth) -> int:
+def _report(args: argparse.Namespace, times, failure, seconds: float, truth, channels=None) -> int:
     """Write the onsets; say how it ended; score and plot them when asked."""
     text = "".join(f"{t:.6f}\n" for t in times)
     if args.out is None:
@@ -206,7 +209,7 @@ def _report(args: argparse.Namespace, times, failure, seconds: float, truth) -> 
     if args.plot is not None:
         from realtime.hit_plot import PlotError, file_envelope, plot_onsets
         try:
-            plot_onsets(file_envelope(args.file), times, args.plot, truth,
+            plot_onsets(file_envelope(args.file, channels), times, args.plot, truth,
                         title=f"{args.file.name}: {times.size} onsets" + ("" if truth is None else
                                                                           f", {truth.size} true"))
         except PlotError as exc:

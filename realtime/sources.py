@@ -160,7 +160,7 @@ class BlockRing:
 
 def parse_channels(spec: str | list[int] | tuple[int, ...] | None) -> tuple[int, ...]:
     """'1' / '1,2' / [1, 2] (1-based input channel numbers) -> 0-based indices."""
-    if spec is None or spec == "":
+    if spec is None:
         return (0,)
     items = spec if isinstance(spec, (list, tuple)) else str(spec).replace(" ", "").split(",")
     if not items:

@@ -168,3 +168,25 @@ def test_onsets_plot_shows_detected_above_and_true_below(loop_and_model, tmp_pat
     assert lines(red[lower]) == 0 and lines(green[upper]) == 0
     assert lines(green[lower]) == found.size + 1  # every true onset, the one the audio lacks too
     assert "missed at: 3.900" in capsys.readouterr().err
+
+
+def test_the_onsets_plot_draws_the_channels_the_onsets_were_found_in(tmp_path, monkeypatch, capsys):
+    """`onsets --channels 1 --plot`: the waveform drawn is channel 1's, as heard (it drew the mix of all channels:
+    for an out-of-phase stereo file, a flat line under every onset)."""
+    import soundfile as sf
+
+    from drumtimbre.cli import main
+    from realtime import hit_plot
+    from tests.signals import kick
+
+    x = np.zeros(48000, np.float32)
+    x[4800:4800 + 9600] = kick(48000)[:9600]
+    wav = tmp_path / "inverted.wav"
+    sf.write(str(wav), np.stack([x, -x], axis=1), 48000, subtype="FLOAT")
+    drawn = []
+    real = hit_plot.file_envelope
+    monkeypatch.setattr(hit_plot, "file_envelope", lambda path, mix=None, **kw: drawn.append(real(path, mix, **kw))
+                        or drawn[-1])
+    assert main(["onsets", str(wav), "--channels", "1", "--plot", str(tmp_path / "o.png"), "-o",
+                 str(tmp_path / "o.txt")]) == 0
+    assert len(drawn) == 1 and np.max(drawn[0].hi) > 0.5, capsys.readouterr().err

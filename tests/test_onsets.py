@@ -1,6 +1,8 @@
 """The streaming drum onset detector on generated loops with known onsets, and `drumtimbre onsets`."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -413,6 +415,11 @@ def test_bad_parameters_are_named():
         OnsetParams(agc_cut_above_db=-1.0)
     with pytest.raises(ValueError, match="min_bins"):
         OnsetParams(min_bins=0)
+    for field, value, says in (("max_hz", float("inf"), "finite"), ("floor_dbfs", float("nan"), "finite"),
+                               ("threshold_ratio", float("inf"), "finite"), ("max_hz", 1e300, "<= 1e+06"),
+                               ("ref_frames", 10 ** 11, "<= 1000"), ("envelope_s", 0.01, "<= 0.002")):
+        with pytest.raises(ValueError, match=f"{field} = .*must be .*{re.escape(says)}"):  # (crashed, found nothing)
+            OnsetParams(**{field: value})
     with pytest.raises(ValueError, match="sample rate 100"):
         OnsetDetector(100)
     with pytest.raises(ValueError, match="block_size"):
@@ -564,6 +571,9 @@ def test_cli_scores_against_a_truth_file_and_names_misses_and_extras(tmp_path, c
     for where, says in ((tmp_path, "a folder, not a file of times"), (tmp_path / "gone.txt", "no such file")):
         assert main(["onsets", str(wav), "--truth", str(where)]) == 2
         assert f"{where}: {says}" in capsys.readouterr().err
+    truth.write_text("\ufeff0.300\n0.800\n1.300\n", encoding="utf-8")  # a byte-order mark, as Notepad writes
+    assert main(["onsets", str(wav), "--truth", str(truth)]) == 0
+    assert "3 of 3 true onsets found" in capsys.readouterr().err
     assert main(["onsets", str(wav), "--tolerance-ms", "10"]) == 2  # without --truth it would do nothing
     assert "--tolerance-ms 10: only with --truth" in capsys.readouterr().err
 
@@ -642,6 +652,8 @@ def test_cli_warns_of_channels_that_cancel_and_of_samples_beyond_full_scale(tmp_
     assert f_measure(np.loadtxt(out, ndmin=1), np.array(times), 0.005) == 1.0
     assert main(["onsets", str(inverted), "--channels", "3"]) == 1
     assert "input channel 3: the file has 2 channel(s)" in capsys.readouterr().err
+    assert main(["onsets", str(inverted), "--channels", ""]) == 2  # (it meant channel 1)
+    assert "input channel ''" in capsys.readouterr().err
     stereo = tmp_path / "stereo.wav"  # an ordinary stereo file: no warning
     sf.write(str(stereo), np.stack([mono, 0.5 * mono], axis=1), RATE, subtype="FLOAT")
     assert main(["onsets", str(stereo), "-o", str(out)]) == 0
@@ -651,6 +663,12 @@ def test_cli_warns_of_channels_that_cancel_and_of_samples_beyond_full_scale(tmp_
     assert main(["onsets", str(loud), "-o", str(out)]) == 0
     assert "int_scale.wav: peak 3.28e+04 x full scale" in capsys.readouterr().err
     assert f_measure(np.loadtxt(out, ndmin=1), np.array(times), 0.005) == 1.0
+    holey = mono / np.max(np.abs(mono)) * 32767
+    holey[::50] = np.nan  # the same with NaN samples in every block: its levels were not read at all
+    sf.write(str(loud), holey, RATE, subtype="FLOAT")
+    assert main(["onsets", str(loud), "-o", str(out), "-b", "16384"]) == 0
+    err = capsys.readouterr().err
+    assert "int_scale.wav: peak 3.28e+04 x full scale" in err and "no sound" not in err, err
 
 
 def test_a_wav_cut_short_is_an_error_after_its_onsets(tmp_path, capsys):
