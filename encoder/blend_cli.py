@@ -42,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--learning-rate", type=float, default=DEFAULT_LEARNING_RATE,
                    help=f"the trees' learning rate (shrinkage), default {DEFAULT_LEARNING_RATE}")
     p.add_argument("--seed", type=int, default=0, help="seed of the trees and of the truncated copies")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a RUN_DIR that already holds a run (its files are replaced)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -60,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"{args.run}: run folder has no {name}")
     if args.out.resolve() == args.run.resolve():
         return fail("--out must be a new folder, not the run itself")
+    from encoder.out_path import run_folder_problem
+
+    problem = run_folder_problem(args.out, args.overwrite)
+    if problem:
+        return fail(problem)
     try:
         result = blend_run(args.run, args.data, args.out, weight, args.seed, progress=not args.no_progress,
                            max_trees=args.trees, learning_rate=args.learning_rate,

@@ -26,3 +26,26 @@ def check_writable(path: str | Path) -> None:
             os.remove(path)
         except OSError:
             pass
+
+
+RUN_FILES = ("run.json", "model.keras", "split.csv")
+"""What makes a folder a run (split.csv: also a run cut short)."""
+
+
+def folder_problem(out: str | Path) -> str | None:
+    """Why `out` cannot be an output folder (a file of that name), or None."""
+    out = Path(out)
+    return f"{out} is a file, not a folder" if out.exists() and not out.is_dir() else None
+
+
+def run_folder_problem(out: str | Path, overwrite: bool = False) -> str | None:
+    """Why a new run cannot be written into folder `out`, or None: a file of that name, or a folder already holding a
+    run (without `overwrite`: a typo in --out must not destroy a long run)."""
+    problem = folder_problem(out)
+    if problem:
+        return problem
+    held = [n for n in RUN_FILES if (Path(out) / n).exists()]
+    if held and not overwrite:
+        return (f"{out} already holds a run ({', '.join(held)}); choose another --out, or pass --overwrite to "
+                "replace it")
+    return None

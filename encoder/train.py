@@ -55,10 +55,13 @@ class TrainConfig:
 
 def summarise_sources(manifest: Manifest, assignment: list[str]) -> str:
     """A short human summary: 'synth.csv 2400 (1536/384/480), debian.csv 928 (...)' as train/val/test."""
+    from encoder.manifest import source_names
+
     parts = []
+    names = source_names([r.source for r in manifest.records])
     by_source: dict[str, Counter] = {}
     for r, s in zip(manifest.records, assignment):
-        by_source.setdefault(Path(r.source).name, Counter())[s] += 1
+        by_source.setdefault(names[r.source], Counter())[s] += 1
     for name, c in by_source.items():
         parts.append(f"{name} {sum(c.values())} clips ({c['train']}/{c['validation']}/{c['test']} train/val/test)")
     return "; ".join(parts)

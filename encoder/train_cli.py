@@ -57,11 +57,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"drumtimbre train: --oversample takes SOURCE=N items, got {' '.join(args.oversample)}", file=sys.stderr)
         return 2
 
-    # (split.csv: also a run cut short)
-    held = [n for n in ("run.json", "model.keras", "split.csv") if (args.out / n).exists()]
-    if held and not args.overwrite:  # a typo in --out must not destroy a long run
-        print(f"drumtimbre train: {args.out} already holds a run ({', '.join(held)}); choose another --out, or "
-              "pass --overwrite to replace it", file=sys.stderr)
+    from encoder.out_path import run_folder_problem
+
+    problem = run_folder_problem(args.out, args.overwrite)
+    if problem:
+        print(f"drumtimbre train: {problem}", file=sys.stderr)
         return 2
     existed = args.out.exists()
     cfg = TrainConfig(data=args.data, arch=args.arch, out=args.out, epochs=args.epochs, seed=args.seed,

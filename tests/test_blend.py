@@ -196,6 +196,15 @@ def test_blend_cli_writes_a_run_that_exports(tmp_path, capsys):
     info = json.loads((tmp_path / "s" / "run.json").read_text())
     assert info["blend"]["short"]["cut_ms"] == [5.0, 25.0] and "8 ms" in info["blend"]["validation_mae"]
     assert "short windows (<= 24 ms)" in capsys.readouterr().out
+    # --out naming a folder that holds a run (here the first blend): refused, its model kept, unless --overwrite
+    kept = (tmp_path / "b" / "model.keras").read_bytes()
+    again = ["blend", str(tmp_path / "run"), "--data", str(labels), "--out", str(tmp_path / "b"), "--trees", "5",
+             "--short-trees", "0", "--no-progress"]
+    assert main(again) == 1
+    assert f"{tmp_path / 'b'} already holds a run" in capsys.readouterr().err
+    assert (tmp_path / "b" / "model.keras").read_bytes() == kept
+    assert main(again + ["--overwrite"]) == 0
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["blend"]["weight"] != 0.5
 
 
 def test_blend_cli_refuses_bad_input(tmp_path, capsys):

@@ -145,6 +145,10 @@ def test_bad_inputs_are_named(labelled, tmp_path, capsys):
     assert main(["evaluate", "--model", str(not_zip), "--data", str(csv_path)]) == 2
     err = capsys.readouterr().err
     assert "model.keras: not a Keras model file" in err and "Traceback" not in err
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["evaluate", "--model", str(bogus), "--data", str(csv_path), "--out", str(afile)]) == 2
+    assert f"--out {afile} is a file, not a folder" in capsys.readouterr().err
 
 
 def test_an_unreadable_clip_is_left_out_and_named_not_fatal(labelled, tmp_path, capsys):

@@ -99,6 +99,15 @@ def test_grouped_split_keeps_kits_whole(tiny):
     assert len(by_group) == 6
 
 
+def test_the_training_data_summary_tells_two_sources_of_one_name_apart():
+    from encoder.manifest import Manifest, Record
+    from encoder.train import summarise_sources
+
+    recs = [Record(f"{d}/k/{i}.wav", [50.0] * 7, "k", f"{d}/labels.csv") for d in ("x", "y") for i in range(2)]
+    text = summarise_sources(Manifest(recs), ["train", "test", "train", "validation"])
+    assert text == "x/labels.csv 2 clips (1/0/1 train/val/test); y/labels.csv 2 clips (1/1/0 train/val/test)", text
+
+
 def test_training_batches_truncate_some_windows_and_keep_labels():
     rng = np.random.default_rng(0)
     x = rng.uniform(0.1, 1.0, (64, WINDOW_SAMPLES)).astype(np.float32)  # never zero
@@ -148,6 +157,11 @@ def test_all_data_refit_trains_on_every_clip_for_the_given_epochs(tiny, tmp_path
     assert (out / "model.keras").read_bytes() == model_bytes
     assert main(again + ["--overwrite"]) == 0
     assert json.loads((out / "run.json").read_text())["epochs_run"] == 1
+    afile = tmp_path / "afile"  # --out naming a file: refused at once (a traceback after decoding every clip)
+    afile.write_text("x")
+    assert main(["train", "--data", str(tiny), "--out", str(afile)]) == 2
+    err = capsys.readouterr().err
+    assert f"{afile} is a file, not a folder" in err and "Traceback" not in err
     # a run refused before it wrote anything leaves no empty folder
     assert main(["train", "--data", str(tmp_path / "none.csv"), "--out", str(tmp_path / "never")]) == 2
     assert not (tmp_path / "never").exists()
