@@ -1,5 +1,6 @@
 """Label-true augmentation: the transforms do what they say, variants follow their kit's split."""
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,3 +118,62 @@ def test_augment_kits_writes_variants_with_their_kit_as_group(tmp_path):
 def test_variant_of_silence_is_refused():
     with pytest.raises(ValueError, match="silent"):
         augment.make_variant(np.zeros(1000, np.float32), np.random.default_rng(0), [])
+
+
+def _fake_labels(monkeypatch):
+    """label_one without the slow labeller: labels derived from the file's bytes."""
+    import hashlib
+
+    from encoder import label_run
+
+    def fake(path):
+        h = hashlib.sha256(open(path, "rb").read()).digest()
+        return path, tuple(float(b) for b in h[:7]), ""
+
+    monkeypatch.setattr(label_run, "label_one", fake)
+
+
+def test_a_rebuild_keeps_groups_writes_the_same_variants_however_out_is_spelled_and_drops_rows_without_audio(
+        tmp_path, monkeypatch):
+    """build-data's kit labelling (recipe._label_kits), a review's finds: a rebuild with fewer variants dropped the
+    `group` of the rows it kept (label_to_csv keeps label columns only), so variants of test kits fell into train;
+    variants of kits under the data folder were named and seeded by the folder as spelled (--out data, ./data and
+    an absolute path wrote different audio, relabelled); and rows whose audio a smaller build did not write stayed,
+    so train refused the CSV."""
+    from encoder.recipe import _label_kits, augmented_path
+
+    _fake_labels(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    kit = tmp_path / "data" / "audio" / "soundfonts" / "Font" / "Kit"
+    kit.mkdir(parents=True)
+    files = []
+    for name, x in (("kick", signals.kick()), ("hat", signals.hat()), ("snare", signals.snare())):
+        files.append(kit / f"{name}.wav")
+        sf.write(files[-1], x, 44100)
+    groups = {f: "soundfont/Font/Kit" for f in files}
+    csv_path = tmp_path / "data" / "labels" / "extra.csv"
+    rel = [f.relative_to(tmp_path) for f in files]
+    _label_kits(tmp_path / "data", csv_path, files, 2, 1, False, groups=groups)
+    aug = csv_path.with_name("extra_aug.csv")
+    first = {r["path"]: r for r in csv.DictReader(open(aug))}
+    assert len(first) == 6 and {r["group"] for r in first.values()} == {"soundfont/Font/Kit"}
+    # the same build, the data folder spelled relatively: the same variants, byte for byte, and the same rows
+    audio = {p: open(csv_path.parent / p, "rb").read() for p in first}
+    assert augmented_path(tmp_path / "data", files[0], 0) == augmented_path(Path("data"), rel[0], 0).absolute()
+    for p in first:
+        (csv_path.parent / p).unlink()
+    _label_kits(Path("data"), Path("data/labels/extra.csv"), rel, 2, 1, False,
+                groups={f: "soundfont/Font/Kit" for f in rel})
+    assert {p: open(csv_path.parent / p, "rb").read() for p in first} == audio
+    assert {r["path"]: r for r in csv.DictReader(open(aug))} == first
+    # fewer variants: the rows of those still on disk keep their group
+    _label_kits(tmp_path / "data", csv_path, files, 1, 1, False, groups=groups)
+    rows = list(csv.DictReader(open(aug)))
+    assert len(rows) == 6 and all(r["group"] == "soundfont/Font/Kit" for r in rows)
+    # ... and the rows whose audio is gone (a smaller build on a fresh checkout) are dropped, with their hashes
+    for p in [p for p in first if "_v1." in p]:
+        (csv_path.parent / p).unlink()
+    _label_kits(tmp_path / "data", csv_path, files, 1, 1, False, groups=groups)
+    rows = list(csv.DictReader(open(aug)))
+    assert len(rows) == 3 and all("_v0." in r["path"] and r["group"] for r in rows)
+    assert len(open(str(aug) + ".sha256").read().splitlines()) == 3
