@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         manifest = dataset.load_readable(args.data, "evaluate")
+        left_out = list(manifest.left_out)
         baseline_source = "median of the evaluated clips' labels"
         baseline = manifest.labels()
         split_name = "all"
@@ -63,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     report, pred = evaluate(predict, manifest, x, baseline, baseline_source)
     report.update({"model": str(args.model), "data": [str(d) for d in args.data], "split": split_name,
-                   "run": str(args.run) if args.run else None})
+                   "run": str(args.run) if args.run else None,
+                   "left_out": left_out + [r for r in manifest.left_out if r not in left_out]})
     write_report(report, pred, normalise(manifest.labels()), out, f"{args.model.name} on {split_name}")
     print(f"{report['clips']} clips ({split_name}): MAE {report['mae']:.4f} normalised "
           f"({report['mae_points']:.2f} points); median baseline {report['median_baseline']['mae']:.4f}")

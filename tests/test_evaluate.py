@@ -221,6 +221,7 @@ def test_a_clip_that_fails_to_decode_is_left_out_and_named_not_fatal(labelled, t
     report = json.loads((tmp_path / "e" / "report.json").read_text())
     good = read_label_csv(csv_path)
     assert report["clips"] == 6 and report["mae"] == pytest.approx(OFFSET, abs=1e-4)
+    assert len(report["left_out"]) == 2 and any(str(silent) in r for r in report["left_out"])  # also in the report
     np.testing.assert_allclose(report["median_baseline"]["median_points"], np.median(good.labels(), axis=0))
     # the same through the audio cache: what failed is left out again, and named again
     from encoder.dataset import load_usable_audio
