@@ -256,4 +256,6 @@ def test_blend_leaves_out_a_training_clip_that_fails_to_decode(tmp_path, capsys)
                  "--trees", "5", "--weight", "0.5", "--no-progress"]) == 0
     assert f"drumtimbre blend: warning: 1 file(s) left out, unreadable:\n  {victim}: silent" in capsys.readouterr().err
     n_train = sum(s == "train" for s in split.values())
-    assert json.loads((tmp_path / "b" / "run.json").read_text())["blend"]["training_clips"] == 2 * (n_train - 1)
+    info = json.loads((tmp_path / "b" / "run.json").read_text())["blend"]
+    assert info["training_clips"] == 2 * (n_train - 1)
+    assert len(info["left_out"]) == 1 and info["left_out"][0].startswith(f"{victim}: silent")
