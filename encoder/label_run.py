@@ -96,15 +96,16 @@ def _row(path: str, values: tuple[float, ...] | None, error: str) -> list[str]:
     return [path, *cells, error]
 
 
-def read_done(out: Path) -> tuple[list[list[str]], list[str | None]]:
-    """Rows already labelled in `out`, in file order, and the content hash of each.  Error rows and a row
-    cut short by an interruption are dropped (they are labelled again).  A labelled row the sidecar has no
-    hash for (the sidecar lost or cut short) is kept: its file is hashed now, or, where it no longer exists,
-    the row is kept without a hash (None)."""
+def read_done(out: Path) -> tuple[list[list[str]], list[str | None], list[str]]:
+    """Rows already labelled in `out`, in file order, the content hash of each, and the CSV's columns beyond
+    LABEL_COLUMNS (e.g. build-data's `group`), whose values end each row.  Error rows and a row cut short by an
+    interruption are dropped (they are labelled again).  A labelled row the sidecar has no hash for (the
+    sidecar lost or cut short) is kept: its file is hashed now, or, where it no longer exists, the row is kept
+    without a hash (None)."""
     rows: list[list[str]] = []
     digests: list[str | None] = []
     if not out.exists():
-        return rows, digests
+        return rows, digests, []
     by_path: dict[str, str] = {}
     sidecar = hash_path(out)
     if sidecar.exists():
@@ -113,13 +114,15 @@ def read_done(out: Path) -> tuple[list[list[str]], list[str | None]]:
             if len(digest) == 64 and p:
                 by_path[p] = digest
     with open(out, newline="", errors="surrogateescape") as f:
-        for row in csv.DictReader(f):
+        reader = csv.DictReader(f)
+        extras = [c for c in reader.fieldnames or () if c and c not in LABEL_COLUMNS]
+        for row in reader:
             labels = parse_labels(row)
             if labels is None or (row.get("error") or "").strip() or not row.get("path"):
                 continue
-            rows.append(_row(row["path"], labels, ""))
+            rows.append(_row(row["path"], labels, "") + [row.get(c) or "" for c in extras])
             digests.append(by_path.get(row["path"]) or _hash_if_there(resolve_path(row["path"], out.parent)))
-    return rows, digests
+    return rows, digests, extras
 
 
 def _hash_if_there(path: str) -> str | None:
@@ -132,14 +135,16 @@ def _hash_if_there(path: str) -> str | None:
 class _Writer:
     """Appends rows to the CSV and hashes to its sidecar, flushing each."""
 
-    def __init__(self, out: Path, keep: list[list[str]], keep_digests: list[str | None]):
+    def __init__(self, out: Path, keep: list[list[str]], keep_digests: list[str | None], extras: list[str] = ()):
         """Start `out` afresh with the rows `keep` (and their hashes, in the same order: one sidecar line
-        per row that has a hash, so a rerun over the same files rewrites both files unchanged)."""
+        per row that has a hash, so a rerun over the same files rewrites both files unchanged); `extras`: the
+        columns after LABEL_COLUMNS whose values end each kept row (new rows leave them empty)."""
         out.parent.mkdir(parents=True, exist_ok=True)
+        self._blank = [""] * len(extras)
         tmp = out.with_name(out.name + ".tmp")
         with open(tmp, "w", newline="", errors="surrogateescape") as f:
             w = csv.writer(f)
-            w.writerow(LABEL_COLUMNS)
+            w.writerow(list(LABEL_COLUMNS) + list(extras))
             w.writerows(keep)
         tmp_h = hash_path(tmp)
         tmp_h.write_text("".join(f"{h}  {r[0]}\n" for r, h in zip(keep, keep_digests) if h),
@@ -151,7 +156,7 @@ class _Writer:
         self._hash_file = open(hash_path(out), "a", errors="surrogateescape")
 
     def write(self, path: str, values: tuple[float, ...] | None, error: str, digest: str | None) -> None:
-        self._csv.writerow(_row(path, values, error))
+        self._csv.writerow(_row(path, values, error) + self._blank)
         self._csv_file.flush()
         if values is not None and digest:
             self._hash_file.write(f"{digest}  {path}\n")
@@ -163,22 +168,25 @@ class _Writer:
 
 
 def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = False,
-                 progress: bool = True) -> LabelSummary:
+                 progress: bool = True, prune: bool = False) -> LabelSummary:
     """Label audio files into `out` (CSV) with `workers` processes.
 
     With `resume`, files whose content hash is already labelled in `out` are
     not labelled again (a file with the same content under a new path gets a
     row copied from the old one, or, where the old one's file is gone, that
-    row under the new path); rows with errors are retried.  A file (by
-    its resolved path) gets one row however it is spelled, under the name its
-    row already has.  Without it, `out` is started afresh.
+    row under the new path); rows with errors are retried; columns beyond
+    LABEL_COLUMNS (build-data's `group`) are kept.  A file (by its resolved
+    path) gets one row however it is spelled, under the name its row already
+    has.  `prune` (build-data): kept rows of files neither in `paths` nor on
+    disk are dropped (a smaller build's: train would refuse them).  Without
+    `resume`, `out` is started afresh.
     """
     from tqdm import tqdm
 
     out = Path(out)
     start = time.perf_counter()
     summary = LabelSummary(out=out, total=len(paths))
-    keep, keep_digests = read_done(out) if resume else ([], [])
+    keep, keep_digests, extras = read_done(out) if resume else ([], [], [])
     # one file, one row, one name: a file given under another spelling than its row's (relative or absolute,
     # through a symlink) keeps the row's name, a file given twice is labelled once, and a second row of one
     # file (as older versions wrote for such a spelling) is dropped
@@ -244,9 +252,12 @@ def label_to_csv(paths: list[Path], out: Path, workers: int = 1, resume: bool = 
         todo.append((p, digest))
     # the other rows of moved content whose files are gone are stale (a row per file that is still there)
     stale = {i for h in moved for i in gone[h]}
+    if prune:
+        stale |= {i for i, r in enumerate(keep)
+                  if r[0] not in now and not os.path.exists(resolve_path(r[0], out.parent))}
     keep = [r for i, r in enumerate(keep) if i not in stale]
     keep_digests = [h for i, h in enumerate(keep_digests) if i not in stale]
-    writer = _Writer(out, keep, keep_digests)
+    writer = _Writer(out, keep, keep_digests, extras)
     for p, cells, digest in extra_rows:
         writer.write(p, tuple(float(c) for c in cells), "", digest)
     digests = dict(todo)

@@ -205,45 +205,6 @@ def augment_kits(out: Path, files: list[Path], variants: int = AUGMENT_VARIANTS,
     return groups
 
 
-def groups_in(csv_path: Path) -> dict[str, str]:
-    """A label CSV's `group` column: stored path -> group ({} without the CSV or the column)."""
-    if not csv_path.is_file():
-        return {}
-    with open(csv_path, newline="", errors="surrogateescape") as f:
-        return {r["path"]: r["group"] for r in csv.DictReader(f) if r.get("group")}
-
-
-def keep_only(csv_path: Path, wanted: set[str]) -> int:
-    """Drop the rows of a label CSV (and their `.sha256` lines) whose file is neither in `wanted` (stored paths)
-    nor on disk: a build with a smaller --synth or --augment than the CSV's, whose audio it did not write (train
-    would refuse the CSV for them); rows whose audio is there stay.  -> rows dropped."""
-    from encoder.label_run import hash_path
-    from encoder.manifest import resolve_path
-
-    if not csv_path.is_file():
-        return 0
-    with open(csv_path, newline="", errors="surrogateescape") as f:
-        reader = csv.DictReader(f)
-        columns, rows = reader.fieldnames, list(reader)
-    keep = [r for r in rows if r["path"] in wanted or os.path.exists(resolve_path(r["path"], csv_path.parent))]
-    if len(keep) == len(rows):
-        return 0
-    kept = {r["path"] for r in keep}
-    sidecar = hash_path(csv_path)
-    lines = sidecar.read_text(errors="surrogateescape").splitlines() if sidecar.is_file() else []
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    with open(tmp, "w", newline="", errors="surrogateescape") as f:
-        w = csv.DictWriter(f, columns)
-        w.writeheader()
-        w.writerows(keep)
-    tmp_h = sidecar.with_name(sidecar.name + ".tmp")
-    tmp_h.write_text("".join(f"{line}\n" for line in lines if line.partition("  ")[2] in kept),
-                     errors="surrogateescape")
-    os.replace(tmp_h, sidecar)
-    os.replace(tmp, csv_path)
-    return len(rows) - len(keep)
-
-
 def attach_groups(csv_path: Path, groups: dict[str, str]) -> None:
     """Add (or refresh) a `group` column in a label CSV: stored path -> group."""
     with open(csv_path, newline="", errors="surrogateescape") as f:
@@ -267,19 +228,15 @@ def _label_kits(out: Path, csv_path: Path, files: list[Path], augment: int, work
     variants of each into `<csv stem>_aug.csv` -> (variants, that CSV, or None without variants)."""
     from encoder.label_run import label_to_csv, stored_path
 
-    had = groups_in(csv_path)  # (label_to_csv keeps the label columns only: the groups of rows kept come back)
-    label_to_csv(files, csv_path, workers=workers, resume=True, progress=progress)
-    keep_only(csv_path, {stored_path(f, csv_path) for f in files})
-    if groups or had:
-        attach_groups(csv_path, {**had, **{stored_path(f, csv_path): g for f, g in (groups or {}).items()}})
+    label_to_csv(files, csv_path, workers=workers, resume=True, progress=progress, prune=True)
+    if groups:
+        attach_groups(csv_path, {stored_path(f, csv_path): g for f, g in groups.items()})
     if augment <= 0:
         return 0, None
     variants = augment_kits(out, files, augment, progress, groups_of=groups)
     aug_csv = csv_path.with_name(csv_path.stem + "_aug.csv")
-    had = groups_in(aug_csv)
-    label_to_csv(sorted(variants), aug_csv, workers=workers, resume=True, progress=progress)
-    keep_only(aug_csv, {stored_path(f, aug_csv) for f in variants})
-    attach_groups(aug_csv, {**had, **{stored_path(f, aug_csv): g for f, g in variants.items()}})
+    label_to_csv(sorted(variants), aug_csv, workers=workers, resume=True, progress=progress, prune=True)
+    attach_groups(aug_csv, {stored_path(f, aug_csv): g for f, g in variants.items()})
     return len(variants), aug_csv
 
 
@@ -294,11 +251,8 @@ def build(out: Path = Path("data"), n_synth: int = 2400, workers: int = 1, debia
 
     out = Path(out)
     labels = out / "labels"
-    from encoder.label_run import stored_path
-
     synth_files = render_synth(out, n_synth, progress)
-    label_to_csv(synth_files, labels / "synth.csv", workers=workers, resume=True, progress=progress)
-    keep_only(labels / "synth.csv", {stored_path(f, labels / "synth.csv") for f in synth_files})
+    label_to_csv(synth_files, labels / "synth.csv", workers=workers, resume=True, progress=progress, prune=True)
     deb = debian_kit_files() if debian else []
     summary = BuildSummary(len(synth_files), len(deb), labels / "synth.csv", labels / "debian.csv" if deb else None)
     if deb:

@@ -397,3 +397,18 @@ def test_resume_after_moving_files_moves_their_rows(tmp_path, fake_labeller):
     lost.parent.rmdir()
     m = read_label_csv(out)
     assert [p for p in m.paths() if not Path(p).is_file()] == [str(lost)]
+
+
+def test_resume_keeps_the_columns_a_csv_has_beyond_the_labels(tmp_path, fake_labeller):
+    """A `group` column (README: label CSVs may name each file's kit) used to vanish on --resume, which rewrote
+    the label columns only: build-data's rebuilds lost their variants' groups that way.  Kept rows keep their
+    values; new rows leave them empty."""
+    a, b = make_kit(tmp_path / "kit", 2)
+    out = tmp_path / "labels.csv"
+    label([a], out, resume=False)
+    text = out.read_text().splitlines()
+    out.write_text("\n".join([text[0] + ",group"] + [line + ",kit one" for line in text[1:]]) + "\n")
+    label([a, b], out)
+    rows = read_rows(out)
+    assert [(r["path"], r["group"]) for r in rows] == [(str(a), "kit one"), (str(b), "")]
+    assert fake_labeller == [str(a), str(b)]
