@@ -144,11 +144,7 @@ def blend_run(run: Path, data: list[str], out: Path, weight: float | Anchors = D
     validation, xv = part["validation"], None
     if len(validation):
         validation, xv = dataset.load_usable_audio(validation, "blend", cache_dir=cache, progress=progress)
-    left_out = list(manifest.left_out)  # files unreadable, then clips of the run's split that failed to decode
-    for reason in train_part.left_out + (validation.left_out if len(part["validation"]) else []):
-        if reason not in left_out:
-            left_out.append(reason)
-    info["left_out"] = left_out
+    info["left_out"] = dataset.left_out_of(manifest, train_part, validation)  # unreadable, then failed to decode
     if len(validation):
         from encoder import trees
 

@@ -86,6 +86,12 @@ def load_readable(sources, command: str) -> Manifest:
     return manifest
 
 
+def left_out_of(*manifests: Manifest) -> list[str]:
+    """Every file the manifests left out, each once, in order (a manifest and the splits cut from it: a split keeps
+    no `left_out` of its own but what decoding its clips added)."""
+    return list(dict.fromkeys(r for m in manifests for r in m.left_out))
+
+
 SHOW_LEFT_OUT = 50
 """Files left out that warn_left_out names on stderr, at most."""
 

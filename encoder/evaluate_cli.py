@@ -32,12 +32,12 @@ def run(args: argparse.Namespace) -> int:
     from encoder.out_path import folder_problem
 
     out = args.out or (args.run or Path(".")) / f"evaluation-{args.model.stem}"
-    if folder_problem(out):  # (before the work)
-        print(f"drumtimbre evaluate: --out {folder_problem(out)}", file=sys.stderr)
+    problem = folder_problem(out)
+    if problem:  # (before the work)
+        print(f"drumtimbre evaluate: --out {problem}", file=sys.stderr)
         return 2
     try:
-        manifest = dataset.load_readable(args.data, "evaluate")
-        left_out = list(manifest.left_out)
+        manifest = readable = dataset.load_readable(args.data, "evaluate")
         baseline_source = "median of the evaluated clips' labels"
         baseline = manifest.labels()
         split_name = "all"
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     report, pred = evaluate(predict, manifest, x, baseline, baseline_source)
     report.update({"model": str(args.model), "data": [str(d) for d in args.data], "split": split_name,
                    "run": str(args.run) if args.run else None,
-                   "left_out": left_out + [r for r in manifest.left_out if r not in left_out]})
+                   "left_out": dataset.left_out_of(readable, manifest)})
     write_report(report, pred, normalise(manifest.labels()), out, f"{args.model.name} on {split_name}")
     print(f"{report['clips']} clips ({split_name}): MAE {report['mae']:.4f} normalised "
           f"({report['mae_points']:.2f} points); median baseline {report['median_baseline']['mae']:.4f}")

@@ -203,17 +203,18 @@ def check_windows(settings: dict[str, Any], args: argparse.Namespace, config: di
                   config_path: str | None) -> None:
     """ValueError naming where each value came from (the command line, the config file, the default) when the
     early window is longer than the window, or the window no longer than its pre-roll (each in range alone)."""
+    from realtime.windows import window_conflict
 
     def told(name: str, unit: str) -> str:
         where = ("on the command line" if getattr(args, name, None) is not None
                  else f"in {config_path}" if name in config else "by default")
         return f"{name} {settings[name]:g} {unit} ({where})"
 
-    window_ms = 1000.0 * float(settings["window"])
-    if float(settings["early_ms"]) > window_ms:
+    conflict = window_conflict(float(settings["window"]), float(settings["early_ms"]), float(settings["preroll_ms"]))
+    if conflict == "early_ms":
         raise ValueError(f"{told('early_ms', 'ms')} is longer than the {told('window', 's')}: the early estimate "
                          "sees part of the window; shorten early_ms or lengthen the window")
-    if window_ms - float(settings["preroll_ms"]) < 1000.0 / 16000:
+    if conflict == "preroll_ms":
         raise ValueError(f"{told('window', 's')} is no longer than the {told('preroll_ms', 'ms')}: the window "
                          "would end before the onset and hold none of the hit")
 

@@ -172,6 +172,7 @@ DC_START_S = 0.01
 DC_CHUNK = 4096
 """Samples per step of the DC average's closed form (r^-k stays under 1.6 at 48 kHz: float32 will do)."""
 
+
 def start_level(x: np.ndarray) -> float:
     """Where the DC estimate starts, from the stream's first samples `x`: their mean when they are steady (they
     span at most 5 % of it, plus 1e-4 of full scale: an offset the stream starts on, so it is no step), else 0 (a
@@ -179,6 +180,12 @@ def start_level(x: np.ndarray) -> float:
     low, high = float(np.min(x)), float(np.max(x))
     mean = float(np.mean(x, dtype=np.float64))
     return mean if high - low <= 0.05 * abs(mean) + 1e-4 else 0.0
+
+
+def block_parts(parts: tuple[tuple[int, float], ...], frames: int, t_arrival: float) -> tuple[tuple[int, float], ...]:
+    """A call's input blocks, ((frames, arrival), ...): `parts` when they are several and add up to the call's
+    `frames`, else the call as one block arriving at `t_arrival`."""
+    return parts if len(parts) >= 2 and sum(n for n, _ in parts) == frames else ((frames, t_arrival),)
 
 
 AUTO_GROUP_MAX_MS = 12.0
@@ -231,7 +238,7 @@ class Engine:
         self._dc_r = math.exp(-1.0 / (DC_TAU_S * self.sample_rate))
         self._dc_pow: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._dc_start = max(1, int(round(DC_START_S * self.sample_rate)))
-        self._held: list[tuple[np.ndarray, tuple[tuple[int, float], ...]]] = []  # see _hold
+        self._held: list[tuple[np.ndarray, tuple[tuple[int, float], ...]]] = []  # see _gather
         self._held_frames = 0
         self._detected = 0  # samples fed to the detector
         self._blocks: deque = deque(maxlen=4096)  # (t_arrival, wall_arrival) of recent blocks
@@ -265,8 +272,7 @@ class Engine:
         x = self._mono(data)
         if x.size == 0:
             return []
-        if len(parts) < 2 or sum(n for n, _ in parts) != x.size:
-            parts = ((x.size, t_arrival),)
+        parts = block_parts(parts, x.size, t_arrival)
         if 2 * len(parts) > self._blocks.maxlen:  # more blocks in one call than the deques keep (tiny blocks)
             for name in ("_blocks", "_block_ends", "_block_out"):
                 setattr(self, name, deque(getattr(self, name), maxlen=4 * len(parts)))
@@ -308,9 +314,7 @@ class Engine:
         data = np.asarray(data, dtype=np.float32)
         n = int(data.shape[0]) if data.ndim else 0
         if n:
-            if len(parts) < 2 or sum(k for k, _ in parts) != n:
-                parts = ((n, t_arrival),)
-            self._held.append((data, parts))
+            self._held.append((data, block_parts(parts, n, t_arrival)))
             self._held_frames += n
         return self._held_frames >= self._dc_start
 
@@ -397,8 +401,8 @@ class Engine:
 
     def _remove_dc(self, x: np.ndarray) -> np.ndarray:
         """x minus the DC estimate: an exponential moving average of the input, sample by sample (time
-        constant DC_TAU_S).  Sample by sample, so the same for any block size or grouping; started at the stream's level when it starts
-        steady (`start_level`); in closed form, DC_CHUNK samples at a time:
+        constant DC_TAU_S).  Sample by sample, so the same for any block size or grouping; started at the stream's
+        level when it starts steady (`start_level`); in closed form, DC_CHUNK samples at a time:
         d[k] = r^k (d[0] + (1 - r) sum_{j<=k} r^-j x[j]) (float32: the sum's rounding, times 1 - r, stays
         under 1e-7)."""
         if not self._dc_started:

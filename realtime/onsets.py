@@ -67,8 +67,9 @@ as much.
 """
 from __future__ import annotations
 
+import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -200,10 +201,7 @@ class OnsetParams:
         return self.trees and self.post_frames >= 1
 
     def __post_init__(self):
-        import dataclasses
-        import math
-
-        for f in dataclasses.fields(self):  # (inf turns a rise check off: the hop after must hold inf x more)
+        for f in fields(self):  # (inf turns a rise check off: the hop after must hold inf x more)
             value = getattr(self, f.name)
             if not isinstance(value, bool) and not (math.isfinite(float(value)) or (
                     f.name in ("energy_rise", "treble_rise") and float(value) == math.inf)):

@@ -146,6 +146,16 @@ MAX_PREROLL_MS = 50.0
 """The longest pre-roll before an onset, ms."""
 
 
+def window_conflict(window_s: float, early_ms: float, preroll_ms: float) -> str | None:
+    """Which setting clashes with the window (each in range alone): 'early_ms' when the early window is longer than
+    the window, 'preroll_ms' when the window, which starts at the pre-roll, ends before the onset; else None."""
+    if early_ms > 1000.0 * window_s:
+        return "early_ms"
+    if not 1000.0 * window_s - preroll_ms >= 1000.0 / SAMPLE_RATE:
+        return "preroll_ms"
+    return None
+
+
 class WindowTracker:
     """Turns onsets and 16 kHz audio into early and final windows."""
 
@@ -162,12 +172,13 @@ class WindowTracker:
         if not 0.0 < window_s <= MAX_WINDOW_S:
             raise ValueError(f"window {window_s} s: must be > 0 and <= {MAX_WINDOW_S} s "
                              "(the model sees at most 1 s)")
-        if not 0.0 < early_ms <= 1000.0 * window_s:  # (NaN fails too)
+        conflict = window_conflict(window_s, early_ms, preroll_ms)
+        if not 0.0 < early_ms or conflict == "early_ms":  # (NaN fails too)
             raise ValueError(f"early estimate at {early_ms} ms: must be more than 0 (the early window must hold some "
                              f"of the hit) and within the window ({window_s} s)")
         if not 0.0 <= preroll_ms <= MAX_PREROLL_MS:
             raise ValueError(f"pre-roll {preroll_ms} ms: must be between 0 and {MAX_PREROLL_MS:g} ms")
-        if not 1000.0 * window_s - preroll_ms >= 1000.0 / SAMPLE_RATE:
+        if conflict == "preroll_ms":
             raise ValueError(f"window {window_s} s with a pre-roll of {preroll_ms} ms: the window would end before "
                              "the onset and hold none of the hit (it starts at the pre-roll)")
         self.window = int(round(window_s * SAMPLE_RATE))
