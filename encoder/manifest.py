@@ -89,6 +89,7 @@ def source_names(sources) -> dict[str, str]:
     count = Counter(names.values())
     return {s: names[s] if count[names[s]] == 1 else s for s in uniq}
 
+
 def parse_labels(row: dict[str, str]) -> tuple[float, ...] | None:
     """The 7 values of a CSV row, or None when any is missing or not finite."""
     try:

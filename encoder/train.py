@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from encoder.descriptors import DESCRIPTORS, MAXS, MINS
-from encoder.manifest import Manifest
+from encoder.manifest import Manifest, source_names
 
 
 @dataclass
@@ -55,8 +55,6 @@ class TrainConfig:
 
 def summarise_sources(manifest: Manifest, assignment: list[str]) -> str:
     """A short human summary: 'synth.csv 2400 (1536/384/480), debian.csv 928 (...)' as train/val/test."""
-    from encoder.manifest import source_names
-
     parts = []
     names = source_names([r.source for r in manifest.records])
     by_source: dict[str, Counter] = {}
