@@ -179,6 +179,7 @@ def live(model: str | None, seconds: float, block: int, early_ms: float, tmp: Pa
            "thread_cpu_by_name": by_name(th0, th1, names, t1 - t0),
            "play_s": t1 - t0, "block": block, "early_ms_setting": early_ms,
            "group_frames": data.get("group_frames"), "group_ms_setting": group_ms or "auto",
+           "hold_frames": data.get("hold_frames"), "calls": data["summary"].get("calls"),
            "missed_s": missed, "extra_s": extra, "extra_nearest_xrun_s": extra_xrun}
     for key in LATENCIES:
         out[f"{key}_values"] = [h[key] for h in hits]
@@ -216,6 +217,8 @@ def pooled(runs: list[dict]) -> dict:
     """Several live runs as one: hits and latencies pooled, counters summed, the CPU of each run kept."""
     out = {k: sum(r[k] for r in runs) for k in ("true_hits", "hits", "timbre_received", "early_received",
                                                  "xruns", "overflows", "play_s")}
+    out["calls"] = sum(r.get("calls") or 0 for r in runs)
+    out["hold_frames"] = runs[0].get("hold_frames")
     out.update(missed_s=[(k, t, None) for k, r in enumerate(runs) for t in r["missed_s"]],
                extra_s=[(k, t, x) for k, r in enumerate(runs) for t, x in zip(r["extra_s"], r["extra_nearest_xrun_s"])])
     out.update(block=runs[0]["block"], early_ms_setting=runs[0]["early_ms_setting"], runs=len(runs),
@@ -324,6 +327,10 @@ def live_markdown(lv: dict) -> list[str]:
     group = ("" if group is None else f", `--group-ms {lv['group_ms_setting']}`: the worker takes "
              + (f"{group} frames at a time ({-(-group // lv['block'])} blocks) unless a window is due"
                 if group else "every block at once"))
+    if lv.get("hold_frames"):
+        group += f", and holds up to {lv['hold_frames']} frames of quiet input"
+    if lv.get("calls"):
+        group += f"; {lv['calls'] / lv['play_s']:.0f} engine runs a second"
     lines += [f"### Live, through JACK (dummy driver, 48 kHz, {lv['block']}-frame periods and blocks), "
               f"8 hits/s, {runs}{group}", "",
               "| latency (ms) | p50 | p95 | max |", "|---|---|---|---|"]

@@ -12,7 +12,9 @@ never past the block that completes an open window - and sleeps until they are
 there, then runs them at once.  Each block keeps its arrival time, so latencies
 still count from the block holding the onset, and the result does not depend on
 the grouping.  Most of the CPU at real-time pace is the per-call work running
-cold after each sleep, so fewer calls cost much less (BENCHMARKS.md).
+cold after each sleep, so fewer calls cost much less (BENCHMARKS.md).  While
+the input is quiet the worker also holds groups, and runs them with the next
+that may hold a hit (`realtime.quiet_hold`).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import numpy as np
 from encoder.descriptors import SAMPLE_RATE
 from realtime.input_notes import InputLevels, mix_down
 from realtime.onsets import HOLD_MAX_S, fill_nonfinite
+from realtime.quiet_hold import HOLD_EVERY_BLOCK_MS, HOLD_MS, QuietHold, RiseGate, gate_mono
 from realtime.resampling import StreamResampler
 from realtime.windows import PreparedWindow, WindowTracker
 
@@ -119,6 +122,8 @@ class EngineStats:
     skipped: int = 0
     blocks: int = 0
     frames: int = 0
+    calls: int = 0
+    """Engine runs (process_block calls with audio): fewer than blocks when the worker groups or holds them."""
     nonfinite_samples: int = 0
     clipped_samples: int = 0
     overflows: int = 0
@@ -150,7 +155,8 @@ class EngineStats:
         t = list(self.timings)
         return {
             "hits": self.hits, "early": self.early, "final": self.final, "skipped": self.skipped,
-            "blocks": self.blocks, "frames": self.frames, "nonfinite_samples": self.nonfinite_samples,
+            "blocks": self.blocks, "frames": self.frames, "calls": self.calls,
+            "nonfinite_samples": self.nonfinite_samples,
             "clipped_samples": self.clipped_samples, "overflows": self.overflows,
             "dropped_frames": self.dropped_frames, "xruns": self.xruns, "callback_errors": self.callback_errors,
             "early_from_onset_block": pct([h.t_early_sent - h.t_onset_block for h in t]),
@@ -299,6 +305,7 @@ class Engine:
         first = max(0, min(first, self._blocks.maxlen - len(parts)))
         self.stats.blocks += len(parts)
         self.stats.frames += x.size
+        self.stats.calls += 1
         if self._early_history is not None:
             self._early_history.append(x)
         y = ys[0] if len(ys) == 1 else np.concatenate(ys)
@@ -325,18 +332,21 @@ class Engine:
             return held[0]
         return np.concatenate([d for d, _ in held]), tuple(q for _, p in held for q in p)
 
-    def frames_due(self, limit: int) -> int:
+    def frames_due(self, limit: int, soonest: bool = False) -> int:
         """Input frames the caller may gather before its next `process_block` (>= 1): at most `limit`, and
-        never past the sample that completes an open window (as far as the resampler's delay is known)."""
+        never past the sample that completes an open window (as far as the resampler's delay is known; its
+        output comes in bursts, so its current delay may shrink at the next block: `soonest` counts none, the
+        earliest the window can be complete)."""
         due = self._in_samples + max(1, int(limit))
         for hit in self.windows.pending:
-            due = min(due, self._due_sample(hit, "final" if hit.early_done else "early"))
+            due = min(due, self._due_sample(hit, "final" if hit.early_done else "early", soonest))
         return max(1, math.ceil(due - self._in_samples))
 
-    def _due_sample(self, hit, kind: str) -> float:
-        """The input sample count (estimated) at which `hit`'s early or final window is complete."""
+    def _due_sample(self, hit, kind: str, soonest: bool = False) -> float:
+        """The input sample count (estimated; `soonest`: at the earliest) at which `hit`'s early or final window
+        is complete."""
         ratio = self.sample_rate / SAMPLE_RATE
-        lag = self._resampler_lag()
+        lag = 0.0 if soonest else self._resampler_lag()
         if kind == "early":
             there = float(hit.early_end) if self._early_history is not None else (hit.early_end + lag) * ratio
             if not self.windows.early_confirm:
@@ -572,15 +582,42 @@ def group_frames(engine: Engine, block_size: int) -> int:
     return max(0, min(room, int(AUTO_GROUP_MAX_MS * sr / 1000.0)))
 
 
-def read_group(ring, engine: Engine, group: int, timeout: float | None, whole: bool = False):
+def read_group(ring, engine: Engine, group: int, timeout: float | None, whole: bool = False,
+               hold: QuietHold | None = None):
     """The worker's read: from BlockRing `ring`, the blocks `engine` should run next - at least
     `Engine.frames_due` frames (up to `group`, never past a due window), waiting at most `timeout` s for them,
     and as many more as fit in `group`; `whole`: always wait for the whole group (a file read as fast as
     possible: the groups, and so the float rounding of the clean-up and resampler, are then the same from
-    run to run, not whatever the reader had written).  BlockRing.read's answer: a Block, None (end), False
-    (timeout)."""
-    due = engine.frames_due(group)
+    run to run, not whatever the reader had written); `hold`: the worker's hold on quiet input (its held
+    frames count towards the due window, and a read ends at its next deadline).  BlockRing.read's answer: a Block,
+    None (end), False (timeout)."""
+    held = hold.held_frames if hold is not None else 0
+    due = max(1, engine.frames_due(group + held) - held)
+    if hold is not None:
+        due = max(1, hold.frames_wanted(due + held) - held)
     return ring.read(timeout=timeout, min_frames=max(due, group) if whole else due, max_frames=max(due, group))
+
+
+def hold_or_run(hold: QuietHold, engine: Engine, block):
+    """Pass a Block the worker has read through its hold: what `engine` should run now (the held blocks and this
+    one, joined), or None while the audio is quiet (held)."""
+    n = int(block.data.shape[0])
+    mono = gate_mono(block.data, engine.mix) if hold.gate is not None else block.data
+    return hold.offer(block, mono, engine.frames_due(hold.held_frames + n + 1, soonest=True))
+
+
+def quiet_hold(engine: Engine, group: int, whole: bool = False) -> QuietHold:
+    """The worker's hold on quiet input (realtime.quiet_hold), for groups of `group` frames (group_frames): with
+    `group_ms` automatic and the detector at the input rate, up to HOLD_MS of audio (HOLD_EVERY_BLOCK_MS when
+    the early window leaves no room for groups: the early estimate then leaves at the onset's confirmation, and a
+    hit the gate does not see waits less); else none, nor for a file read as fast as possible (`whole`)."""
+    sr = engine.sample_rate
+    if engine.config.group_ms is not None or engine.detect_16k or whole:
+        return QuietHold(None, 0, 0)
+    gate = RiseGate(sr)
+    every_block = group <= 0
+    hold_ms = HOLD_EVERY_BLOCK_MS if every_block else HOLD_MS
+    return QuietHold(gate, int(hold_ms * sr / 1000.0), engine.detector_latency + gate.chunk, every_block=every_block)
 
 
 class Runner:
@@ -598,6 +635,8 @@ class Runner:
         """Seconds without audio from a device that mean it is gone: at least three blocks (and a group) long (at
         8 kHz a block of 16384 frames lasts 2 s)."""
         self._whole = source.kind == "file" and not getattr(source, "realtime", False)
+        self.hold = quiet_hold(engine, self.group, self._whole)
+        """The worker's hold on quiet input (realtime.quiet_hold)."""
         self.error: Exception | None = None
         self.done = threading.Event()
         self._stop = threading.Event()
@@ -620,17 +659,31 @@ class Runner:
 
         name_this_thread(ENGINE)
         last = time.perf_counter()
+        hold, engine = self.hold, self.engine
         try:
             while not self._stop.is_set():
-                block = read_group(self.ring, self.engine, self.group, timeout=0.1, whole=self._whole)
+                block = read_group(self.ring, engine, self.group, timeout=0.1, whole=self._whole, hold=hold)
                 self._sync_counters()
                 if self._stop.is_set():  # (stop() gave up waiting: no more callbacks)
                     break
+                if block is None or block is False:
+                    # the end of the stream, or no audio for a while: what is held, and what the ring has short of
+                    # a group (the group's other blocks may not come soon), runs now
+                    if block is False and not self._whole:
+                        rest = self.ring.read(timeout=0, min_frames=1, max_frames=self.ring.capacity)
+                        if rest is not None and rest is not False:
+                            last = time.perf_counter()
+                            run = hold_or_run(hold, engine, rest)  # (the gate sees every block, in order)
+                            if run is not None:
+                                engine.process_block(run.data, run.t_arrival, run.wall_arrival, run.parts)
+                    held = hold.release()
+                    if held is not None:
+                        engine.process_block(held.data, held.t_arrival, held.wall_arrival, held.parts)
                 if block is None:  # end of stream
                     check = getattr(self.source, "check", None)
                     if check:
                         check()
-                    self.engine.finish()
+                    engine.finish()
                     break
                 if block is False:
                     check = getattr(self.source, "check", None)
@@ -642,7 +695,9 @@ class Runner:
                                           "(disconnected, or the audio server stopped?)")
                     continue
                 last = time.perf_counter()
-                self.engine.process_block(block.data, block.t_arrival, block.wall_arrival, block.parts)
+                block = hold_or_run(hold, engine, block)
+                if block is not None:
+                    engine.process_block(block.data, block.t_arrival, block.wall_arrival, block.parts)
         except Exception as exc:
             self.error = exc
             if isinstance(exc, SourceError) and self.source.kind == "device":

@@ -52,7 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="the worker takes the input blocks in groups of up to this many ms (fewer wake-ups, "
                           "less CPU; it never waits past the block that completes a hit's window); 'auto' "
                           "(default): as much as still detects every hit before its early window closes, at "
-                          "most 12 ms (at 48 kHz in 128-frame blocks, none with --early-ms under about 17); "
+                          "most 12 ms (at 48 kHz in 128-frame blocks, none with --early-ms under about 17), "
+                          "and while the input is quiet (no rise) up to 32 ms (16 ms without groups); "
                           "0: every block at once")
     out = p.add_argument_group("output")
     out.add_argument("--osc", action="append", default=None, metavar="HOST:PORT",
@@ -238,7 +239,7 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
                     "final_ms": ms(t.t_final_sent - t.t_onset_block),
                     "final_processing_ms": ms(t.t_final_sent - t.t_final_ready)} for t in s.timings]
         out = {"source": source.describe(), "wall_s": wall, "osc_sent": osc.sent, "osc_errors": osc.errors,
-               "group_frames": runner.group, "summary": summary,
+               "group_frames": runner.group, "hold_frames": runner.hold.hold_frames, "summary": summary,
                "xrun_s": [round(f / source.sample_rate, 4) for f in runner.ring.xrun_frames], "hits": timings}
         try:
             Path(settings["stats"]).write_text(json.dumps(out, indent=1) + "\n")

@@ -655,6 +655,23 @@ def test_stopping_a_device_sends_the_final_estimate_of_every_hit_still_sounding(
     assert finals(got)[4].length_s == finals(direct)[4].length_s < 0.31
 
 
+@pytest.mark.parametrize("group_ms", [None, 10.355])
+def test_a_device_gone_quiet_mid_group_still_has_its_last_blocks_run(group_ms):
+    # 723 blocks: 180 groups of 4 and 3 blocks; when the device stops delivering, the worker runs those 3 after
+    # 0.1 s without audio (it waited for the group's fourth block until the stop)
+    audio = stream(seconds=1.93)
+    engine = Engine(RecordingModel(), RATE, EngineConfig(group_ms=group_ms))
+    runner = Runner(engine, EndlessSource(audio, set())).start()
+    deadline = time.monotonic() + 10
+    while engine.stats.frames < 723 * 128 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        assert engine.stats.frames == 723 * 128 and not runner.wait(0)
+    finally:
+        runner.stop()
+    assert runner.error is None
+
+
 def test_stopping_a_fast_file_source_that_waits_for_room_counts_no_overflow(tmp_path):
     # as fast as possible, the file's reader waits for room in the ring (the worker is slow); a stop then is
     # no lost block: overflows stay 0 (they were 1 when the reader, stopped, still wrote into the full ring)

@@ -129,6 +129,7 @@ def test_group_ms_from_the_command_line_or_the_config_file(loop, model, receiver
                      "--config", cfg, "--group-ms", "0", "--stats", stats)
     assert out.returncode == 0, out.stderr
     assert json.loads(stats.read_text())["group_frames"] == 0  # every block at once
+    assert json.loads(stats.read_text())["hold_frames"] == 0  # and none held (a group asked for, a fast file)
     time.sleep(0.2)
     assert len(receiver.args("/drumtimbre/timbre")) == 2 * len(truth)  # every hit, either way
     for bad in ("soon", "-1"):
@@ -375,12 +376,16 @@ def test_realtime_flag_streams_at_real_time_pace(tmp_path, model, receiver):
     path = tmp_path / "short.wav"
     sf.write(str(path), audio, 48000)
     t0 = time.perf_counter()
-    out = drumtimbre("listen", "--input", path, "--realtime", "--model", model, "--osc", f"127.0.0.1:{receiver.port}")
+    stats = tmp_path / "stats.json"
+    out = drumtimbre("listen", "--input", path, "--realtime", "--model", model, "--osc", f"127.0.0.1:{receiver.port}",
+                     "--stats", stats)
     wall = time.perf_counter() - t0
     assert out.returncode == 0, out.stderr
     assert wall >= 1.45
     time.sleep(0.2)
     assert len(receiver.args("/drumtimbre/timbre")) == 2
+    # at real-time pace the worker holds quiet input (up to 32 ms at 48 kHz) besides its groups
+    assert json.loads(stats.read_text())["hold_frames"] == 1536
 
 
 def test_ctrl_c_sends_the_final_estimate_of_the_hit_still_sounding(tmp_path, model, receiver):
