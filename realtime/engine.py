@@ -593,9 +593,11 @@ def read_group(ring, engine: Engine, group: int, timeout: float | None, whole: b
     None (end), False (timeout)."""
     held = hold.held_frames if hold is not None else 0
     due = max(1, engine.frames_due(group + held) - held)
+    top = max(due, group)
     if hold is not None:
         due = max(1, hold.frames_wanted(due + held) - held)
-    return ring.read(timeout=timeout, min_frames=max(due, group) if whole else due, max_frames=max(due, group))
+        top = max(due, min(top, hold.frames_wanted(top + held) - held))
+    return ring.read(timeout=timeout, min_frames=top if whole else due, max_frames=top)
 
 
 def hold_or_run(hold: QuietHold, engine: Engine, block):
@@ -615,9 +617,21 @@ def quiet_hold(engine: Engine, group: int, whole: bool = False) -> QuietHold:
     if engine.config.group_ms is not None or engine.detect_16k or whole:
         return QuietHold(None, 0, 0)
     gate = RiseGate(sr)
-    every_block = group <= 0
-    hold_ms = HOLD_EVERY_BLOCK_MS if every_block else HOLD_MS
-    return QuietHold(gate, int(hold_ms * sr / 1000.0), engine.detector_latency + gate.chunk, every_block=every_block)
+    confirm = engine.detector_latency + gate.chunk  # input frames: the detector runs at the input rate here
+    # one run at a rise's confirmation is in time for the early window when the onset cannot lie further
+    # before the rising chunk than the detector backtracks (`back`): else every read runs until then
+    d = engine.detector
+    back = (min(d.n_win + d.lookback, d.max_back) if all(hasattr(d, k) for k in ("n_win", "lookback", "max_back"))
+            else engine.detector_latency)
+    early = int(engine.config.early_ms * sr / 1000.0)
+    every_read = group <= 0 or early < back + confirm
+    hold_ms = HOLD_EVERY_BLOCK_MS if group <= 0 else HOLD_MS
+    return QuietHold(gate, int(hold_ms * sr / 1000.0), confirm, every_read=every_read)
+
+
+READ_TIMEOUT_S = 0.1
+"""The worker wakes this often without audio (to check the source); a device silent this long has its frames short
+of a group run."""
 
 
 class Runner:
@@ -662,14 +676,14 @@ class Runner:
         hold, engine = self.hold, self.engine
         try:
             while not self._stop.is_set():
-                block = read_group(self.ring, engine, self.group, timeout=0.1, whole=self._whole, hold=hold)
+                block = read_group(self.ring, engine, self.group, timeout=READ_TIMEOUT_S, whole=self._whole, hold=hold)
                 self._sync_counters()
                 if self._stop.is_set():  # (stop() gave up waiting: no more callbacks)
                     break
                 if block is None or block is False:
                     # the end of the stream, or no audio for a while: what is held, and what the ring has short of
                     # a group (the group's other blocks may not come soon), runs now
-                    if block is False and not self._whole:
+                    if block is False and not self._whole and self.ring.quiet_for() >= READ_TIMEOUT_S:
                         rest = self.ring.read(timeout=0, min_frames=1, max_frames=self.ring.capacity)
                         if rest is not None and rest is not False:
                             last = time.perf_counter()

@@ -6,15 +6,17 @@ calls cost much less.  The worker's groups (`realtime.engine.group_frames`) are
 short because a hit may start in any of them and its early estimate must leave
 with the block that completes its window.  A cheap look at each group's audio
 (`RiseGate`: does any 1.3 ms chunk's energy, or its first or second
-difference's, rise 1 dB above the loudest chunk of the 10 ms before it?) tells
+difference's, rise 1 dB above the loudest chunk of the 10 ms before it, the
+chunk above -75 dBFS around its mean?) tells
 the groups where a hit may start from those where nothing does.  `QuietHold`
 keeps the quiet ones, up to `hold_frames`, and hands them to the engine with
 the next group that completes a known hit's window, that reaches a rise's
 confirmation, or that fills the hold:
 
-- a rise's confirmation is its chunk plus the onset detector's worst-case delay:
-  the engine runs there (every block until then when the worker has no groups),
-  so a hit that starts there is found in time for its early window;
+- a rise's confirmation is its chunk plus the onset detector's worst-case delay
+  (for the first and the last rising chunk of each read): the engine runs there,
+  so a hit that starts there is found in time for its early window (every read
+  until then when the early window is too short for that: `every_read`);
 - held audio never passes the block that completes an open window (as far as
   the resampler's bursts allow: `Engine.frames_due(soonest=True)`);
 - nothing is dropped or reordered: the engine gets every block, with its own
@@ -74,11 +76,12 @@ class RiseGate:
         self._past = [deque([0.0] * self.n_ref, maxlen=self.n_ref) for _ in range(3)]
         self._start = 0  # the stream's sample index of _rest[0]
 
-    def rise_at(self, x: np.ndarray) -> int | None:
-        """The first chunk of `x` (mono float32, the audio after the last call's) rising over its reference: its
-        first sample, counted from the stream's start; None when none does (whole chunks only: a partial one is
-        kept for the next call).  NaN/inf count as a rise.  (A handful of numpy calls: it runs for every group
-        the worker reads, after a sleep, when each call costs most.)"""
+    def rise_at(self, x: np.ndarray) -> tuple[int, int] | None:
+        """The first and the last chunk of `x` (mono float32, the audio after the last call's) rising over their
+        reference: their first samples, counted from the stream's start; None when none does (whole chunks only:
+        a partial one is kept for the next call).  A chunk holding NaN/inf counts as a rise, and the gate starts
+        afresh after it.  (A handful of numpy calls: it runs for every group the worker reads, after a sleep,
+        when each call costs most.)"""
         x = np.asarray(x, dtype=np.float32).reshape(-1)
         if self._rest.size:
             x = np.concatenate([self._rest, x])
@@ -95,23 +98,30 @@ class RiseGate:
         buf[2:] = x[:n]
         d = np.subtract(buf[1:], buf[:-1])  # n + 1 first differences
         d2 = np.subtract(d[1:], d[:-1])
-        rows = (buf[2:].reshape(-1, c), d[1:].reshape(-1, c), d2.reshape(-1, c))
+        body = buf[2:].reshape(-1, c)
+        rows = (body, d[1:].reshape(-1, c), d2.reshape(-1, c))
         energy = [np.einsum("ij,ij->i", r, r).tolist() for r in rows]
+        sums = np.add.reduce(body, axis=1).tolist()  # the floor is on the chunk around its mean (no DC)
         buf[:2] = buf[-2:]
+        if not np.isfinite(buf[:2]).all():
+            buf[:2] = 0.0
         past = self._past
         ratio, floor = self.ratio, self.floor
-        found = None
+        first = last = None
         for i, e in enumerate(zip(*energy)):
-            if found is None and (e[0] > floor and any(v > ratio * max(p) for v, p in zip(e, past))
-                                  or not all(map(math.isfinite, e))):
-                found = start + i * c
-            for v, p in zip(e, past):
-                p.append(v)
-        if found is not None and not np.isfinite(buf[:2]).all():  # NaN/inf: start afresh
-            buf[:2] = 0.0
-            for p in past:
-                p.extend([0.0] * self.n_ref)
-        return found
+            if not all(map(math.isfinite, e)) or not math.isfinite(sums[i]):
+                rise = True
+                for p in past:  # start afresh: what follows the bad stretch rises over silence
+                    p.extend([0.0] * self.n_ref)
+            else:
+                rise = e[0] - sums[i] * sums[i] / c > floor and any(v > ratio * max(p) for v, p in zip(e, past))
+                for v, p in zip(e, past):
+                    p.append(v)
+            if rise:
+                last = start + i * c
+                if first is None:
+                    first = last
+        return None if first is None else (first, last)
 
 
 def gate_mono(data: np.ndarray, mix: tuple[int, ...] | None) -> np.ndarray:
@@ -133,9 +143,10 @@ class QuietHold:
     confirm_frames: int
     """Input frames after a rising chunk's start by which the onset detector has confirmed an onset there (its
     worst-case delay and a chunk)."""
-    every_block: bool = False
-    """After a rise, run every block until the onset is confirmed (the worker's groups are single blocks:
-    an early window shorter than the detector's delay leaves with the confirmation); else run once, then."""
+    every_read: bool = False
+    """After a rise, run every read until the onset is confirmed, as without holding (the worker's groups are
+    single blocks, or the early window is too short to wait for the confirmation in one run: `quiet_hold`);
+    else run once, then."""
     held: list[Block] = field(default_factory=list)
     held_frames: int = 0
     _pos: int = 0  # input frames offered so far
@@ -143,8 +154,10 @@ class QuietHold:
 
     def frames_wanted(self, limit: int) -> int:
         """At most `limit` (>= 1) frames, counted from the first held one (or the next to read), and no more than
-        reach the next deadline (a rise's confirmation)."""
-        if self._deadlines and not self.every_block:
+        fill the hold or reach the next deadline (a rise's confirmation)."""
+        if self.hold_frames > 0:
+            limit = min(limit, self.hold_frames)
+        if self._deadlines and not self.every_read:
             limit = min(limit, self._deadlines[0] - (self._pos - self.held_frames))
         return max(1, limit)
 
@@ -159,11 +172,11 @@ class QuietHold:
         if self.gate is None or self.hold_frames <= 0:
             return self.release()
         rise = self.gate.rise_at(mono)
-        if rise is not None:
-            self._deadlines.append(rise + self.confirm_frames)
+        if rise is not None:  # the first and the last rising chunk: a run covers every hit starting between
+            self._deadlines.extend(sorted({r + self.confirm_frames for r in rise}))
         deadlines = self._deadlines
         run = (self.held_frames >= self.hold_frames or self.held_frames >= due_frames
-               or bool(deadlines) and (self.every_block or self._pos >= deadlines[0]))
+               or bool(deadlines) and (self.every_read or self._pos >= deadlines[0]))
         return self.release() if run else None
 
     def release(self) -> Block | None:

@@ -7,6 +7,7 @@ PortAudio (sounddevice) is imported only when a device is used.
 """
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -69,6 +70,7 @@ class BlockRing:
         self._written = 0  # frames, producer only
         self._read = 0  # frames, consumer only
         self._wall_offset = time.time() - time.perf_counter()
+        self._last_write = -math.inf  # perf_counter() of the last block written
         self.overflows = 0
         """Blocks dropped because the ring was full."""
         self.dropped_frames = 0
@@ -111,10 +113,15 @@ class BlockRing:
         # the arrival first, then the count, then the reader's wish: a reader that sees the count finds the
         # arrival, and one that set its wish before this write is woken by it (no wake-up is lost)
         self._arrivals.append((before + n, t))
+        self._last_write = t
         self._written = before + n
         if before < self._due <= before + n:
             self._notes.put(True)
         return True
+
+    def quiet_for(self) -> float:
+        """Seconds since the last block was written (inf before the first)."""
+        return time.perf_counter() - self._last_write
 
     def close(self) -> None:
         """Mark the end of the stream (the reader drains what is left, then gets None)."""

@@ -672,6 +672,35 @@ def test_a_device_gone_quiet_mid_group_still_has_its_last_blocks_run(group_ms):
     assert runner.error is None
 
 
+class PacedSource(FlaggedSource):
+    """A device delivering `audio` block by block at real-time pace, then nothing."""
+
+    def start(self, ring) -> None:
+        import threading
+
+        def run():
+            t0 = time.perf_counter()
+            for k, i in enumerate(range(0, self.audio.size - 127, 128)):
+                time.sleep(max(0.0, t0 + (k + 1) * 128 / RATE - time.perf_counter()))
+                ring.write(self.audio[i:i + 128, None])
+
+        threading.Thread(target=run, daemon=True).start()
+
+
+def test_a_group_longer_than_the_workers_wake_up_is_not_cut_by_it():
+    # --group-ms 500 at real-time pace: the worker wakes every 0.1 s to check the source while the group
+    # fills; that is no silence (audio keeps coming), so the group runs whole (it ran in 0.1 s pieces)
+    engine = Engine(RecordingModel(), RATE, EngineConfig(group_ms=500))
+    frames = []
+    process = engine.process_block
+    engine.process_block = lambda *a: frames.append(len(a[0])) or process(*a)
+    runner = Runner(engine, PacedSource(np.zeros(int(1.3 * RATE), dtype=np.float32), set())).start()
+    time.sleep(1.45)
+    runner.stop()
+    assert runner.error is None
+    assert frames[:2] == [24064, 24064]  # 500 ms (188 blocks of 128: whole blocks up to the group), twice
+
+
 def test_stopping_a_fast_file_source_that_waits_for_room_counts_no_overflow(tmp_path):
     # as fast as possible, the file's reader waits for room in the ring (the worker is slow); a stop then is
     # no lost block: overflows stay 0 (they were 1 when the reader, stopped, still wrote into the full ring)
