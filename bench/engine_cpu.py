@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from realtime_latency import by_name, thread_cpu_seconds, thread_names  # noqa: E402
-from report import machine  # noqa: E402
+from report import emit, machine  # noqa: E402
 from tests.jack_harness import DRUMTIMBRE, drum_pattern  # noqa: E402
 
 RATE = 48000
@@ -211,11 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                   "dt-file: the file reader, drumtimbre: the main thread): "
                   + ", ".join(f"{n} {v:.2f} %" for n, v in sorted(lt["by_name"].items(), key=lambda kv: -kv[1])
                               if v >= 0.05) + "."]
-    text = "\n".join(lines) + "\n"
-    print(text)
+    emit(lines, args.out)
     print(json.dumps(dict(rows=rows, **extra), indent=1), file=sys.stderr)
-    if args.out:
-        args.out.write_text(text)
     return 0
 
 

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from onset_eval import TUNING_KITS  # noqa: E402
+from report import emit  # noqa: E402
 from encoder.descriptors import DESCRIPTORS, normalise, points_per_unit  # noqa: E402
 from realtime.loops import MERGE_S, _attack_index, installed_kits, write_loop  # noqa: E402
 from realtime.onset_match import match  # noqa: E402
@@ -239,10 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, m in groups + [(k, names == k) for k in dict.fromkeys(names)]:
         if m.any():
             lines.append(f"| {label} | {int(m.sum())} | {mae(mod, m)} | {mae(cut, m)} | {mae(engine, m)} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(lines, args.out)
     return 0
 
 

@@ -35,6 +35,7 @@ from realtime.loops import STYLES, installed_kits, render_loop  # noqa: E402
 from realtime.onset_match import match, read_times  # noqa: E402
 from realtime.onset_trees import trees_source  # noqa: E402
 from realtime.onsets import OnsetDetector, OnsetParams  # noqa: E402
+from report import emit  # noqa: E402
 
 TUNING_KITS = ("GMRockKit", "The Black Pearl 1.0", "TR808EmulationKit", "Millo_MultiLayered2", "Millo_MultiLayered3",
                "lmms", "VariBreaks")
@@ -341,11 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             f"aubio: buf {2 * 256}, hop 256, minioi 30 ms, thresholds {AUBIO_THRESHOLDS}, best per method shown. "
             "Timing error = |detected - true| of matched onsets (+-25 ms); delay = end of the block that reported "
             "the onset - true onset."]
-    text = "\n".join(head + lines) + "\n"
-    print(text)
+    emit(head + lines, args.out)
     print(f"{time.time() - t0:.0f} s", file=sys.stderr)
-    if args.out:
-        args.out.write_text(text)
     return 0
 
 

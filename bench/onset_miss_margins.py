@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from onset_errors import MISS_CLASSES, _miss_class, _Traced  # noqa: E402
 from onset_eval import TUNING_KITS, loops  # noqa: E402
 from onset_masking import margins  # noqa: E402
+from report import emit  # noqa: E402
 
 from realtime.loops import installed_kits  # noqa: E402
 from realtime.onset_match import match  # noqa: E402
@@ -98,10 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", f"F at +-25 ms: {f(n - n_miss):.3f}; with every miss at {args.audible_db:g} dB and over found "
               f"(false onsets as they are): {f(n - inaudible):.3f}; with those found and no false onset: "
               f"{2 * (n - inaudible) / (2 * n - inaudible):.3f}."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(lines, args.out)
     return 0
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from onset_eval import AUBIO_THRESHOLDS, TUNING_KITS, Case, parse_params, set_lines  # noqa: E402
+from report import emit  # noqa: E402
 from realtime.loops import installed_kits  # noqa: E402
 from realtime.onset_trees import trees_source  # noqa: E402
 from realtime.songs import Song, demo_songs, read_song, render_song, song_path  # noqa: E402
@@ -105,10 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Our detector: OnsetParams({', '.join(f'{k}={v!r}' for k, v in changes.items()) or 'defaults'}), "
             f"fed {args.block}-sample blocks at {args.rate} Hz, with {trees_source(params.trees)}. "
             f"aubio: buf 512, hop 256, minioi 30 ms, thresholds {AUBIO_THRESHOLDS}, best per method shown."]
-    text = "\n".join(head + lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(head + lines, args.out)
     return 0
 
 

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from report import machine  # noqa: E402
+from report import emit, machine  # noqa: E402
 from tests.jack_harness import drum_pattern  # noqa: E402
 from tests.worker_loop import drive  # noqa: E402
 
@@ -56,13 +56,28 @@ def worker_calls(engine, audio: np.ndarray, hold_on: bool, paced: bool = False, 
     return [(e, calls[k][-1][1] if calls[k] else end) for k, e in got], len(calls) - 1
 
 
-def _engine(early_ms: float):
+def _engine(model, early_ms: float):
     from realtime.engine import Engine, EngineConfig
 
-    return Engine(_engine.model, RATE, EngineConfig(early_ms=early_ms))
+    return Engine(model, RATE, EngineConfig(early_ms=early_ms))
 
 
-def latency_rows(cases: list[tuple[str, np.ndarray, np.ndarray]], early_ms: float, hold_ms: float) -> dict:
+def thread_cpu(fn) -> tuple[float, object]:
+    """Run fn() on a new thread: (that thread's CPU seconds, what fn returned)."""
+    out = {}
+
+    def work():
+        c0 = time.thread_time()
+        result = fn()
+        out.update(cpu=time.thread_time() - c0, result=result)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    return out["cpu"], out["result"]
+
+
+def latency_rows(model, cases: list[tuple[str, np.ndarray, np.ndarray]], early_ms: float, hold_ms: float) -> dict:
     """Waits (ms of audio) of every estimate with and without the hold, over `cases` (name, audio, true onset
     times in s), the estimates of true hits (an onset within 25 ms) apart; checks they agree."""
     waits = {"early": [], "final": [], "early, true hits": [], "final, true hits": []}
@@ -71,7 +86,7 @@ def latency_rows(cases: list[tuple[str, np.ndarray, np.ndarray]], early_ms: floa
     for name, audio, truth in cases:
         got = {}
         for hold_on in (False, True):
-            est, n = worker_calls(_engine(early_ms), audio, hold_on, hold_ms=hold_ms)
+            est, n = worker_calls(_engine(model, early_ms), audio, hold_on, hold_ms=hold_ms)
             got[hold_on] = est
             calls[hold_on] += n
         seconds += audio.size / RATE
@@ -94,21 +109,14 @@ def _pct(values, q):
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
-def cpu_runs(audio: np.ndarray, repeat: int, early_ms: float, hold_ms: float | None) -> dict:
+def cpu_runs(model, audio: np.ndarray, repeat: int, early_ms: float, hold_ms: float | None) -> dict:
     res = {False: [], True: []}
+    seconds = audio.size / RATE
     for turn in range(repeat):
         for hold_on in ((False, True) if turn % 2 == 0 else (True, False)):  # ABBA: neither always first
-            out = {}
-
-            def work():
-                c0 = time.thread_time()
-                _, calls = worker_calls(_engine(early_ms), audio, hold_on, paced=True, hold_ms=hold_ms)
-                out.update(cpu=time.thread_time() - c0, calls=calls)
-
-            t = threading.Thread(target=work)
-            t.start()
-            t.join()
-            res[hold_on].append((100 * out["cpu"] / (audio.size / RATE), out["calls"] / (audio.size / RATE)))
+            cpu, (_, calls) = thread_cpu(lambda: worker_calls(_engine(model, early_ms), audio, hold_on, paced=True,
+                                                              hold_ms=hold_ms))
+            res[hold_on].append((100 * cpu / seconds, calls / seconds))
     return res
 
 
@@ -118,21 +126,15 @@ def gate_cost(audio: np.ndarray, group: int, repeat: int) -> list[tuple[float, f
     from realtime.quiet_hold import RiseGate
 
     def run(with_gate: bool, paced: bool) -> float:
-        out = {}
-
         def work():
-            gate, t0, c0 = RiseGate(RATE), time.perf_counter(), time.thread_time()
+            gate, t0 = RiseGate(RATE), time.perf_counter()
             for k in range(0, audio.size - group + 1, group):
                 if paced and (wait := t0 + (k + group) / RATE - time.perf_counter()) > 0:
                     time.sleep(wait)
                 if with_gate:
                     gate.rise_at(audio[k:k + group])
-            out["cpu"] = time.thread_time() - c0
 
-        t = threading.Thread(target=work)
-        t.start()
-        t.join()
-        return out["cpu"]
+        return thread_cpu(work)[0]
 
     seconds, reads = audio.size / RATE, audio.size // group
     return [(100 * run(False, True) / seconds, 100 * run(True, True) / seconds, 1e6 * run(True, False) / reads)
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--out", type=Path)
     args = ap.parse_args(argv)
     t_start = time.time()
-    _engine.model = load_model(None, threads=1)
+    model = load_model(None, threads=1)
     kits = args.kits if args.kits is not None else installed_kits()
     cases = []
     for kit in kits:
@@ -169,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
              f"Loops: {len(cases)} ({len(kits)} kits x {len(STYLES)} styles x {args.seeds} seed(s), {args.seconds:g} s "
              f"each), 48 kHz, {BLOCK}-frame blocks; the shipped model and detector.", ""]
     for early_ms in (25.0, 5.0):
-        lat = latency_rows(cases + [("pattern", pattern, pattern_truth)], early_ms, args.hold_ms)
+        lat = latency_rows(model, cases + [("pattern", pattern, pattern_truth)], early_ms, args.hold_ms)
         lines += [f"### `--early-ms {early_ms:g}`", "",
                   f"Calls a second: {lat['calls'][False]:.1f} without the hold, {lat['calls'][True]:.1f} with it "
                   f"({lat['seconds']:.0f} s of audio). Estimates: the same hits and values with and without.", "",
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(f"| {kind} | {label} | {w.size} | {np.count_nonzero(w > 1e-6)} | "
                              f"{np.count_nonzero(w > 1.0)} | {_pct(w, 50):.2f} | {_pct(w, 95):.2f} | "
                              f"{_pct(w, 99):.2f} | {w.max() if w.size else float('nan'):.2f} |")
-        cpu = cpu_runs(pattern, args.repeat, early_ms, args.hold_ms)
+        cpu = cpu_runs(model, pattern, args.repeat, early_ms, args.hold_ms)
         lines += ["", f"CPU at real-time pace, the pattern ({args.cpu_seconds:g} s, 8 hits/s), in turn, "
                       f"{args.repeat} runs each: without the hold **{statistics.median(c for c, _ in cpu[False]):.2f} %** "
                       f"({', '.join(f'{c:.2f}' for c, _ in cpu[False])}; {cpu[False][0][1]:.0f} calls/s), with it "
@@ -197,10 +199,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{statistics.median((c[1] - c[0]) / 100 * pattern.size / RATE / (pattern.size // 512) * 1e6 for c in costs):.0f} us "
               f"a read after a sleep, against {statistics.median(c[2] for c in costs):.0f} us back to back.", ""]
     lines.append(f"Wall {time.time() - t_start:.0f} s.")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(lines, args.out)
     return 0
 
 
