@@ -31,7 +31,7 @@ import numpy as np
 from encoder.descriptors import SAMPLE_RATE
 from realtime.input_notes import InputLevels, mix_down
 from realtime.onsets import HOLD_MAX_S, fill_nonfinite
-from realtime.quiet_hold import HOLD_EVERY_BLOCK_MS, HOLD_MS, QuietHold, RiseGate, gate_mono
+from realtime.quiet_hold import HOLD_EVERY_BLOCK_MS, HOLD_MS, QuietHold, RiseGate
 from realtime.resampling import StreamResampler
 from realtime.windows import PreparedWindow, WindowTracker
 
@@ -604,7 +604,7 @@ def hold_or_run(hold: QuietHold, engine: Engine, block):
     """Pass a Block the worker has read through its hold: what `engine` should run now (the held blocks and this
     one, joined), or None while the audio is quiet (held)."""
     n = int(block.data.shape[0])
-    mono = gate_mono(block.data, engine.mix) if hold.gate is not None else block.data
+    mono = mix_down(block.data, engine.mix, None) if hold.gate is not None else block.data
     return hold.offer(block, mono, engine.frames_due(hold.held_frames + n + 1, soonest=True))
 
 
@@ -620,9 +620,7 @@ def quiet_hold(engine: Engine, group: int, whole: bool = False) -> QuietHold:
     confirm = engine.detector_latency + gate.chunk  # input frames: the detector runs at the input rate here
     # one run at a rise's confirmation is in time for the early window when the onset cannot lie further
     # before the rising chunk than the detector backtracks (`back`): else every read runs until then
-    d = engine.detector
-    back = (min(d.n_win + d.lookback, d.max_back) if all(hasattr(d, k) for k in ("n_win", "lookback", "max_back"))
-            else engine.detector_latency)
+    back = getattr(engine.detector, "back_samples", engine.detector_latency)
     early = int(engine.config.early_ms * sr / 1000.0)
     every_read = group <= 0 or early < back + confirm
     hold_ms = HOLD_EVERY_BLOCK_MS if group <= 0 else HOLD_MS
@@ -674,6 +672,11 @@ class Runner:
         name_this_thread(ENGINE)
         last = time.perf_counter()
         hold, engine = self.hold, self.engine
+
+        def run(block) -> None:  # a Block, or None: nothing to run yet
+            if block is not None:
+                engine.process_block(block.data, block.t_arrival, block.wall_arrival, block.parts)
+
         try:
             while not self._stop.is_set():
                 block = read_group(self.ring, engine, self.group, timeout=READ_TIMEOUT_S, whole=self._whole, hold=hold)
@@ -683,16 +686,13 @@ class Runner:
                 if block is None or block is False:
                     # the end of the stream, or no audio for a while: what is held, and what the ring has short of
                     # a group (the group's other blocks may not come soon), runs now
+                    rest = None
                     if block is False and not self._whole and self.ring.quiet_for() >= READ_TIMEOUT_S:
                         rest = self.ring.read(timeout=0, min_frames=1, max_frames=self.ring.capacity)
-                        if rest is not None and rest is not False:
-                            last = time.perf_counter()
-                            run = hold_or_run(hold, engine, rest)  # (the gate sees every block, in order)
-                            if run is not None:
-                                engine.process_block(run.data, run.t_arrival, run.wall_arrival, run.parts)
-                    held = hold.release()
-                    if held is not None:
-                        engine.process_block(held.data, held.t_arrival, held.wall_arrival, held.parts)
+                    if rest is not None and rest is not False:
+                        last = time.perf_counter()
+                        run(hold_or_run(hold, engine, rest))  # (the gate sees every block, in order)
+                    run(hold.release())
                 if block is None:  # end of stream
                     check = getattr(self.source, "check", None)
                     if check:
@@ -709,9 +709,7 @@ class Runner:
                                           "(disconnected, or the audio server stopped?)")
                     continue
                 last = time.perf_counter()
-                block = hold_or_run(hold, engine, block)
-                if block is not None:
-                    engine.process_block(block.data, block.t_arrival, block.wall_arrival, block.parts)
+                run(hold_or_run(hold, engine, block))
         except Exception as exc:
             self.error = exc
             if isinstance(exc, SourceError) and self.source.kind == "device":

@@ -76,13 +76,15 @@ class InputLevels:
         return out
 
 
-def mix_down(data: np.ndarray, channels: tuple[int, ...] | None, levels: InputLevels) -> np.ndarray:
+def mix_down(data: np.ndarray, channels: tuple[int, ...] | None, levels: InputLevels | None) -> np.ndarray:
     """A (frames, n) float32 block -> its mono mix (frames,), float32: the 0-based `channels` (None: all)
-    averaged, their energy and the mix's added to `levels` (channels that cancel are named at the end)."""
+    averaged, their energy and the mix's added to `levels` when given (channels that cancel are named at the
+    end)."""
     if channels is not None:
         data = data[:, list(channels)]
     if data.shape[1] == 1:
         return data[:, 0].copy()
     mono = data.mean(axis=1, dtype=np.float32)
-    levels.add(data, mono)
+    if levels is not None:
+        levels.add(data, mono)
     return mono

@@ -450,9 +450,14 @@ class OnsetDetector:
         self._flushed = False
 
     @property
+    def back_samples(self) -> int:
+        """The most samples an onset lies before the end of its peak frame (how far backtracking reaches)."""
+        return min(self.n_win + self.lookback, self.max_back)
+
+    @property
     def latency_samples(self) -> int:
         """Worst-case samples between an onset's sample and the end of the block that reports it."""
-        return min(self.n_win + self.lookback, self.max_back) + (self.params.post_frames + 1) * self.hop
+        return self.back_samples + (self.params.post_frames + 1) * self.hop
 
     # ------------------------------------------------------------------
     def process(self, block: np.ndarray) -> list[Onset]:
@@ -685,7 +690,7 @@ class OnsetDetector:
             return df[j] / v if 0 <= j < len(df) else 0.0
 
         end = (k + 1) * hop
-        seg = np.abs(self._dc_blocked(end - min(self.n_win + self.lookback, self.max_back), end))
+        seg = np.abs(self._dc_blocked(end - self.back_samples, end))
         seg = seg[seg.size % self.env_len:].reshape(-1, self.env_len).max(axis=1)
         env_db = 20 * np.log10(seg + 1e-9)
         past = df[max(0, i - _PAST_FRAMES):max(0, i - 6)]
@@ -890,7 +895,7 @@ class OnsetDetector:
         """Attack start (absolute sample, >= 0) within the peak frame and lookback_s before it, not before
         `not_before`; None when the level rises less than `min_rise_db` (default: params.min_rise_db).  Before
         the stream the store holds zeros, so a hit starting it rises from silence, as after silence."""
-        back = min(self.n_win + self.lookback, self.max_back)
+        back = self.back_samples
         start = frame_end - back if not_before is None else max(frame_end - back, not_before)
         start -= (start - frame_end) % self.env_len  # sub-blocks aligned to frame_end
         if start >= frame_end:

@@ -124,16 +124,6 @@ class RiseGate:
         return None if first is None else (first, last)
 
 
-def gate_mono(data: np.ndarray, mix: tuple[int, ...] | None) -> np.ndarray:
-    """The gate's look at a (frames, channels) block: channel 0, or the mean of the 0-based `mix` channels (None:
-    all), as the engine mixes them (without counting levels)."""
-    if data.ndim == 1:
-        return data
-    if mix is not None and len(mix) != data.shape[1]:
-        data = data[:, list(mix)]
-    return data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
-
-
 @dataclass
 class QuietHold:
     """The worker's hold on quiet input (see the module docstring).  `hold_frames` 0: nothing is held."""
