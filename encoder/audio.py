@@ -6,6 +6,7 @@ The model input is that clip zero-padded to 16,000 samples.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,10 +58,18 @@ def sf_name(path: str | Path) -> str | bytes:
     return name
 
 
-def read(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode a file -> (float64 samples of shape (frames, channels), rate in Hz); any name (`sf_name`)."""
+def read(path: str | Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """Decode a file -> (float64 samples of shape (frames, channels), rate in Hz); any name (`sf_name`).
+
+    `max_seconds`: decode only the file's first this many seconds (what a 1 s window needs, from a long take or a
+    stream whose header leaves its length unknown; libsndfile then reports 2**63 - 1 frames)."""
     try:
-        data, rate = sf.read(sf_name(path), dtype="float64", always_2d=True)
+        if max_seconds is None:
+            data, rate = sf.read(sf_name(path), dtype="float64", always_2d=True)
+        else:
+            with sf.SoundFile(sf_name(path)) as f:
+                rate = f.samplerate
+                data = f.read(int(math.ceil(max_seconds * rate)), dtype="float64", always_2d=True)
     except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError, TypeError)
         raise AudioError(path, f"cannot decode audio ({exc})") from exc
     return data, int(rate)

@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from encoder.out_path import check_writable
     try:
-        check_writable(args.output)  # before the work (a folder, no permission), not after the first file
+        # before the work (a folder, no permission, one of the audio files), not after the first file
+        check_writable(args.output, tuple(("audio file to label", path) for path in paths))
     except OSError as exc:
         print(f"drumtimbre label: {exc}", file=sys.stderr)
         return 2

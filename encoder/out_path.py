@@ -5,15 +5,31 @@ import os
 from pathlib import Path
 
 
-def check_writable(path: str | Path) -> None:
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether the paths `a` and `b` name one file (links and relative paths followed; a path not yet there
+    compared by its absolute, resolved form)."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_writable(path: str | Path, inputs: tuple[tuple[str, str | Path], ...] = ()) -> None:
     """Make `path`'s folder if missing and prove the file can be opened for writing (a new file is removed
     again); OSError with a message naming the path otherwise (a folder, no permission, a read-only or
-    pseudo file system)."""
+    pseudo file system, or one of the run's `inputs`, given as (what it is, path): writing there would destroy
+    it).  Nothing is written before every check has passed."""
     path = Path(path)
     if str(path) == "":
         raise OSError("an empty file name")
     if path.is_dir():
         raise OSError(f"{path}: is a folder")
+    for what, given in inputs:
+        if given is not None and str(given) not in ("", "-") and same_file(path, given):
+            raise OSError(f"{path}: is also the {what}; writing it would destroy it (choose another output)")
     existed = path.exists()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

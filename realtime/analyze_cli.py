@@ -75,13 +75,16 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
             check_can_plot(args.plot)
         except PlotError as exc:
             return error(str(exc), 2)
-    from encoder.out_path import check_writable
+    from encoder.out_path import check_writable, same_file
+    inputs = (("input file", args.file), ("config file", args.config))
     for name in (args.output, args.plot):  # the outputs' folders made, and the files proved writable, before the run
         if name not in (None, "-"):
             try:
-                check_writable(name)
+                check_writable(name, inputs)
             except OSError as exc:
                 return error(str(exc))
+    if args.output not in (None, "-") and args.plot is not None and same_file(args.output, args.plot):
+        return error(f"{args.plot}: --plot and -o name the same file", 2)
     args.input = args.file
     # from listen's config file only what shapes the analysis (its device, channels, blocks and outputs are
     # listen's business: a device config's channels = [1] would silence a file's other channels)

@@ -49,6 +49,14 @@ class LiveDisplay:
         else:
             self.last_early = est
 
+    def shown(self):
+        """The estimate on show: the newest hit's (its final once sent, else its early one); None before the first.
+        (In a busy part the last final estimate is the hit before's: its window closed when the newest was found.)"""
+        early, final = self.last_early, self.last_final
+        if early is None or final is None:
+            return final or early
+        return early if early.hit_id > final.hit_id else final
+
     def render(self):
         """The rich Panel to show now: the last hit's descriptors as bars, and the counters."""
         from rich.panel import Panel
@@ -56,7 +64,7 @@ class LiveDisplay:
 
         from realtime.osc_out import scale_values
 
-        est = self.last_final or self.last_early
+        est = self.shown()
         table = Table.grid(padding=(0, 1))
         table.add_column(justify="right")
         table.add_column()

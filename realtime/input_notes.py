@@ -60,16 +60,20 @@ class InputLevels:
         """What to tell the user, or []: no sound in the input; the mix's level under its channels (dB) when they
         cancel; a peak far beyond full scale."""
         out = []
-        if self.low <= self.high and self.high - self.low <= STILL_SPAN:
-            level = "digital silence" if max(abs(self.low), abs(self.high)) <= STILL_SPAN else (
-                f"a constant {(self.low + self.high) / 2:.3g} x full scale")
-            out.append(f"no sound in it: every sample within {STILL_SPAN:g} of the others ({level}), so no hit")
+        cancel = None
         if self.mixed_frames and self.channel_energy / self.mixed_frames > SIGNAL_RMS ** 2:
             ratio_db = 10 * math.log10(max(self.mix_energy, 1e-300) / self.channel_energy)
             if ratio_db < CANCEL_DB:
                 under = f"{-ratio_db:.0f} dB" if ratio_db > -60 else "more than 60 dB"
-                out.append(f"the channels cancel when mixed to mono (the mix {under} under them: out of phase?); "
-                           f"choose one with {channels_option} 1")
+                cancel = (f"the channels cancel when mixed to mono (the mix {under} under them: out of phase?); "
+                          f"choose one with {channels_option} 1")
+        if self.low <= self.high and self.high - self.low <= STILL_SPAN and cancel is None:
+            # (a mix silent because its channels cancel is said so below, not called silence)
+            level = "digital silence" if max(abs(self.low), abs(self.high)) <= STILL_SPAN else (
+                f"a constant {(self.low + self.high) / 2:.3g} x full scale")
+            out.append(f"no sound in it: every sample within {STILL_SPAN:g} of the others ({level}), so no hit")
+        if cancel is not None:
+            out.append(cancel)
         if self.peak > OVER_SCALE:
             out.append(f"peak {self.peak:.3g} x full scale (float samples stored at another scale, e.g. 16-bit "
                        f"integers? scale the file to +-1)")

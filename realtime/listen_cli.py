@@ -52,9 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="the worker takes the input blocks in groups of up to this many ms (fewer wake-ups, "
                           "less CPU; it never waits past the block that completes a hit's window); 'auto' "
                           "(default): as much as still detects every hit before its early window closes, at "
-                          "most 12 ms (at 48 kHz in 128-frame blocks, none with --early-ms under about 17), "
-                          "and while the input is quiet (no rise) up to 32 ms (16 ms without groups); "
-                          "0: every block at once")
+                          "most 12 ms (at 48 kHz in 128-frame blocks, none with --early-ms under about 17; none "
+                          "with --detect-rate 16000), and while the input is quiet (no rise) up to 32 ms (16 ms "
+                          "without groups; at real-time pace, detecting at the input rate); 0: every block at once")
     out = p.add_argument_group("output")
     out.add_argument("--osc", action="append", default=None, metavar="HOST:PORT",
                      help="OSC destination, repeatable (default 127.0.0.1:9000)")
@@ -139,7 +139,7 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
     if settings["stats"]:  # proved writable before the run, not after it
         from encoder.out_path import check_writable
         try:
-            check_writable(settings["stats"])
+            check_writable(settings["stats"], (("input file", settings["input"]), ("config file", args.config)))
         except OSError as exc:
             return error(str(exc))
 

@@ -140,12 +140,14 @@ def run(args: argparse.Namespace) -> int:
     args.file = Path(args.file)
     if args.out is not None and str(args.out) == "-":  # stdout, as analyze's and predict's `-o -`
         args.out = None
-    if args.out is not None:  # before the work, not after it
-        from encoder.out_path import check_writable
-        try:
-            check_writable(args.out)
-        except OSError as exc:
-            return error(str(exc))
+    from encoder.out_path import check_writable
+    inputs = (("input file", args.file), ("--truth file", args.truth), ("config file", args.config))
+    for name in (args.out, args.plot):  # before the work, not after it
+        if name is not None:
+            try:
+                check_writable(name, inputs)
+            except OSError as exc:
+                return error(str(exc))
     return with_cleanups(lambda cleanups: _detect_and_report(args, params, channels, truth, cleanups))
 
 

@@ -83,6 +83,12 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if not files:
         return fail(f"no audio files found in {', '.join(args.paths)}")
+    if args.output != "-":  # (opening it empties it: never one of the inputs)
+        from encoder.out_path import same_file
+
+        clash = next((f for f in files if same_file(args.output, f)), None)
+        if clash is not None:
+            return fail(f"{args.output}: is also an input file; writing it would destroy it (choose another -o)")
     try:
         model = open_model(args.model, args.threads)
     except ImportError as exc:

@@ -185,14 +185,20 @@ def load_model(path: str | Path | None = None, threads: int | None = None, warmu
     return model
 
 
+READ_S = WINDOW_SAMPLES / SAMPLE_RATE + 0.25
+"""Seconds of each file `predict_files` decodes: the model's window and a margin, so the resampler's edge lies far
+past the window (the first second comes out as from the whole file, within float rounding)."""
+
+
 def predict_files(model, paths: Iterable[str | Path], batch_size: int = 64
                   ) -> Iterator[tuple[Path, np.ndarray | None, str]]:
     """Predict files in batches -> (path, (7,) AudioCommons points 0-100 or None, message).
 
     `model` is anything with `predict_points(batch)` (an OnnxModel, or the
     Keras adapter of `predict`).  Files are prepared as `encoder.audio.load`
-    does (mono, 16 kHz, 1 s, peak-normalised, zero-padded); a file that cannot be
-    prepared yields (path, None, reason) and the run goes on.  With points, the
+    does (mono, 16 kHz, 1 s, peak-normalised, zero-padded), from their first
+    READ_S seconds only (a long take is not decoded whole, and what comes later,
+    NaN samples too, plays no part); a file that cannot be prepared yields (path, None, reason) and the run goes on.  With points, the
     message is '' or what may mislead the model (`encoder.audio.input_warnings`:
     a DC offset, clipping), joined by '; '.  Order is kept.
     """
@@ -212,7 +218,7 @@ def predict_files(model, paths: Iterable[str | Path], batch_size: int = 64
 
     for p in map(Path, paths):
         try:
-            data, rate = read(p)
+            data, rate = read(p, max_seconds=READ_S)
             clip = prepare(data, rate, source=p)
             pending.append((p, pad(clip.samples), "; ".join(input_warnings(data, rate))))
         except AudioError as exc:

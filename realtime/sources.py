@@ -166,10 +166,10 @@ class BlockRing:
 
 
 def parse_channels(spec: str | list[int] | tuple[int, ...] | None) -> tuple[int, ...]:
-    """'1' / '1,2' / [1, 2] (1-based input channel numbers) -> 0-based indices."""
+    """'1' / '1,2' / '1 2' / [1, 2] (1-based input channel numbers, commas or spaces between) -> 0-based indices."""
     if spec is None:
         return (0,)
-    items = spec if isinstance(spec, (list, tuple)) else str(spec).replace(" ", "").split(",")
+    items = spec if isinstance(spec, (list, tuple)) else str(spec).replace(",", " ").split()
     if not items:
         raise ValueError("input channels []: name at least one, like 1 or 1,2")
     out = []

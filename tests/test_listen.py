@@ -654,3 +654,24 @@ def test_a_file_name_that_is_not_utf8_is_heard(loop, model, tmp_path):
     out = subprocess.run(DRUMTIMBRE + ["listen", "--input", str(odd), "--model", str(model), "--no-display",
                                        "--osc", "127.0.0.1:9"], capture_output=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_no_command_writes_over_its_own_input(loop, model, tmp_path):
+    """An output named like an input (a slip of the hand in `-o`) is refused before anything is written: the
+    recording, the hand-made truth and the stats' input stay as they were."""
+    import shutil
+
+    take = tmp_path / "take.wav"
+    shutil.copy(loop[0], take)
+    truth = tmp_path / "marks.txt"
+    truth.write_text("".join(f"{t:.6f}\n" for t in loop[1]))
+    before = take.read_bytes(), truth.read_bytes()
+    runs = [("analyze", take, "-o", take, "--model", model),
+            ("onsets", take, "-o", take),
+            ("onsets", take, "--truth", truth, "-o", truth),
+            ("listen", "--input", take, "--model", model, "--no-display", "--osc", "127.0.0.1:9", "--stats", take),
+            ("predict", loop[0], take, "-o", take, "--model", model)]
+    for args in runs:
+        out = drumtimbre(*args)
+        assert out.returncode != 0 and "writing it would destroy it" in out.stderr, (args, out.stderr)
+        assert (take.read_bytes(), truth.read_bytes()) == before, args

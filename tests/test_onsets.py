@@ -646,6 +646,7 @@ def test_cli_warns_of_channels_that_cancel_and_of_samples_beyond_full_scale(tmp_
     assert main(["onsets", str(inverted), "-o", str(out)]) == 0
     err = capsys.readouterr().err
     assert "inverted.wav: the channels cancel when mixed to mono" in err and "--channels 1" in err, err
+    assert "no sound in it" not in err  # (the channels have sound; the mix has none because they cancel)
     assert out.read_text() == ""
     assert main(["onsets", str(inverted), "-o", str(out), "--channels", "1"]) == 0
     assert "cancel" not in capsys.readouterr().err
@@ -653,7 +654,12 @@ def test_cli_warns_of_channels_that_cancel_and_of_samples_beyond_full_scale(tmp_
     assert main(["onsets", str(inverted), "--channels", "3"]) == 1
     assert "input channel 3: the file has 2 channel(s)" in capsys.readouterr().err
     assert main(["onsets", str(inverted), "--channels", ""]) == 2  # (it meant channel 1)
-    assert "input channel ''" in capsys.readouterr().err
+    assert "input channels []: name at least one" in capsys.readouterr().err
+    assert main(["onsets", str(inverted), "-o", str(out), "--channels", "1 2"]) == 0  # channels 1 and 2, not 12
+    err = capsys.readouterr().err
+    assert "cancel" in err and "channel 12" not in err, err
+    assert main(["onsets", str(inverted), "--channels", "1 3"]) == 1
+    assert "input channel 3: the file has 2 channel(s)" in capsys.readouterr().err
     stereo = tmp_path / "stereo.wav"  # an ordinary stereo file: no warning
     sf.write(str(stereo), np.stack([mono, 0.5 * mono], axis=1), RATE, subtype="FLOAT")
     assert main(["onsets", str(stereo), "-o", str(out)]) == 0

@@ -158,3 +158,34 @@ def test_a_file_name_that_is_not_utf8_is_predicted(fixture_path, tmp_path):
                            "--no-progress"], capture_output=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == out.read_bytes()
+
+
+def test_a_long_take_is_read_only_as_far_as_its_window_needs(fixture_path, tmp_path):
+    """predict decodes a file's first second and a margin: a long take's prediction is that of the whole file
+    prepared (to the CSV's 3 decimals), a NaN far past the window plays no part, and a FLAC whose header leaves its
+    length unknown (libsndfile: 2**63 - 1 frames; it used to ask numpy for that much) is predicted too."""
+    rate = 44100
+    hits = np.zeros(4 * rate)
+    for at, shot in ((0.1, signals.snare(rate)), (1.7, signals.kick(rate)), (3.0, signals.hat(rate))):
+        i = int(at * rate)
+        hits[i:i + shot.size] += shot[: hits.size - i]
+    clean, late_nan = tmp_path / "take.wav", tmp_path / "late_nan.wav"
+    sf.write(clean, hits, rate, subtype="FLOAT")
+    bad = hits.copy()
+    bad[int(2.5 * rate)] = np.nan
+    sf.write(late_nan, bad, rate, subtype="FLOAT")
+    flac = tmp_path / "stream.flac"
+    sf.write(flac, hits, rate, subtype="PCM_24")
+    header = bytearray(flac.read_bytes())  # STREAMINFO: total samples (36 bits) and the MD5 left unknown
+    v = int.from_bytes(header[18:26], "big") & ~((1 << 36) - 1)
+    header[18:26] = v.to_bytes(8, "big")
+    header[26:42] = bytes(16)
+    nolen = tmp_path / "nolen.flac"  # (the intact one stays, as the reference)
+    nolen.write_bytes(bytes(header))
+    assert sf.info(nolen).frames > 10 ** 15  # (what libsndfile makes of it)
+    out = tmp_path / "o.csv"
+    assert main(["predict", str(clean), str(late_nan), str(nolen), "-m", str(fixture_path), "-o", str(out),
+                 "--no-progress"]) == 0
+    rows = [np.array([float(r[d]) for d in DESCRIPTORS]) for r in _read(out)]
+    whole = np.stack([model_input(clean), model_input(clean), model_input(flac)])  # each file prepared whole
+    np.testing.assert_allclose(np.stack(rows), clip_points(denormalise(reference_outputs(whole))), atol=2e-3)
