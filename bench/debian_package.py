@@ -30,3 +30,17 @@ def unpack_deb(deb: Path, dest: Path) -> Path:
         raise RuntimeError(f"{deb}: dpkg-deb not found: this needs a Debian system")
     subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True)
     return dest
+
+
+def from_package(package: str, inside: str, use, deb: Path | None = None):
+    """`use(path)` on the file or folder `inside` the package (a path as it lies under /): the installed one when
+    the package is installed and no `deb` is given, else the one in `deb` (or in a freshly downloaded .deb) ->
+    what `use` returns.  Raises as fetch_deb and unpack_deb do."""
+    import tempfile
+
+    installed = Path("/") / inside
+    if deb is None and installed.exists():
+        return use(installed)
+    with tempfile.TemporaryDirectory() as tmp:
+        deb = deb if deb is not None else fetch_deb(package, Path(tmp))
+        return use(unpack_deb(deb, Path(tmp) / "x") / inside)

@@ -19,14 +19,13 @@ import argparse
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from debian_package import fetch_deb, unpack_deb  # noqa: E402
+from debian_package import from_package  # noqa: E402
 from encoder.soundfont import SoundFontError, drum_samples  # noqa: E402
 from realtime.loops import role_of  # noqa: E402
 
@@ -74,14 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--deb", type=Path, help=f"an {PACKAGE} .deb already downloaded (default: apt-get download it)")
     ap.add_argument("--out", type=Path, default=Path("data/audio/opl3_kit"), help="the kit folder to write")
     args = ap.parse_args(argv)
-    installed = Path("/") / SOUNDFONT
     try:
-        if args.deb is None and installed.is_file():
-            files = write_kit(installed, args.out)
-        else:
-            with tempfile.TemporaryDirectory() as tmp:
-                deb = args.deb if args.deb is not None else fetch_deb(PACKAGE, Path(tmp))
-                files = write_kit(unpack_deb(deb, Path(tmp) / "x") / SOUNDFONT, args.out)
+        files = from_package(PACKAGE, SOUNDFONT, lambda path: write_kit(path, args.out), args.deb)
     except (RuntimeError, SoundFontError, subprocess.CalledProcessError) as e:
         print(f"opl3_kit: {e}", file=sys.stderr)
         return 1

@@ -48,7 +48,10 @@ in the one-pole filters, and the same onsets):
 6. Onsets closer than `min_interval_s` to the previous one are dropped (a flam
    is one hit, as in realtime.loops' ground truth): an attack backtracked to
    within that interval (a flam's main note, detected late) is searched again
-   only after the interval, and kept only if the level rises `late_rise_db` there.
+   only after the interval, and kept only if the level rises `late_rise_db` there
+   over its loudest point of the 2 ms before; within the interval after such a
+   dropped attack, a peak needs that rise too (the main note's own later peaks
+   are no new hit).
 
 Defaults were tuned at 48 kHz on the tuning kits of bench/onset_eval.py (the
 short hop, 1.33 ms, was chosen for its timing and confirmation delay on all its
@@ -78,6 +81,9 @@ from realtime.onset_trees import ACCEPT_ALL, BACK_S, FEATURES, RANGES_HZ, load_f
 
 _PAST_FRAMES = 40
 """The classifier's past_max looks back this many frames (53 ms at the default hop)."""
+LATE_REF_S = 0.002
+"""A late attack (one the minimum interval made the detector search for again) must rise `late_rise_db` over the
+loudest point of the level envelope this long before it, s."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +171,8 @@ class OnsetParams:
     decaying kick is a hit, a kick cut dead while a hat rings on is none."""
     late_rise_db: float = 6.0
     """An attack backtracked to within min_interval_s of the last onset is searched again after that
-    interval, and counts only when the level rises this many dB there (a new hit, not the flam's main note)."""
+    interval, and counts only when the level rises this many dB there over its loudest point of the LATE_REF_S
+    before (a new hit, not the flam's main note); so does an attack within min_interval_s after one dropped so."""
     max_latency_s: float = 0.012
     """Onsets are reported at most this long after their sample (bounds the backtracking), s."""
     envelope_s: float = 0.0005
@@ -375,7 +382,8 @@ class OnsetDetector:
         self._hp_windows = np.lib.stride_tricks.sliding_window_view(self._store[1], self.n_win)
         self._n = 0
         # what _trim keeps before the oldest sample a frame still needs (backtracking's reach, _cut_after's hop)
-        self._trim_margin = max(self.lookback + 2 * self.env_len, 2 * self.hop)
+        self._late_ref = max(1, int(round(LATE_REF_S / p.envelope_s)))  # envelope steps before a late attack
+        self._trim_margin = max(self.lookback + (self._late_ref + 2) * self.env_len, 2 * self.hop)
         self._next_end = self.hop  # absolute end index of the next frame
         # the band averages only need the FFT bins min_hz..max_hz, a contiguous run
         self._bin_slice = slice(int(self.bins[0]), int(self.bins[-1]) + 1)
@@ -447,6 +455,7 @@ class OnsetDetector:
         self._df_first = 0  # frame number of _df[0] (frame k ends at (k + 1) * hop)
         self._next_check = 0  # next frame number to decide on
         self._last_onset = -10 ** 12
+        self._last_dropped = -10 ** 12  # the last attack dropped for min_interval (a flam's main note)
         self._flushed = False
 
     @property
@@ -839,7 +848,15 @@ class OnsetDetector:
             if sample is not None and sample - self._last_onset < self.min_interval:
                 # the attack began within min_interval of the last onset (a flam's main note): only a
                 # distinct new attack after min_interval counts
-                sample = self._backtrack(end, self._last_onset + self.min_interval, self.params.late_rise_db)
+                dropped = sample
+                sample = self._new_attack(end, self._last_onset + self.min_interval)
+                if sample is None or sample - self._last_onset < self.min_interval:
+                    self._last_dropped = dropped
+            elif sample is not None and sample - self._last_dropped < self.min_interval:
+                # within min_interval of a dropped attack (the flam's main note, for which its grace note's onset
+                # stands): that note's own later peaks are no new hit (a snare whose body swells 10 ms in); a
+                # distinct new attack is
+                sample = self._new_attack(end, self._last_dropped + self._late_ref * self.env_len)
             if sample is None or sample - self._last_onset < self.min_interval:
                 continue
             self._last_onset = sample
@@ -891,12 +908,34 @@ class OnsetDetector:
         d_nxt, d_before = np.diff(nxt), np.diff(before)
         return float(np.dot(d_nxt, d_nxt)) < self.params.treble_rise * float(np.dot(d_before, d_before))
 
-    def _backtrack(self, frame_end: int, not_before: int | None = None, min_rise_db: float | None = None) -> int | None:
-        """Attack start (absolute sample, >= 0) within the peak frame and lookback_s before it, not before
-        `not_before`; None when the level rises less than `min_rise_db` (default: params.min_rise_db).  Before
-        the stream the store holds zeros, so a hit starting it rises from silence, as after silence."""
-        back = self.back_samples
-        start = frame_end - back if not_before is None else max(frame_end - back, not_before)
+    def _new_attack(self, frame_end: int, not_before: int) -> int | None:
+        """A distinct new attack within the peak frame and lookback_s before it, from `not_before` on: where the
+        level envelope (`envelope_s` steps) rises most over its loudest point of the LATE_REF_S before, when that
+        is at least `late_rise_db`; its onset (absolute sample) the first sample past `rise_fraction` of that
+        rise.  None when no step rises so.  Measured from the loudest, not the quietest, point before: the
+        envelope of a noisy sound (a snare's body, a hat) dips and recovers by several dB from step to step."""
+        start = max(frame_end - self.back_samples, not_before)
+        start -= (start - frame_end) % self.env_len  # steps aligned to frame_end
+        if start >= frame_end:
+            return None
+        ref = self._late_ref
+        lo = start - ref * self.env_len
+        seg = np.abs(self._dc_blocked(lo, frame_end))
+        env_db = 20 * np.log10(seg.reshape(-1, self.env_len).max(axis=1) + 1e-9)
+        before = np.lib.stride_tricks.sliding_window_view(env_db[:-1], ref).max(axis=1)  # the loudest `ref` before
+        rise = env_db[ref:] - before
+        j = int(np.argmax(rise))
+        if rise[j] < self.params.late_rise_db:
+            return None
+        thr = before[j] + self.params.rise_fraction * rise[j]
+        step = seg[(ref + j) * self.env_len: (ref + j + 1) * self.env_len]
+        return max(0, lo + (ref + j) * self.env_len + int(np.argmax(step >= 10 ** (thr / 20))))
+
+    def _backtrack(self, frame_end: int) -> int | None:
+        """Attack start (absolute sample, >= 0) within the peak frame and lookback_s before it; None when the level
+        rises less than `min_rise_db`.  Before the stream the store holds zeros, so a hit starting it rises from
+        silence, as after silence."""
+        start = frame_end - self.back_samples
         start -= (start - frame_end) % self.env_len  # sub-blocks aligned to frame_end
         if start >= frame_end:
             return None
@@ -906,7 +945,7 @@ class OnsetDetector:
         floor_db = np.minimum.accumulate(env_db)
         rise = env_db - floor_db
         j = int(np.argmax(rise))
-        if rise[j] < (self.params.min_rise_db if min_rise_db is None else min_rise_db):
+        if rise[j] < self.params.min_rise_db:
             return None
         top = env_db[j]
         thr = max(floor_db[j] + self.params.rise_fraction * rise[j], top - self.params.attack_db)
