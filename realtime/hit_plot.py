@@ -92,11 +92,17 @@ def file_envelope(path: str | Path, mix: tuple[int, ...] | None = None, columns:
 
     from encoder.audio import sf_name
 
+    from realtime.sources import length_unknown, read_blocks
+
     with sf.SoundFile(sf_name(path)) as f:
         rate, frames = f.samplerate, f.frames
+    if length_unknown(frames):  # (a stream's header without its length: counted first)
+        with sf.SoundFile(sf_name(path)) as f:
+            frames = sum(block.shape[0] for block in read_blocks(f, 1 << 16))
+    with sf.SoundFile(sf_name(path)) as f:
         step = max(1, int(np.ceil(frames / columns)))
         lo, hi = [], []
-        for block in f.blocks(blocksize=step * 256, dtype="float32", always_2d=True):
+        for block in read_blocks(f, step * 256):
             chans = block[:, list(mix)] if mix is not None else block
             block_lo, block_hi = _columns(chans.mean(axis=1, dtype=np.float32), step)
             lo.append(block_lo)

@@ -49,6 +49,7 @@ def stream_onsets(path, block_size: int, params, channels: tuple[int, ...] | Non
 
     from realtime.input_notes import InputLevels, mix_down
     from realtime.onsets import OnsetDetector
+    from realtime.sources import read_blocks
 
     levels = InputLevels() if levels is None else levels
     found = []
@@ -61,7 +62,7 @@ def stream_onsets(path, block_size: int, params, channels: tuple[int, ...] | Non
             raise ValueError(f"input channel {max(channels) + 1}: the file has {f.channels} channel(s)")
         det = OnsetDetector(f.samplerate, params)
         try:  # block by block, as listen's file source reads (a corrupt file fails at the same place)
-            for data in f.blocks(blocksize=block_size, dtype="float32", always_2d=True):
+            for data in read_blocks(f, block_size):
                 # numpy's overflow warnings would say no more than the run's closing warning: channels far beyond
                 # full scale may mix to inf, and NaN/inf or samples near float32's limit are repaired or clipped by
                 # the detector
@@ -163,7 +164,8 @@ def _detect_and_report(args: argparse.Namespace, params, channels, truth, cleanu
     except KeyboardInterrupt:  # before the first block (opening the file) or in the last frames
         return error(f"{args.file}: interrupted before its onsets were found; nothing written", 130)
     except EmptyAudio:  # as listen and analyze say it
-        return error(f"{args.file}: empty audio (0 frames)")
+        from realtime.cut_short import empty_audio
+        return error(f"{args.file}: {empty_audio(args.file)}")
     except ValueError as exc:  # a rate the detector cannot work at
         return error(f"{args.file}: {exc}")
     except Exception as exc:  # soundfile raises several types for missing / corrupt files

@@ -120,8 +120,8 @@ class OscOut:
             raise ValueError(f"scale {scale!r}: expected one of {', '.join(SCALES)}")
         if timetag not in TIMETAGS:
             raise ValueError(f"timetag {timetag!r}: expected one of {', '.join(TIMETAGS)}")
-        self.destinations = [d if isinstance(d, Destination) else parse_destination(d)
-                             for d in (destinations or [DEFAULT_DESTINATION])]
+        wanted = [d if isinstance(d, Destination) else parse_destination(d)
+                  for d in (destinations or [DEFAULT_DESTINATION])]
         self.prefix = check_prefix(prefix)
         self.scale = scale
         self.timetag = timetag
@@ -129,17 +129,31 @@ class OscOut:
         self.sent = 0
         self.errors = 0
         self._reported: set[str] = set()
-        self._socks: list[socket.socket | None] = [self._open(d) for d in self.destinations]
+        self.destinations: list[Destination] = []
+        self._socks: list[socket.socket | None] = []
+        first: dict[tuple, Destination] = {}  # resolved address -> the destination first naming it
+        for d in wanted:
+            s, addr = self._open(d)
+            if addr is not None and addr in first:  # (given twice, or as a name and its address: once is enough)
+                if s is not None:
+                    s.close()
+                self.report(f"warning: OSC to {d}: the same address as {first[addr]}; each bundle goes there once")
+                continue
+            if addr is not None:
+                first[addr] = d
+            self.destinations.append(d)
+            self._socks.append(s)
 
-    def _open(self, d: Destination) -> socket.socket | None:
-        """A non-blocking UDP socket connected to `d` (None, reported, when its host does not resolve).  Connected,
-        so that a port nobody listens on is heard of: the kernel's ICMP "port unreachable" comes back as
-        ECONNREFUSED on a later send, which is then reported like any other send error."""
+    def _open(self, d: Destination) -> tuple[socket.socket | None, tuple | None]:
+        """A non-blocking UDP socket connected to `d`, and the address it resolved to (None for the socket,
+        reported, when the host does not resolve or cannot be reached).  Connected, so that a port nobody listens
+        on is heard of: the kernel's ICMP "port unreachable" comes back as ECONNREFUSED on a later send, which is
+        then reported like any other send error."""
         try:
             family, _, _, _, addr = socket.getaddrinfo(d.host, d.port, type=socket.SOCK_DGRAM)[0]
         except OSError as exc:
             self._report_once(d, f"cannot resolve host ({exc}); nothing is sent to it")
-            return None
+            return None, None
         s = socket.socket(family, socket.SOCK_DGRAM)
         s.setblocking(False)
         try:
@@ -147,8 +161,8 @@ class OscOut:
         except OSError as exc:  # e.g. no route to the host
             s.close()
             self._report_once(d, f"cannot reach it ({exc}); nothing is sent to it")
-            return None
-        return s
+            return None, (family, addr)
+        return s, (family, addr)
 
     def _report_once(self, d: Destination, text: str) -> None:
         if str(d) not in self._reported:

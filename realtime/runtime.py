@@ -219,6 +219,9 @@ def predict_files(model, paths: Iterable[str | Path], batch_size: int = 64
     for p in map(Path, paths):
         try:
             data, rate = read(p, max_seconds=READ_S)
+            if data.shape[0] == 0:
+                from realtime.cut_short import empty_audio
+                raise AudioError(p, empty_audio(p))
             clip = prepare(data, rate, source=p)
             pending.append((p, pad(clip.samples), "; ".join(input_warnings(data, rate))))
         except AudioError as exc:

@@ -165,6 +165,30 @@ class BlockRing:
         return Block(data, t, t + self._wall_offset, tuple(parts))
 
 
+UNKNOWN_FRAMES = 2 ** 62
+"""libsndfile's length of a stream whose header leaves it unknown (a FLAC written to a pipe): 2**63 - 1 frames."""
+
+
+def length_unknown(frames: int) -> bool:
+    """Whether libsndfile's frame count `frames` stands for a length the file's header leaves unknown."""
+    return frames >= UNKNOWN_FRAMES
+
+
+def read_blocks(f, block_size: int):
+    """An open soundfile.SoundFile's audio -> float32 (frames, channels) blocks of `block_size` frames (the last
+    may be shorter).  A stream of unknown length is read without seeking: soundfile seeks after every read, and
+    libsndfile cannot at such a stream's end (its last block was lost, with an error)."""
+    if not length_unknown(f.frames):
+        yield from f.blocks(blocksize=block_size, dtype="float32", always_2d=True)
+        return
+    f.seekable = lambda: False  # (for this file object only: soundfile then neither tells nor seeks around reads)
+    while True:
+        block = f.read(block_size, dtype="float32", always_2d=True)
+        if block.shape[0] == 0:
+            return
+        yield block
+
+
 def parse_channels(spec: str | list[int] | tuple[int, ...] | None) -> tuple[int, ...]:
     """'1' / '1,2' / '1 2' / [1, 2] (1-based input channel numbers, commas or spaces between) -> 0-based indices."""
     if spec is None:
@@ -222,7 +246,8 @@ class FileSource:
         except Exception as exc:
             raise SourceError(f"{self.path}: cannot decode audio ({exc})") from exc
         if info.frames == 0:
-            raise SourceError(f"{self.path}: empty audio (0 frames)")
+            from realtime.cut_short import empty_audio
+            raise SourceError(f"{self.path}: {empty_audio(self.path)}")
         if block_size < 1:
             raise ValueError(f"block size {block_size}: must be >= 1 frame")
         self.sample_rate = int(info.samplerate)
@@ -234,7 +259,8 @@ class FileSource:
         if bad:
             raise SourceError(f"{self.path}: has {self.file_channels} channel(s); channel {bad[0]} requested")
         self.channels = self.file_channels
-        self.duration_s = info.frames / self.sample_rate
+        self.duration_s = None if length_unknown(info.frames) else info.frames / self.sample_rate
+        """The file's length, s; None when its header leaves it unknown."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: Exception | None = None
@@ -242,7 +268,8 @@ class FileSource:
     def describe(self) -> str:
         """One line for the terminal: the file, its rate (Hz), length (s) and pace."""
         pace = "real-time pace" if self.realtime else "as fast as possible"
-        return f"file {self.path} ({self.sample_rate} Hz, {self.duration_s:.1f} s, {pace})"
+        length = "length unknown" if self.duration_s is None else f"{self.duration_s:.1f} s"
+        return f"file {self.path} ({self.sample_rate} Hz, {length}, {pace})"
 
     def start(self, ring: BlockRing) -> None:
         """Start the reader thread writing into `ring`; it closes the ring at the end."""
@@ -261,7 +288,7 @@ class FileSource:
             t0 = time.perf_counter()
             done = 0
             with sf.SoundFile(sf_name(self.path)) as f:
-                for block in f.blocks(blocksize=self.block_size, dtype="float32", always_2d=True):
+                for block in read_blocks(f, self.block_size):
                     if self._stop.is_set():
                         break
                     if self.realtime:

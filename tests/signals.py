@@ -39,6 +39,23 @@ def swelling_snare(rate: int = 44100, seconds: float = 0.4, seed: int = 0) -> np
     return (x / np.max(np.abs(x))).astype(np.float32)
 
 
+def write_unknown_length_flac(audio: np.ndarray, rate: int, path) -> None:
+    """`audio` as 24-bit FLAC at `path` whose header leaves its length (and MD5) unknown, as an encoder writing to a
+    pipe leaves it: libsndfile then reports 2**63 - 1 frames."""
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, audio, rate, format="FLAC", subtype="PCM_24")
+    data = bytearray(buf.getvalue())  # fLaC, then STREAMINFO's block header (4 bytes) and body
+    v = int.from_bytes(data[18:26], "big") & ~((1 << 36) - 1)  # total samples: the low 36 bits of these 8 bytes
+    data[18:26] = v.to_bytes(8, "big")
+    data[26:42] = bytes(16)
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+
+
 def write_undecodable(folder) -> tuple:
     """Two files whose headers read (soundfile.info gives their frames) but whose audio fails when decoded, as
     broken downloads do: (a WAV of a real hit with its samples zeroed, as a preallocating downloader leaves it;

@@ -675,3 +675,28 @@ def test_no_command_writes_over_its_own_input(loop, model, tmp_path):
         out = drumtimbre(*args)
         assert out.returncode != 0 and "writing it would destroy it" in out.stderr, (args, out.stderr)
         assert (take.read_bytes(), truth.read_bytes()) == before, args
+
+
+def test_a_flac_of_unknown_length_is_read_to_its_end(loop, model, tmp_path):
+    """A FLAC whose header leaves its length unknown (written to a pipe): libsndfile reports 2**63 - 1 frames and
+    cannot seek at its end, which soundfile does after every read; its last block was lost with 'read failed'
+    (and the last hit with it).  Now every command reads it whole, as the same audio with a header."""
+    import soundfile as sf
+
+    from tests.signals import write_unknown_length_flac
+
+    audio, rate = sf.read(loop[0], dtype="float32")
+    whole, nolen = tmp_path / "whole.flac", tmp_path / "nolen.flac"
+    sf.write(whole, audio, rate, subtype="PCM_24")
+    write_unknown_length_flac(audio, rate, nolen)
+    for name in (whole, nolen):
+        out = drumtimbre("analyze", name, "-o", tmp_path / f"{name.stem}.csv", "--model", model)
+        assert out.returncode == 0, out.stderr
+        out = drumtimbre("onsets", name, "-o", tmp_path / f"{name.stem}.txt")
+        assert out.returncode == 0, out.stderr
+    assert (tmp_path / "nolen.csv").read_text() == (tmp_path / "whole.csv").read_text()
+    assert (tmp_path / "nolen.txt").read_text() == (tmp_path / "whole.txt").read_text()
+    assert len((tmp_path / "nolen.txt").read_text().split()) == len(loop[1])
+    out = drumtimbre("listen", "--input", nolen, "--model", model, "--no-display", "--osc", "127.0.0.1:9")
+    assert out.returncode == 0 and "length unknown" in out.stderr, out.stderr
+    assert f"{len(loop[1])} early + {len(loop[1])} final" in out.stderr, out.stderr

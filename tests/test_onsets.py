@@ -731,3 +731,27 @@ def test_a_wav_cut_short_is_an_error_after_its_onsets(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cut.wav: read failed (cut short: its header promises 2.3 s of audio, the file holds 1.3 s)" in err, err
     assert f_measure(np.loadtxt(out, ndmin=1), np.array(times[:2]), 0.005) == 1.0  # the two hits before the cut
+
+
+def test_a_wav_whose_header_declares_no_audio_is_named_so(tmp_path, capsys):
+    """A recorder stopped before it wrote its header's sizes (RIFF and data sizes 0): libsndfile reads 0 frames,
+    and the error said only 'empty audio'; it now says the header declares none and how much follows it."""
+    from realtime.cut_short import wav_header_empty
+
+    mono = place([0.3, 0.8, 1.3], [kick, snare, hat], 2.0)
+    whole = tmp_path / "whole.wav"
+    sf.write(str(whole), mono, RATE, subtype="PCM_16")
+    data = bytearray(whole.read_bytes())
+    i = data.index(b"data")
+    data[4:8] = bytes(4)
+    data[i + 4:i + 8] = bytes(4)
+    zero = tmp_path / "zero.wav"
+    zero.write_bytes(bytes(data))
+    assert sf.info(str(zero)).frames == 0  # (what libsndfile makes of it)
+    assert wav_header_empty(whole) is None
+    assert main(["onsets", str(zero)]) == 1
+    assert "zero.wav: empty audio (0 frames): its header declares no audio, yet 2.0 s of audio follow it" \
+        in capsys.readouterr().err
+    empty = tmp_path / "empty.wav"  # truly empty: said as before
+    sf.write(str(empty), np.zeros(0, np.float32), RATE)
+    assert wav_header_empty(empty) is None

@@ -138,6 +138,24 @@ def test_every_destination_receives_every_bundle():
         a.close(), b.close()
 
 
+def test_one_address_named_twice_gets_each_bundle_once():
+    """`--osc 127.0.0.1:P --osc 127.0.0.1:0P --osc 127.0.0.1:P` (or a host name and its address): three triggers a
+    hit at the synth before; now each bundle goes there once, and the repeats are named."""
+    r = Receiver()
+    reports: list[str] = []
+    try:
+        out = OscOut([f"127.0.0.1:{r.port}", f"127.0.0.1:0{r.port}", f"127.0.0.1:{r.port}"], report=reports.append)
+        for i in range(4):
+            out(estimate("final", i))
+        r.wait(36)
+        time.sleep(0.2)  # (room for any duplicate to arrive)
+        assert [args[0] for addr, args in r.got if addr == "/drumtimbre/timbre"] == [0, 1, 2, 3]
+        assert [str(d) for d in out.destinations] == [f"127.0.0.1:{r.port}"] and out.sent == 4
+        assert len(reports) == 2 and all(f"the same address as 127.0.0.1:{r.port}" in t for t in reports), reports
+    finally:
+        r.close()
+
+
 def test_send_errors_are_reported_once_and_never_stop_other_destinations():
     r = Receiver()
     reports: list[str] = []
