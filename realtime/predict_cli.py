@@ -74,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     if args.batch_size < 1:
-        return fail(f"--batch-size {args.batch_size}: must be >= 1")
+        print(f"drumtimbre predict: --batch-size {args.batch_size}: must be >= 1", file=sys.stderr)
+        return 2
+    if args.threads is not None and args.threads < 1:
+        print(f"drumtimbre predict: --threads {args.threads}: must be >= 1", file=sys.stderr)
+        return 2
     from encoder.audio import find_audio
 
     try:

@@ -184,3 +184,11 @@ def test_a_long_take_is_read_only_as_far_as_its_window_needs(fixture_path, tmp_p
     rows = [np.array([float(r[d]) for d in DESCRIPTORS]) for r in _read(out)]
     whole = np.stack([model_input(clean), model_input(clean), model_input(flac)])  # each file prepared whole
     np.testing.assert_allclose(np.stack(rows), clip_points(denormalise(reference_outputs(whole))), atol=2e-3)
+
+
+def test_bad_options_exit_2_naming_the_value(fixture_path, tmp_path, capsys):
+    a = tmp_path / "kick.wav"
+    sf.write(a, signals.kick(16000), 16000)
+    for option, value in (("--batch-size", "0"), ("--threads", "0")):
+        assert main(["predict", str(a), "-m", str(fixture_path), option, value, "--no-progress"]) == 2
+        assert f"{option} 0: must be >= 1" in capsys.readouterr().err
