@@ -58,6 +58,10 @@ def sf_name(path: str | Path) -> str | bytes:
     return name
 
 
+UNKNOWN_FRAMES = 2 ** 62
+"""libsndfile's length of a stream whose header leaves it unknown (a FLAC written to a pipe): 2**63 - 1 frames."""
+
+
 def read(path: str | Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Decode a file -> (float64 samples of shape (frames, channels), rate in Hz); any name (`sf_name`).
 
@@ -69,6 +73,8 @@ def read(path: str | Path, max_seconds: float | None = None) -> tuple[np.ndarray
         else:
             with sf.SoundFile(sf_name(path)) as f:
                 rate = f.samplerate
+                if f.frames >= UNKNOWN_FRAMES:  # read without seeking (see realtime.sources.read_blocks)
+                    f.seekable = lambda: False
                 data = f.read(int(math.ceil(max_seconds * rate)), dtype="float64", always_2d=True)
     except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError, TypeError)
         raise AudioError(path, f"cannot decode audio ({exc})") from exc

@@ -14,7 +14,7 @@ def same_file(a: str | Path, b: str | Path) -> bool:
             return os.path.samefile(a, b)
     except OSError:
         pass
-    return a.resolve() == b.resolve()
+    return os.path.realpath(a) == os.path.realpath(b)  # (not Path.resolve: it raises on a link loop)
 
 
 def check_writable(path: str | Path, inputs: tuple[tuple[str, str | Path], ...] = ()) -> None:

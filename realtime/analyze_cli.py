@@ -76,7 +76,9 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
         except PlotError as exc:
             return error(str(exc), 2)
     from encoder.out_path import check_writable, same_file
-    inputs = (("input file", args.file), ("config file", args.config))
+    from realtime.runtime import default_model_path
+    inputs = (("input file", args.file), ("config file", args.config),
+              ("model file", args.model or config.get("model") or default_model_path()))
     for name in (args.output, args.plot):  # the outputs' folders made, and the files proved writable, before the run
         if name not in (None, "-"):
             try:

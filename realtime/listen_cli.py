@@ -138,8 +138,10 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
         return error("--realtime applies to --input FILE only", 2)
     if settings["stats"]:  # proved writable before the run, not after it
         from encoder.out_path import check_writable
+        from realtime.runtime import default_model_path
         try:
-            check_writable(settings["stats"], (("input file", settings["input"]), ("config file", args.config)))
+            check_writable(settings["stats"], (("input file", settings["input"]), ("config file", args.config),
+                                               ("model file", settings.get("model") or default_model_path())))
         except OSError as exc:
             return error(str(exc))
 

@@ -84,6 +84,10 @@ _PAST_FRAMES = 40
 LATE_REF_S = 0.002
 """A late attack (one the minimum interval made the detector search for again) must rise `late_rise_db` over the
 loudest point of the level envelope this long before it, s."""
+MAIN_NOTE_RISE_DB = 2.0
+"""An attack dropped for min_interval_s is taken for a flam's main note (whose own later peaks are then no new hit)
+when it rises this much over the loudest point of the LATE_REF_S before it, dB; a swell or a retrigger inside
+the last hit's body does not, and the hits after it keep the usual interval (a double stroke 35 ms apart)."""
 
 
 @dataclass(frozen=True)
@@ -382,7 +386,7 @@ class OnsetDetector:
         self._hp_windows = np.lib.stride_tricks.sliding_window_view(self._store[1], self.n_win)
         self._n = 0
         # what _trim keeps before the oldest sample a frame still needs (backtracking's reach, _cut_after's hop)
-        self._late_ref = max(1, int(round(LATE_REF_S / p.envelope_s)))  # envelope steps before a late attack
+        self._late_ref = max(1, int(round(LATE_REF_S * sr / self.env_len)))  # envelope steps before a late attack
         self._trim_margin = max(self.lookback + (self._late_ref + 2) * self.env_len, 2 * self.hop)
         self._next_end = self.hop  # absolute end index of the next frame
         # the band averages only need the FFT bins min_hz..max_hz, a contiguous run
@@ -851,7 +855,11 @@ class OnsetDetector:
                 dropped = sample
                 sample = self._new_attack(end, self._last_onset + self.min_interval)
                 if sample is None or sample - self._last_onset < self.min_interval:
-                    self._last_dropped = dropped
+                    # dropped; when it is an attack of its own (not a swell or a retrigger in the last hit's body,
+                    # whose dropping says nothing of what follows), it is taken for the flam's main note
+                    back = self._late_ref * self.env_len
+                    if self._new_attack(end, dropped - back, MAIN_NOTE_RISE_DB) is not None:
+                        self._last_dropped = dropped
             elif sample is not None and sample - self._last_dropped < self.min_interval:
                 # within min_interval of a dropped attack (the flam's main note, for which its grace note's onset
                 # stands): that note's own later peaks are no new hit (a snare whose body swells 10 ms in); a
@@ -908,10 +916,10 @@ class OnsetDetector:
         d_nxt, d_before = np.diff(nxt), np.diff(before)
         return float(np.dot(d_nxt, d_nxt)) < self.params.treble_rise * float(np.dot(d_before, d_before))
 
-    def _new_attack(self, frame_end: int, not_before: int) -> int | None:
+    def _new_attack(self, frame_end: int, not_before: int, min_rise_db: float | None = None) -> int | None:
         """A distinct new attack within the peak frame and lookback_s before it, from `not_before` on: where the
         level envelope (`envelope_s` steps) rises most over its loudest point of the LATE_REF_S before, when that
-        is at least `late_rise_db`; its onset (absolute sample) the first sample past `rise_fraction` of that
+        is at least `min_rise_db` (default `late_rise_db`); its onset (absolute sample) the first sample past `rise_fraction` of that
         rise.  None when no step rises so.  Measured from the loudest, not the quietest, point before: the
         envelope of a noisy sound (a snare's body, a hat) dips and recovers by several dB from step to step."""
         start = max(frame_end - self.back_samples, not_before)
@@ -925,7 +933,7 @@ class OnsetDetector:
         before = np.lib.stride_tricks.sliding_window_view(env_db[:-1], ref).max(axis=1)  # the loudest `ref` before
         rise = env_db[ref:] - before
         j = int(np.argmax(rise))
-        if rise[j] < self.params.late_rise_db:
+        if rise[j] < (self.params.late_rise_db if min_rise_db is None else min_rise_db):
             return None
         thr = before[j] + self.params.rise_fraction * rise[j]
         step = seg[(ref + j) * self.env_len: (ref + j + 1) * self.env_len]

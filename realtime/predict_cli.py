@@ -93,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
         clash = next((f for f in files if same_file(args.output, f)), None)
         if clash is not None:
             return fail(f"{args.output}: is also an input file; writing it would destroy it (choose another -o)")
+        from realtime.runtime import default_model_path
+
+        if same_file(args.output, args.model or default_model_path()):
+            return fail(f"{args.output}: is also the model file; writing it would destroy it (choose another -o)")
     try:
         model = open_model(args.model, args.threads)
     except ImportError as exc:

@@ -165,12 +165,10 @@ class BlockRing:
         return Block(data, t, t + self._wall_offset, tuple(parts))
 
 
-UNKNOWN_FRAMES = 2 ** 62
-"""libsndfile's length of a stream whose header leaves it unknown (a FLAC written to a pipe): 2**63 - 1 frames."""
-
-
 def length_unknown(frames: int) -> bool:
     """Whether libsndfile's frame count `frames` stands for a length the file's header leaves unknown."""
+    from encoder.audio import UNKNOWN_FRAMES
+
     return frames >= UNKNOWN_FRAMES
 
 

@@ -675,6 +675,16 @@ def test_no_command_writes_over_its_own_input(loop, model, tmp_path):
         out = drumtimbre(*args)
         assert out.returncode != 0 and "writing it would destroy it" in out.stderr, (args, out.stderr)
         assert (take.read_bytes(), truth.read_bytes()) == before, args
+    own = tmp_path / "own.onnx"  # the model too
+    shutil.copy(model, own)
+    weights = own.read_bytes()
+    for args in (("analyze", take, "-o", own, "--model", own), ("predict", take, "-o", own, "--model", own),
+                 ("listen", "--input", take, "--model", own, "--no-display", "--osc", "127.0.0.1:9", "--stats", own)):
+        out = drumtimbre(*args)
+        assert out.returncode != 0 and "is also the model file" in out.stderr, (args, out.stderr)
+        assert own.read_bytes() == weights, args
+    out = drumtimbre("onsets", take, "-o", tmp_path / "x.png", "--plot", tmp_path / "x.png")
+    assert out.returncode == 2 and "--plot and -o name the same file" in out.stderr, out.stderr
 
 
 def test_a_flac_of_unknown_length_is_read_to_its_end(loop, model, tmp_path):

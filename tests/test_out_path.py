@@ -15,6 +15,10 @@ def test_same_file_follows_relative_paths_and_links(tmp_path, monkeypatch):
     assert same_file(tmp_path / "link.wav", a)
     assert not same_file(tmp_path / "other.wav", a)
     assert same_file(tmp_path / "new.csv", "new.csv")  # neither there yet: by path
+    os.symlink(tmp_path / "loop_b", tmp_path / "loop_a")  # a link loop: no error (Path.resolve raised one)
+    os.symlink(tmp_path / "loop_a", tmp_path / "loop_b")
+    assert not same_file(tmp_path / "loop_a", a)
+    check_writable(tmp_path / "out.csv", (("input file", tmp_path / "loop_a"),))
 
 
 def test_an_output_that_is_an_input_is_refused_and_left_as_it_was(tmp_path):

@@ -178,11 +178,14 @@ def test_a_long_take_is_read_only_as_far_as_its_window_needs(fixture_path, tmp_p
     sf.write(flac, hits, rate, subtype="PCM_24")  # (the intact one: the reference)
     signals.write_unknown_length_flac(hits, rate, nolen)
     assert sf.info(nolen).frames > 10 ** 15  # (what libsndfile makes of it)
+    short, short_nolen = tmp_path / "short.flac", tmp_path / "short_nolen.flac"  # a one-shot: under READ_S long
+    sf.write(short, hits[: int(0.5 * rate)], rate, subtype="PCM_24")
+    signals.write_unknown_length_flac(hits[: int(0.5 * rate)], rate, short_nolen)
     out = tmp_path / "o.csv"
-    assert main(["predict", str(clean), str(late_nan), str(nolen), "-m", str(fixture_path), "-o", str(out),
-                 "--no-progress"]) == 0
+    assert main(["predict", str(clean), str(late_nan), str(nolen), str(short_nolen), "-m", str(fixture_path),
+                 "-o", str(out), "--no-progress"]) == 0
     rows = [np.array([float(r[d]) for d in DESCRIPTORS]) for r in _read(out)]
-    whole = np.stack([model_input(clean), model_input(clean), model_input(flac)])  # each file prepared whole
+    whole = np.stack([model_input(f) for f in (clean, clean, flac, short)])  # each file prepared whole
     np.testing.assert_allclose(np.stack(rows), clip_points(denormalise(reference_outputs(whole))), atol=2e-3)
 
 
