@@ -703,7 +703,7 @@ class OnsetDetector:
             return df[j] / v if 0 <= j < len(df) else 0.0
 
         end = (k + 1) * hop
-        seg = np.abs(self._dc_blocked(end - self.back_samples, end))
+        seg = np.abs(self._dc_blocked(end - max(self.back_samples, self.env_len), end))  # (at least one step)
         seg = seg[seg.size % self.env_len:].reshape(-1, self.env_len).max(axis=1)
         env_db = 20 * np.log10(seg + 1e-9)
         past = df[max(0, i - _PAST_FRAMES):max(0, i - 6)]

@@ -282,6 +282,20 @@ def test_a_retrigger_in_a_strokes_body_does_not_hide_the_next_stroke():
     assert all(np.min(np.abs(found - t)) < 0.01 for t in merge_close(times)), found  # every stroke
 
 
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_settings_at_their_limits_still_find_a_flam(rate):
+    """envelope_s at its most (2 ms) with max_latency_s 0: backtracking reaches back less than one envelope step,
+    and the candidate features took the maximum of no steps (ValueError; a helper's fuzzing)."""
+    x = np.zeros(rate // 2, np.float32)
+    for at, gain in ((0.1, 0.3), (0.12, 1.0)):
+        s = snare(rate, seed=int(at * 100)) * np.float32(gain)
+        i = int(at * rate)
+        x[i:i + s.size] += s[:x.size - i]
+    for latency, lookback in ((0.0, 0.0), (0.003, 0.005)):
+        found = detect(x, rate, 128, OnsetParams(envelope_s=0.002, max_latency_s=latency, lookback_s=lookback))
+        assert found.size >= 1 and abs(found[0] - 0.1) < 0.005, (latency, found)
+
+
 def test_long_cymbal_and_sine_decays_do_not_retrigger():
     t = np.arange(4 * RATE) / RATE
     rng = np.random.default_rng(2)
