@@ -17,19 +17,28 @@ def same_file(a: str | Path, b: str | Path) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)  # (not Path.resolve: it raises on a link loop)
 
 
-def check_writable(path: str | Path, inputs: tuple[tuple[str, str | Path], ...] = ()) -> None:
+def input_clash(path: str | Path, inputs) -> str | None:
+    """Why the output `path` must not be written, naming it: it is one of the run's `inputs`, given as (what it is,
+    its path; None or '-' for none), and writing it would destroy it; None otherwise."""
+    for what, given in inputs:
+        if given is not None and str(given) not in ("", "-") and same_file(path, given):
+            return f"{Path(path)}: is also the {what}; writing it would destroy it (choose another output)"
+    return None
+
+
+def check_writable(path: str | Path, inputs=()) -> None:
     """Make `path`'s folder if missing and prove the file can be opened for writing (a new file is removed
     again); OSError with a message naming the path otherwise (a folder, no permission, a read-only or
-    pseudo file system, or one of the run's `inputs`, given as (what it is, path): writing there would destroy
-    it).  Nothing is written before every check has passed."""
+    pseudo file system, or one of the run's `inputs`: input_clash).  Nothing is written before every check has
+    passed."""
     path = Path(path)
     if str(path) == "":
         raise OSError("an empty file name")
     if path.is_dir():
         raise OSError(f"{path}: is a folder")
-    for what, given in inputs:
-        if given is not None and str(given) not in ("", "-") and same_file(path, given):
-            raise OSError(f"{path}: is also the {what}; writing it would destroy it (choose another output)")
+    clash = input_clash(path, inputs)
+    if clash:
+        raise OSError(clash)
     existed = path.exists()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,6 +51,18 @@ def check_writable(path: str | Path, inputs: tuple[tuple[str, str | Path], ...] 
             os.remove(path)
         except OSError:
             pass
+
+
+def check_outputs(outputs, inputs=()) -> None:
+    """check_writable for each of a run's `outputs` (None and '-', stdout, skipped): OSError naming the first that
+    cannot be written; ValueError when two name one file."""
+    names = [o for o in outputs if o is not None and str(o) != "-"]
+    for name in names:
+        check_writable(name, inputs)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if same_file(a, b):
+                raise ValueError(f"{b}: names the same file as {a}")
 
 
 RUN_FILES = ("run.json", "model.keras", "split.csv")

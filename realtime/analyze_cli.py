@@ -75,17 +75,15 @@ def _run(args: argparse.Namespace, cleanups: list) -> int:
             check_can_plot(args.plot)
         except PlotError as exc:
             return error(str(exc), 2)
-    from encoder.out_path import check_writable, same_file
+    from encoder.out_path import check_outputs
     from realtime.runtime import default_model_path
     inputs = (("input file", args.file), ("config file", args.config),
               ("model file", args.model or config.get("model") or default_model_path()))
-    for name in (args.output, args.plot):  # the outputs' folders made, and the files proved writable, before the run
-        if name not in (None, "-"):
-            try:
-                check_writable(name, inputs)
-            except OSError as exc:
-                return error(str(exc))
-    if args.output not in (None, "-") and args.plot is not None and same_file(args.output, args.plot):
+    try:  # the outputs' folders made, and the files proved writable, before the run
+        check_outputs((args.output, args.plot), inputs)
+    except OSError as exc:
+        return error(str(exc))
+    except ValueError:  # (the only two)
         return error(f"{args.plot}: --plot and -o name the same file", 2)
     args.input = args.file
     # from listen's config file only what shapes the analysis (its device, channels, blocks and outputs are

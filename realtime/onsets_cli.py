@@ -141,15 +141,13 @@ def run(args: argparse.Namespace) -> int:
     args.file = Path(args.file)
     if args.out is not None and str(args.out) == "-":  # stdout, as analyze's and predict's `-o -`
         args.out = None
-    from encoder.out_path import check_writable, same_file
-    inputs = (("input file", args.file), ("--truth file", args.truth), ("config file", args.config))
-    for name in (args.out, args.plot):  # before the work, not after it
-        if name is not None:
-            try:
-                check_writable(name, inputs)
-            except OSError as exc:
-                return error(str(exc))
-    if args.out is not None and args.plot is not None and same_file(args.out, args.plot):
+    from encoder.out_path import check_outputs
+    try:  # before the work, not after it
+        check_outputs((args.out, args.plot),
+                      (("input file", args.file), ("--truth file", args.truth), ("config file", args.config)))
+    except OSError as exc:
+        return error(str(exc))
+    except ValueError:  # (the only two)
         return error(f"{args.plot}: --plot and -o name the same file", 2)
     return with_cleanups(lambda cleanups: _detect_and_report(args, params, channels, truth, cleanups))
 

@@ -88,15 +88,13 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         return fail(f"no audio files found in {', '.join(args.paths)}")
     if args.output != "-":  # (opening it empties it: never one of the inputs)
-        from encoder.out_path import same_file
-
-        clash = next((f for f in files if same_file(args.output, f)), None)
-        if clash is not None:
-            return fail(f"{args.output}: is also an input file; writing it would destroy it (choose another -o)")
+        from encoder.out_path import input_clash
         from realtime.runtime import default_model_path
 
-        if same_file(args.output, args.model or default_model_path()):
-            return fail(f"{args.output}: is also the model file; writing it would destroy it (choose another -o)")
+        clash = input_clash(args.output, [("input file", f) for f in files]
+                            + [("model file", args.model or default_model_path())])
+        if clash:
+            return fail(clash)
     try:
         model = open_model(args.model, args.threads)
     except ImportError as exc:
