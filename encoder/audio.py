@@ -62,6 +62,19 @@ UNKNOWN_FRAMES = 2 ** 62
 """libsndfile's length of a stream whose header leaves it unknown (a FLAC written to a pipe): 2**63 - 1 frames."""
 
 
+def length_unknown(frames: int) -> bool:
+    """Whether libsndfile's frame count `frames` stands for a length the file's header leaves unknown."""
+    return frames >= UNKNOWN_FRAMES
+
+
+def read_without_seeking(f) -> None:
+    """Have soundfile read the open SoundFile `f` (this object only) without seeking when its length is unknown:
+    soundfile tells and seeks around every read, and libsndfile cannot at such a stream's end (the read that
+    reached it failed, losing its frames)."""
+    if length_unknown(f.frames):
+        f.seekable = lambda: False
+
+
 def read(path: str | Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Decode a file -> (float64 samples of shape (frames, channels), rate in Hz); any name (`sf_name`).
 
@@ -73,8 +86,7 @@ def read(path: str | Path, max_seconds: float | None = None) -> tuple[np.ndarray
         else:
             with sf.SoundFile(sf_name(path)) as f:
                 rate = f.samplerate
-                if f.frames >= UNKNOWN_FRAMES:  # read without seeking (see realtime.sources.read_blocks)
-                    f.seekable = lambda: False
+                read_without_seeking(f)
                 data = f.read(int(math.ceil(max_seconds * rate)), dtype="float64", always_2d=True)
     except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError, TypeError)
         raise AudioError(path, f"cannot decode audio ({exc})") from exc

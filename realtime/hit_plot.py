@@ -90,16 +90,15 @@ def file_envelope(path: str | Path, mix: tuple[int, ...] | None = None, columns:
     (memory stays flat for a long file); NaN and inf drawn as silence."""
     import soundfile as sf
 
-    from encoder.audio import sf_name
+    from encoder.audio import length_unknown, sf_name
 
-    from realtime.sources import length_unknown, read_blocks
+    from realtime.sources import read_blocks
 
     with sf.SoundFile(sf_name(path)) as f:
         rate, frames = f.samplerate, f.frames
-    if length_unknown(frames):  # (a stream's header without its length: counted first)
-        with sf.SoundFile(sf_name(path)) as f:
-            frames = sum(block.shape[0] for block in read_blocks(f, 1 << 16))
-    with sf.SoundFile(sf_name(path)) as f:
+        if length_unknown(frames):  # (a stream's header without its length: counted first, on a second handle)
+            with sf.SoundFile(sf_name(path)) as counting:
+                frames = sum(block.shape[0] for block in read_blocks(counting, 1 << 16))
         step = max(1, int(np.ceil(frames / columns)))
         lo, hi = [], []
         for block in read_blocks(f, step * 256):

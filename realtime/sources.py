@@ -165,21 +165,15 @@ class BlockRing:
         return Block(data, t, t + self._wall_offset, tuple(parts))
 
 
-def length_unknown(frames: int) -> bool:
-    """Whether libsndfile's frame count `frames` stands for a length the file's header leaves unknown."""
-    from encoder.audio import UNKNOWN_FRAMES
-
-    return frames >= UNKNOWN_FRAMES
-
-
 def read_blocks(f, block_size: int):
     """An open soundfile.SoundFile's audio -> float32 (frames, channels) blocks of `block_size` frames (the last
-    may be shorter).  A stream of unknown length is read without seeking: soundfile seeks after every read, and
-    libsndfile cannot at such a stream's end (its last block was lost, with an error)."""
+    may be shorter); a stream of unknown length read without seeking (encoder.audio.read_without_seeking)."""
+    from encoder.audio import length_unknown, read_without_seeking
+
     if not length_unknown(f.frames):
         yield from f.blocks(blocksize=block_size, dtype="float32", always_2d=True)
         return
-    f.seekable = lambda: False  # (for this file object only: soundfile then neither tells nor seeks around reads)
+    read_without_seeking(f)
     while True:
         block = f.read(block_size, dtype="float32", always_2d=True)
         if block.shape[0] == 0:
@@ -233,7 +227,7 @@ class FileSource:
                  channels: tuple[int, ...] | None = None):
         import soundfile as sf
 
-        from encoder.audio import sf_name
+        from encoder.audio import length_unknown, sf_name
 
         problem = audio_file_problem(path)
         if problem:
