@@ -703,9 +703,7 @@ class OnsetDetector:
             return df[j] / v if 0 <= j < len(df) else 0.0
 
         end = (k + 1) * hop
-        seg = np.abs(self._dc_blocked(end - max(self.back_samples, self.env_len), end))  # (at least one step)
-        seg = seg[seg.size % self.env_len:].reshape(-1, self.env_len).max(axis=1)
-        env_db = 20 * np.log10(seg + 1e-9)
+        _, _, env_db = self._steps(end - max(self.back_samples // self.env_len, 1) * self.env_len, end)  # (>= a step)
         past = df[max(0, i - _PAST_FRAMES):max(0, i - 6)]
         x = [v, med, mask, v / (p.threshold_ratio * med + p.threshold_offset + 1e-9), at(-1), at(-2), at(-4), at(1),
              (max(past) / v) if past else 0.0, change[0], change[1],
@@ -916,6 +914,15 @@ class OnsetDetector:
         d_nxt, d_before = np.diff(nxt), np.diff(before)
         return float(np.dot(d_nxt, d_nxt)) < self.params.treble_rise * float(np.dot(d_before, d_before))
 
+    def _steps(self, first: int, frame_end: int) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """The level envelope in `envelope_s` steps aligned to `frame_end`, from the step holding sample `first` to
+        frame_end: (its first sample, the DC-blocked samples' magnitudes, each step's peak in dB); None when empty."""
+        start = first - (first - frame_end) % self.env_len
+        if start >= frame_end:
+            return None
+        seg = np.abs(self._dc_blocked(start, frame_end))
+        return start, seg, 20 * np.log10(seg.reshape(-1, self.env_len).max(axis=1) + 1e-9)
+
     def _new_attack(self, frame_end: int, not_before: int, min_rise_db: float | None = None) -> int | None:
         """A distinct new attack within the peak frame and lookback_s before it, from `not_before` on: where the
         level envelope (`envelope_s` steps) rises most over its loudest point of the LATE_REF_S before, when that
@@ -923,13 +930,10 @@ class OnsetDetector:
         rise.  None when no step rises so.  Measured from the loudest, not the quietest, point before: the
         envelope of a noisy sound (a snare's body, a hat) dips and recovers by several dB from step to step."""
         start = max(frame_end - self.back_samples, not_before)
-        start -= (start - frame_end) % self.env_len  # steps aligned to frame_end
         if start >= frame_end:
             return None
         ref = self._late_ref
-        lo = start - ref * self.env_len
-        seg = np.abs(self._dc_blocked(lo, frame_end))
-        env_db = 20 * np.log10(seg.reshape(-1, self.env_len).max(axis=1) + 1e-9)
+        lo, seg, env_db = self._steps(start - ref * self.env_len, frame_end)  # (the `ref` steps before it too)
         before = np.lib.stride_tricks.sliding_window_view(env_db[:-1], ref).max(axis=1)  # the loudest `ref` before
         rise = env_db[ref:] - before
         j = int(np.argmax(rise))
@@ -943,13 +947,10 @@ class OnsetDetector:
         """Attack start (absolute sample, >= 0) within the peak frame and lookback_s before it; None when the level
         rises less than `min_rise_db`.  Before the stream the store holds zeros, so a hit starting it rises from
         silence, as after silence."""
-        start = frame_end - self.back_samples
-        start -= (start - frame_end) % self.env_len  # sub-blocks aligned to frame_end
-        if start >= frame_end:
+        steps = self._steps(frame_end - self.back_samples, frame_end)
+        if steps is None:
             return None
-        seg = np.abs(self._dc_blocked(start, frame_end))
-        env = seg.reshape(-1, self.env_len).max(axis=1)
-        env_db = 20 * np.log10(env + 1e-9)
+        start, seg, env_db = steps
         floor_db = np.minimum.accumulate(env_db)
         rise = env_db - floor_db
         j = int(np.argmax(rise))
