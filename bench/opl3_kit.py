@@ -15,17 +15,12 @@ choice was made): a held-out test set, `onset_eval.py --kits data/audio/opl3_kit
 """
 from __future__ import annotations
 
-import argparse
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-import soundfile as sf
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from debian_package import from_package  # noqa: E402
+from package_kit import kit_main, write_wavs  # noqa: E402
 from encoder.soundfont import SoundFontError, drum_samples  # noqa: E402
 from realtime.loops import role_of  # noqa: E402
 
@@ -57,29 +52,11 @@ def write_kit(soundfont: Path, out: Path) -> list[Path]:
             chosen[name] = playing[0]
     if not {"kick", "snare", "hat"} <= {role_of(name) for name in chosen}:
         raise SoundFontError(f"{soundfont}: kit {kit!r} lacks a kick, a snare or a closed hat on General MIDI keys")
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    written = []
-    for name, s in chosen.items():
-        path = out / f"{name}.wav"
-        sf.write(path, pcm[s.start:s.end], s.sample_rate, subtype="PCM_16")
-        written.append(path)
-    return written
+    return write_wavs(out, {name: (pcm[s.start:s.end], s.sample_rate) for name, s in chosen.items()})
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--deb", type=Path, help=f"an {PACKAGE} .deb already downloaded (default: apt-get download it)")
-    ap.add_argument("--out", type=Path, default=Path("data/audio/opl3_kit"), help="the kit folder to write")
-    args = ap.parse_args(argv)
-    try:
-        files = from_package(PACKAGE, SOUNDFONT, lambda path: write_kit(path, args.out), args.deb)
-    except (RuntimeError, SoundFontError, subprocess.CalledProcessError) as e:
-        print(f"opl3_kit: {e}", file=sys.stderr)
-        return 1
-    print(f"{args.out}: {len(files)} samples ({', '.join(p.stem for p in files)})")
-    return 0
+    return kit_main(argv, "opl3_kit", __doc__, PACKAGE, SOUNDFONT, "data/audio/opl3_kit", write_kit, (SoundFontError,))
 
 
 if __name__ == "__main__":

@@ -17,9 +17,6 @@ ever fitted on it (found in session 33): a held-out test set,
 """
 from __future__ import annotations
 
-import argparse
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,7 +24,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from debian_package import from_package  # noqa: E402
+from package_kit import kit_main, write_wavs  # noqa: E402
 from realtime.loops import role_of  # noqa: E402
 
 PACKAGE = "stk"
@@ -55,29 +52,11 @@ def write_kit(rawwaves: Path, out: Path) -> list[Path]:
             raise FileNotFoundError(f"{path}: no such STK wave")
         waves[name] = sf.read(path, format="RAW", subtype="PCM_16", endian="BIG", samplerate=RATE, channels=1,
                               dtype="int16")[0]
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    written = []
-    for name, pcm in waves.items():
-        path = out / f"{name}.wav"
-        sf.write(path, pcm, RATE, subtype="PCM_16")
-        written.append(path)
-    return written
+    return write_wavs(out, {name: (pcm, RATE) for name, pcm in waves.items()})
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--deb", type=Path, help=f"an {PACKAGE} .deb already downloaded (default: apt-get download it)")
-    ap.add_argument("--out", type=Path, default=Path("data/audio/stk_kit"), help="the kit folder to write")
-    args = ap.parse_args(argv)
-    try:
-        files = from_package(PACKAGE, RAWWAVES, lambda path: write_kit(path, args.out), args.deb)
-    except (RuntimeError, FileNotFoundError, subprocess.CalledProcessError) as e:
-        print(f"stk_kit: {e}", file=sys.stderr)
-        return 1
-    print(f"{args.out}: {len(files)} samples ({', '.join(p.stem for p in files)})")
-    return 0
+    return kit_main(argv, "stk_kit", __doc__, PACKAGE, RAWWAVES, "data/audio/stk_kit", write_kit, (FileNotFoundError,))
 
 
 if __name__ == "__main__":
